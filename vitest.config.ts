@@ -1,0 +1,24 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+process.env.WRANGLER_SEND_METRICS = "false";
+
+export default defineConfig({
+	test: {
+		projects: [
+			{
+				plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+				test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"] },
+			},
+			{
+				test: {
+					name: "e2e",
+					include: ["test/e2e/**/*.test.ts"],
+					environment: "node",
+					testTimeout: 60_000,
+					hookTimeout: 120_000,
+				},
+			},
+		],
+	},
+});
