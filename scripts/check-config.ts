@@ -1,0 +1,31 @@
+// `npm run check-config [-- --env production]`: validates TOLLBOOTH_CONFIG as the Worker would
+// see it (wrangler.toml vars for that environment, with .dev.vars on top for local dev), before
+// a deploy, and says what is wrong with exactly the message a request would get.
+import { parseArgs } from "node:util";
+import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
+import { parseConfig } from "../src/config.ts";
+
+const { values } = parseArgs({ options: { env: { type: "string" }, config: { type: "string", default: "wrangler.toml" } } });
+const config = unstable_readConfig({ config: values.config, env: values.env });
+const vars = values.env
+	? config.vars
+	: unstable_getVarsForDev(config.configPath, undefined, config.vars, undefined, true);
+const raw = vars.TOLLBOOTH_CONFIG;
+const result = parseConfig(typeof raw === "object" && raw !== null && "value" in raw ? raw.value : raw);
+const where = values.env ? `[env.${values.env}]` : "local dev (wrangler.toml [vars] + .dev.vars)";
+
+if (!result.ok) {
+	console.error(`✗ ${where}: ${result.message}`);
+	process.exit(1);
+}
+const { pools, tenants } = result.config;
+console.log(`✓ ${where}: ${pools.length} pool(s), ${tenants.length} tenant(s)`);
+for (const pool of pools) {
+	const { requestsPerMinute, tokensPerMinute, maxConcurrent } = pool.limits;
+	console.log(
+		`  pool ${pool.name}: ${pool.provider} at ${pool.baseUrl}, key from secret ${pool.apiKeySecret}, ${requestsPerMinute} rpm, ${tokensPerMinute} tpm, ${maxConcurrent} concurrent`,
+	);
+}
+for (const tenant of tenants) {
+	console.log(`  tenant ${tenant.name}: ${tenant.keySha256.length} key(s), pools ${tenant.pools.join(", ")}, priority ${tenant.defaultPriority}..${tenant.maxPriority}`);
+}

@@ -1,0 +1,163 @@
+// The operator's configuration (pools and tenants), validated with zod. It comes from the
+// TOLLBOOTH_CONFIG var: an object in wrangler.toml, or a JSON string from .dev.vars / --var.
+import { z } from "zod";
+import type { PoolLimits } from "./core/limits.ts";
+import { PRIORITIES } from "./core/priority.ts";
+
+const priority = z.enum(PRIORITIES as unknown as ["critical", "high", "normal", "low"]);
+const positive = z.number().positive();
+
+const rateLimitsSchema = z.strictObject({
+	requestsPerMinute: positive,
+	tokensPerMinute: positive,
+	/** Bucket capacity in requests; default: 10 seconds' worth of requestsPerMinute. */
+	burstRequests: positive.optional(),
+	/** Bucket capacity in tokens; default: 10 seconds' worth of tokensPerMinute. */
+	burstTokens: positive.optional(),
+});
+
+const poolSchema = z.strictObject({
+	name: z
+		.string()
+		.regex(/^[a-z0-9][a-z0-9_-]*$/, "use lower-case letters, digits, '-' and '_' (it is a URL path)"),
+	provider: z.enum(["openai", "anthropic", "openai-compatible"]),
+	/** The provider's API root including its version path, e.g. https://api.openai.com/v1. */
+	baseUrl: z.url({ protocol: /^https?$/ }),
+	/** Name of the secret (wrangler secret put NAME) that holds this pool's provider API key. */
+	apiKeySecret: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a Worker secret name"),
+	limits: rateLimitsSchema.extend({
+		maxConcurrent: z.number().int().positive(),
+		models: z.record(z.string(), rateLimitsSchema).default({}),
+	}),
+	/** Output tokens reserved when a request gives no max_tokens. */
+	defaultMaxOutputTokens: z.number().int().positive().default(4096),
+	/** Longest a request may wait in the queue; x-max-wait-ms may shorten it. */
+	maxWaitMs: z.number().int().positive().default(60_000),
+	maxQueueLength: z.number().int().positive().default(1000),
+	/** A lease not released by then is reclaimed (its holder is assumed gone). */
+	leaseTtlMs: z.number().int().positive().default(600_000),
+	/** Sends of one request, counting the first, when the provider answers 429. */
+	maxAttempts: z.number().int().min(1).max(10).default(3),
+	/** Time allowed for the provider's response headers to arrive. */
+	firstByteTimeoutMs: z.number().int().positive().default(120_000),
+});
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key");
+
+const tenantSchema = z.strictObject({
+	name: z.string().min(1),
+	/** SHA-256 (hex) of each gateway key this tenant uses; keys themselves are never stored. */
+	keySha256: z.array(sha256Hex).min(1),
+	/** Pools this tenant may use, by name, or ["*"] for all. */
+	pools: z.array(z.string()).min(1),
+	defaultPriority: priority.default("normal"),
+	maxPriority: priority.default("high"),
+});
+
+export const configSchema = z
+	.strictObject({
+		pools: z.array(poolSchema).min(1),
+		tenants: z.array(tenantSchema).min(1),
+		/** Largest request body accepted, in bytes. */
+		maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024),
+	})
+	.superRefine((config, ctx) => {
+		const poolNames = new Set<string>();
+		config.pools.forEach((pool, i) => {
+			if (poolNames.has(pool.name)) {
+				ctx.addIssue({ code: "custom", path: ["pools", i, "name"], message: `duplicate pool "${pool.name}"` });
+			}
+			poolNames.add(pool.name);
+		});
+		const keyOwners = new Map<string, string>();
+		config.tenants.forEach((tenant, i) => {
+			tenant.pools.forEach((name, j) => {
+				if (name !== "*" && !poolNames.has(name)) {
+					ctx.addIssue({ code: "custom", path: ["tenants", i, "pools", j], message: `no pool named "${name}"` });
+				}
+			});
+			if (PRIORITIES.indexOf(tenant.defaultPriority) < PRIORITIES.indexOf(tenant.maxPriority)) {
+				ctx.addIssue({
+					code: "custom",
+					path: ["tenants", i, "defaultPriority"],
+					message: `is above maxPriority "${tenant.maxPriority}"`,
+				});
+			}
+			tenant.keySha256.forEach((hash, j) => {
+				const owner = keyOwners.get(hash);
+				if (owner !== undefined) {
+					ctx.addIssue({
+						code: "custom",
+						path: ["tenants", i, "keySha256", j],
+						message: `the same key is already given to tenant "${owner}"`,
+					});
+				}
+				keyOwners.set(hash, tenant.name);
+			});
+		});
+	});
+
+export type Config = z.infer<typeof configSchema>;
+export type PoolConfig = Config["pools"][number];
+export type TenantConfig = Config["tenants"][number];
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; message: string };
+
+/** Parses the raw TOLLBOOTH_CONFIG value; the message names every bad field and what is wrong. */
+export function parseConfig(raw: unknown): ConfigResult {
+	let value = raw;
+	if (typeof raw === "string") {
+		try {
+			value = JSON.parse(raw);
+		} catch (error) {
+			return { ok: false, message: `TOLLBOOTH_CONFIG is not valid JSON: ${(error as Error).message}` };
+		}
+	}
+	if (value === undefined) {
+		return { ok: false, message: "TOLLBOOTH_CONFIG is not set (see README, Configuration)" };
+	}
+	const parsed = configSchema.safeParse(value);
+	if (parsed.success) return { ok: true, config: parsed.data };
+	const problems = parsed.error.issues.map(
+		(issue) => `TOLLBOOTH_CONFIG.${issue.path.join(".") || "(root)"}: ${issue.message}`,
+	);
+	return { ok: false, message: `Invalid configuration: ${problems.join("; ")}` };
+}
+
+const BURST_SECONDS = 10;
+
+/** The pool's limits in the core's terms, with bursts defaulted. */
+export function poolLimits(pool: PoolConfig): PoolLimits {
+	const withBurst = (limits: z.infer<typeof rateLimitsSchema>) => ({
+		requestsPerMinute: limits.requestsPerMinute,
+		tokensPerMinute: limits.tokensPerMinute,
+		burstRequests: limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * BURST_SECONDS) / 60),
+		burstTokens: limits.burstTokens ?? (limits.tokensPerMinute * BURST_SECONDS) / 60,
+	});
+	const models = Object.fromEntries(
+		Object.entries(pool.limits.models).map(([model, limits]) => [model, withBurst(limits)]),
+	);
+	return { ...withBurst(pool.limits), maxConcurrent: pool.limits.maxConcurrent, models };
+}
+
+const parsedByRaw = new WeakMap<object, ConfigResult>();
+const parsedByString = new Map<string, ConfigResult>();
+
+/** Parses once per isolate for a given raw value (env vars do not change while it lives). */
+export function loadConfig(raw: unknown): ConfigResult {
+	if (typeof raw === "object" && raw !== null) {
+		let result = parsedByRaw.get(raw);
+		if (!result) {
+			result = parseConfig(raw);
+			parsedByRaw.set(raw, result);
+		}
+		return result;
+	}
+	const key = String(raw);
+	let result = parsedByString.get(key);
+	if (!result) {
+		result = parseConfig(raw);
+		parsedByString.set(key, result);
+	}
+	return result;
+}

@@ -1,0 +1,64 @@
+// One usage record per request (admitted, rejected or failed) and the sinks it is written to.
+// Analytics Engine schema (README "Usage analytics" documents it for SQL queries):
+//   index1 = tenant
+//   blob1 tenant, blob2 pool, blob3 model, blob4 outcome, blob5 priority, blob6 final cause
+//   double1 status, double2 prompt tokens, double3 completion tokens, double4 queue ms,
+//   double5 upstream ms, double6 retries, double7 attempts
+import type { Priority } from "../core/priority.ts";
+
+export type Outcome =
+	| "ok" // the provider answered and the answer reached the caller
+	| "provider_error" // the provider answered with an error that was passed on
+	| "rejected" // tollbooth answered without calling the provider (auth, validation, queue)
+	| "cancelled" // the caller went away
+	| "upstream_failed"; // the provider could not be reached, timed out, or broke a stream
+
+export interface UsageRecord {
+	tenant: string;
+	pool: string;
+	model: string;
+	priority: Priority | "";
+	outcome: Outcome;
+	/** Why the request ended as it did, e.g. "ok", "rate_limited", "queue_full", "timeout". */
+	cause: string;
+	status: number;
+	promptTokens: number;
+	completionTokens: number;
+	queueMs: number;
+	upstreamMs: number;
+	/** Sends to the provider, counting the first (0 when it was never called). */
+	attempts: number;
+}
+
+export interface UsageSink {
+	write(record: UsageRecord): void;
+}
+
+export class AnalyticsEngineSink implements UsageSink {
+	constructor(private readonly dataset: AnalyticsEngineDataset) {}
+
+	write(record: UsageRecord): void {
+		this.dataset.writeDataPoint({
+			indexes: [record.tenant],
+			blobs: [record.tenant, record.pool, record.model, record.outcome, record.priority, record.cause],
+			doubles: [
+				record.status,
+				record.promptTokens,
+				record.completionTokens,
+				record.queueMs,
+				record.upstreamMs,
+				Math.max(0, record.attempts - 1),
+				record.attempts,
+			],
+		});
+	}
+}
+
+/** Keeps records in memory: for tests, and a stand-in where no dataset is bound. */
+export class MemorySink implements UsageSink {
+	readonly records: UsageRecord[] = [];
+
+	write(record: UsageRecord): void {
+		this.records.push(record);
+	}
+}
