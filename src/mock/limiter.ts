@@ -1,0 +1,122 @@
+// The mock's own limits: continuous token buckets for requests and tokens per minute, so it
+// answers 429 the way a provider does, with the honest time until a request would fit.
+
+const MS_PER_MINUTE = 60_000;
+// Float refill can land a hair below a whole unit at exactly the moment a retry-after promised.
+const EPSILON = 1e-9;
+
+export type LimitName = "requests" | "tokens";
+
+export interface BucketState {
+	limit: number;
+	/** Whole units left now. */
+	remaining: number;
+	/** Time until the bucket is full again. */
+	resetMs: number;
+}
+
+export interface LimitsState {
+	requests: BucketState;
+	tokens: BucketState;
+}
+
+export type LimitDecision =
+	| { kind: "admitted"; limits: LimitsState }
+	| {
+			kind: "limited";
+			reason: LimitName;
+			/** Time until this request would fit; null when it is larger than the limit itself. */
+			retryAfterMs: number | null;
+			requested: number;
+			limits: LimitsState;
+	  };
+
+class TokenBucket {
+	#capacity: number;
+	#level: number;
+	#updatedAtMs: number;
+
+	constructor(capacity: number, nowMs: number) {
+		this.#capacity = capacity;
+		this.#level = capacity;
+		this.#updatedAtMs = nowMs;
+	}
+
+	/** A new capacity keeps what is left, up to the new capacity. */
+	resize(capacity: number, nowMs: number): void {
+		this.#refill(nowMs);
+		this.#capacity = capacity;
+		this.#level = Math.min(this.#level, capacity);
+	}
+
+	/** 0 when `cost` fits now, Infinity when it never can. */
+	waitMs(cost: number, nowMs: number): number {
+		this.#refill(nowMs);
+		if (cost > this.#capacity) return Number.POSITIVE_INFINITY;
+		const missing = cost - this.#level;
+		return missing <= EPSILON ? 0 : missing / this.#refillPerMs();
+	}
+
+	take(cost: number, nowMs: number): void {
+		this.#refill(nowMs);
+		this.#level = Math.max(0, this.#level - cost);
+	}
+
+	state(nowMs: number): BucketState {
+		this.#refill(nowMs);
+		return {
+			limit: this.#capacity,
+			remaining: Math.floor(this.#level + EPSILON),
+			resetMs: Math.ceil((this.#capacity - this.#level) / this.#refillPerMs()),
+		};
+	}
+
+	#refillPerMs(): number {
+		return this.#capacity / MS_PER_MINUTE;
+	}
+
+	#refill(nowMs: number): void {
+		const elapsedMs = Math.max(0, nowMs - this.#updatedAtMs);
+		this.#level = Math.min(this.#capacity, this.#level + elapsedMs * this.#refillPerMs());
+		this.#updatedAtMs = Math.max(nowMs, this.#updatedAtMs);
+	}
+}
+
+export class MockLimiter {
+	#requests: TokenBucket;
+	#tokens: TokenBucket;
+
+	constructor(requestsPerMinute: number, tokensPerMinute: number, nowMs: number) {
+		this.#requests = new TokenBucket(requestsPerMinute, nowMs);
+		this.#tokens = new TokenBucket(tokensPerMinute, nowMs);
+	}
+
+	resize(requestsPerMinute: number, tokensPerMinute: number, nowMs: number): void {
+		this.#requests.resize(requestsPerMinute, nowMs);
+		this.#tokens.resize(tokensPerMinute, nowMs);
+	}
+
+	/** Charges one request and `tokens` when both fit; a refused request is charged nothing. */
+	tryCharge(tokens: number, nowMs: number): LimitDecision {
+		const requestsWaitMs = this.#requests.waitMs(1, nowMs);
+		const tokensWaitMs = this.#tokens.waitMs(tokens, nowMs);
+		if (requestsWaitMs > 0 || tokensWaitMs > 0) {
+			const reason = tokensWaitMs > requestsWaitMs ? "tokens" : "requests";
+			const waitMs = Math.max(requestsWaitMs, tokensWaitMs);
+			return {
+				kind: "limited",
+				reason,
+				retryAfterMs: Number.isFinite(waitMs) ? Math.ceil(waitMs) : null,
+				requested: reason === "tokens" ? tokens : 1,
+				limits: this.state(nowMs),
+			};
+		}
+		this.#requests.take(1, nowMs);
+		this.#tokens.take(tokens, nowMs);
+		return { kind: "admitted", limits: this.state(nowMs) };
+	}
+
+	state(nowMs: number): LimitsState {
+		return { requests: this.#requests.state(nowMs), tokens: this.#tokens.state(nowMs) };
+	}
+}

@@ -1,0 +1,84 @@
+// The mock provider's settings: their shape, defaults, validation, and reading them from env vars.
+import { z } from "zod";
+
+export const MOCK_FAULTS = [
+	"none",
+	"500",
+	"503",
+	"529",
+	"hang",
+	"reset",
+	"cut-stream",
+	"slow-stream",
+] as const;
+export type MockFault = (typeof MOCK_FAULTS)[number];
+
+export interface MockOptions {
+	/** Continuous token bucket, capacity = this limit, starting full. */
+	requestsPerMinute: number;
+	/** Same; a request is charged its prompt + completion tokens on arrival. */
+	tokensPerMinute: number;
+	/** Before the response, or before the first chunk of a stream. */
+	latencyMs: number;
+	/** Between stream chunks. */
+	chunkDelayMs: number;
+	/** Length of each answer in tokens, capped by the request's max tokens. */
+	completionTokens: number;
+	/** When set, a request without exactly this key gets the provider's own 401. */
+	apiKey?: string;
+	/** A request header `x-mock-fault` overrides it per request. */
+	fault?: MockFault;
+}
+
+// Generous limits and no delay, so a test or a dev session only meets a limit it asked for.
+export const DEFAULT_MOCK_OPTIONS: MockOptions = {
+	requestsPerMinute: 1_000,
+	tokensPerMinute: 1_000_000,
+	latencyMs: 0,
+	chunkDelayMs: 0,
+	completionTokens: 20,
+	fault: "none",
+};
+
+const count = z.coerce.number().int().nonnegative();
+const perMinute = z.coerce.number().positive();
+
+/** Validates a partial update; `apiKey: null` (JSON has no undefined) removes the key. */
+export const partialMockOptionsSchema = z
+	.strictObject({
+		requestsPerMinute: perMinute,
+		tokensPerMinute: perMinute,
+		latencyMs: count,
+		chunkDelayMs: count,
+		completionTokens: count,
+		apiKey: z
+			.string()
+			.nullish()
+			.transform((key) => key ?? undefined),
+		fault: z.enum(MOCK_FAULTS),
+	})
+	.partial();
+
+const ENV_NAMES = {
+	MOCK_RPM: "requestsPerMinute",
+	MOCK_TPM: "tokensPerMinute",
+	MOCK_LATENCY_MS: "latencyMs",
+	MOCK_CHUNK_DELAY_MS: "chunkDelayMs",
+	MOCK_COMPLETION_TOKENS: "completionTokens",
+	MOCK_API_KEY: "apiKey",
+	MOCK_FAULT: "fault",
+} as const satisfies Record<string, keyof MockOptions>;
+
+/** Reads MOCK_* vars (strings or numbers); absent or empty ones are left out. Throws on bad values. */
+export function mockOptionsFromEnv(vars: Record<string, unknown>): Partial<MockOptions> {
+	const raw: Record<string, unknown> = {};
+	for (const [envName, optionName] of Object.entries(ENV_NAMES)) {
+		const value = vars[envName];
+		if (value !== undefined && value !== null && value !== "") raw[optionName] = value;
+	}
+	const parsed = partialMockOptionsSchema.safeParse(raw);
+	if (!parsed.success) {
+		throw new Error(`invalid MOCK_* settings: ${z.prettifyError(parsed.error)}`);
+	}
+	return parsed.data;
+}
