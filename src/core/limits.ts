@@ -1,0 +1,14 @@
+// The limits one provider credential is held to: rates per minute, burst capacities, concurrency.
+export interface RateLimits {
+	requestsPerMinute: number;
+	tokensPerMinute: number;
+	/** Bucket capacities; a new bucket starts full. */
+	burstRequests: number;
+	burstTokens: number;
+}
+
+export interface PoolLimits extends RateLimits {
+	maxConcurrent: number;
+	/** Per-model limits, applied in addition to the pool's own. */
+	models: Record<string, RateLimits>;
+}

@@ -1,0 +1,37 @@
+// Builders shared by the core tests: pool limits and asks with defaults a test overrides.
+import type { PoolLimits } from "../../src/core/limits.ts";
+import type { Ask, SchedulerOptions } from "../../src/core/scheduler.ts";
+
+export function poolLimits(overrides: Partial<PoolLimits> = {}): PoolLimits {
+	return {
+		requestsPerMinute: 600,
+		tokensPerMinute: 60_000,
+		burstRequests: 100,
+		burstTokens: 10_000,
+		maxConcurrent: 1_000,
+		models: {},
+		...overrides,
+	};
+}
+
+export function options(
+	limits: Partial<PoolLimits> = {},
+	rest: Partial<Omit<SchedulerOptions, "limits">> = {},
+): SchedulerOptions {
+	return { limits: poolLimits(limits), leaseTtlMs: 600_000, maxQueueLength: 10_000, ...rest };
+}
+
+let nextTicket = 0;
+
+export function ask(overrides: Partial<Ask> = {}): Ask {
+	nextTicket++;
+	return {
+		ticketId: `t${nextTicket}`,
+		tenant: "acme",
+		model: "gpt-test",
+		priority: "normal",
+		tokens: 10,
+		deadlineMs: Number.MAX_SAFE_INTEGER,
+		...overrides,
+	};
+}
