@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { TEST_PROVIDER_KEY, testConfig } from "./test/support/test-config.ts";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 
@@ -7,7 +8,14 @@ export default defineConfig({
 	test: {
 		projects: [
 			{
-				plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+				plugins: [
+					cloudflareTest({
+						wrangler: { configPath: "./wrangler.toml" },
+						miniflare: {
+							bindings: { TOLLBOOTH_CONFIG: testConfig, TEST_PROVIDER_KEY, MOCK_PROVIDER: "off" },
+						},
+					}),
+				],
 				test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"] },
 			},
 			{

@@ -5,13 +5,17 @@ import { parseArgs } from "node:util";
 import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
 import { parseConfig } from "../src/config.ts";
 
-const { values } = parseArgs({ options: { env: { type: "string" }, config: { type: "string", default: "wrangler.toml" } } });
+const { values } = parseArgs({
+	options: { env: { type: "string" }, config: { type: "string", default: "wrangler.toml" } },
+});
 const config = unstable_readConfig({ config: values.config, env: values.env });
 const vars = values.env
 	? config.vars
 	: unstable_getVarsForDev(config.configPath, undefined, config.vars, undefined, true);
 const raw = vars.TOLLBOOTH_CONFIG;
-const result = parseConfig(typeof raw === "object" && raw !== null && "value" in raw ? raw.value : raw);
+const result = parseConfig(
+	typeof raw === "object" && raw !== null && "value" in raw ? raw.value : raw,
+);
 const where = values.env ? `[env.${values.env}]` : "local dev (wrangler.toml [vars] + .dev.vars)";
 
 if (!result.ok) {
@@ -27,5 +31,7 @@ for (const pool of pools) {
 	);
 }
 for (const tenant of tenants) {
-	console.log(`  tenant ${tenant.name}: ${tenant.keySha256.length} key(s), pools ${tenant.pools.join(", ")}, priority ${tenant.defaultPriority}..${tenant.maxPriority}`);
+	console.log(
+		`  tenant ${tenant.name}: ${tenant.keySha256.length} key(s), pools ${tenant.pools.join(", ")}, priority ${tenant.defaultPriority}..${tenant.maxPriority}`,
+	);
 }

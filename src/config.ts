@@ -19,7 +19,10 @@ const rateLimitsSchema = z.strictObject({
 const poolSchema = z.strictObject({
 	name: z
 		.string()
-		.regex(/^[a-z0-9][a-z0-9_-]*$/, "use lower-case letters, digits, '-' and '_' (it is a URL path)"),
+		.regex(
+			/^[a-z0-9][a-z0-9_-]*$/,
+			"use lower-case letters, digits, '-' and '_' (it is a URL path)",
+		),
 	provider: z.enum(["openai", "anthropic", "openai-compatible"]),
 	/** The provider's API root including its version path, e.g. https://api.openai.com/v1. */
 	baseUrl: z.url({ protocol: /^https?$/ }),
@@ -59,13 +62,21 @@ export const configSchema = z
 		pools: z.array(poolSchema).min(1),
 		tenants: z.array(tenantSchema).min(1),
 		/** Largest request body accepted, in bytes. */
-		maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024),
+		maxBodyBytes: z
+			.number()
+			.int()
+			.positive()
+			.default(10 * 1024 * 1024),
 	})
 	.superRefine((config, ctx) => {
 		const poolNames = new Set<string>();
 		config.pools.forEach((pool, i) => {
 			if (poolNames.has(pool.name)) {
-				ctx.addIssue({ code: "custom", path: ["pools", i, "name"], message: `duplicate pool "${pool.name}"` });
+				ctx.addIssue({
+					code: "custom",
+					path: ["pools", i, "name"],
+					message: `duplicate pool "${pool.name}"`,
+				});
 			}
 			poolNames.add(pool.name);
 		});
@@ -73,7 +84,11 @@ export const configSchema = z
 		config.tenants.forEach((tenant, i) => {
 			tenant.pools.forEach((name, j) => {
 				if (name !== "*" && !poolNames.has(name)) {
-					ctx.addIssue({ code: "custom", path: ["tenants", i, "pools", j], message: `no pool named "${name}"` });
+					ctx.addIssue({
+						code: "custom",
+						path: ["tenants", i, "pools", j],
+						message: `no pool named "${name}"`,
+					});
 				}
 			});
 			if (PRIORITIES.indexOf(tenant.defaultPriority) < PRIORITIES.indexOf(tenant.maxPriority)) {
@@ -110,7 +125,10 @@ export function parseConfig(raw: unknown): ConfigResult {
 		try {
 			value = JSON.parse(raw);
 		} catch (error) {
-			return { ok: false, message: `TOLLBOOTH_CONFIG is not valid JSON: ${(error as Error).message}` };
+			return {
+				ok: false,
+				message: `TOLLBOOTH_CONFIG is not valid JSON: ${(error as Error).message}`,
+			};
 		}
 	}
 	if (value === undefined) {
@@ -131,7 +149,8 @@ export function poolLimits(pool: PoolConfig): PoolLimits {
 	const withBurst = (limits: z.infer<typeof rateLimitsSchema>) => ({
 		requestsPerMinute: limits.requestsPerMinute,
 		tokensPerMinute: limits.tokensPerMinute,
-		burstRequests: limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * BURST_SECONDS) / 60),
+		burstRequests:
+			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * BURST_SECONDS) / 60),
 		burstTokens: limits.burstTokens ?? (limits.tokensPerMinute * BURST_SECONDS) / 60,
 	});
 	const models = Object.fromEntries(

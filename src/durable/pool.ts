@@ -1,6 +1,7 @@
 // The Pool Durable Object: one per upstream API key. A thin shell around the core Scheduler that
 // persists its state in SQLite, wakes waiters on time, and reclaims abandoned leases by alarm.
 import { DurableObject } from "cloudflare:workers";
+import { loadConfig, poolLimits } from "../config.ts";
 import type { Priority } from "../core/priority.ts";
 import {
 	type Ask,
@@ -10,7 +11,6 @@ import {
 	Scheduler,
 	type SchedulerSnapshot,
 } from "../core/scheduler.ts";
-import { loadConfig, poolLimits } from "../config.ts";
 
 export interface AcquireRequest {
 	pool: string;
@@ -38,7 +38,7 @@ const SCHEMA_VERSION = 1;
 export class Pool extends DurableObject<Env> {
 	private scheduler: Scheduler | undefined;
 	private readonly waiters = new Map<string, Waiter>();
-	private wakeTimer: ReturnType<typeof setTimeout> | undefined;
+	private wakeTimer: ReturnType<typeof setTimeout> | null = null;
 	private wakeAtMs = Number.POSITIVE_INFINITY;
 	private alarmAtMs: number | null = null;
 
@@ -69,7 +69,11 @@ export class Pool extends DurableObject<Env> {
 	 * provider said to come back, then admit `request` (its next attempt) ahead of first attempts.
 	 * The first reservation stays charged: the provider counted that attempt against the key too.
 	 */
-	async rateLimited(previousTicketId: string, request: AcquireRequest, retryAfterMs: number): Promise<AcquireResult> {
+	async rateLimited(
+		previousTicketId: string,
+		request: AcquireRequest,
+		retryAfterMs: number,
+	): Promise<AcquireResult> {
 		const scheduler = this.schedulerFor(request.pool);
 		const now = Date.now();
 		scheduler.release(previousTicketId, undefined, now);
@@ -84,7 +88,11 @@ export class Pool extends DurableObject<Env> {
 		const now = Date.now();
 		const waiter = this.waiters.get(ticketId);
 		this.waiters.delete(ticketId);
-		waiter?.resolve({ kind: "cancelled", queueMs: now - waiter.submittedMs, status: scheduler.status(now) });
+		waiter?.resolve({
+			kind: "cancelled",
+			queueMs: now - waiter.submittedMs,
+			status: scheduler.status(now),
+		});
 		this.settle(now);
 	}
 
@@ -134,7 +142,11 @@ export class Pool extends DurableObject<Env> {
 			const waiter = this.waiters.get(ticketId);
 			if (!waiter) continue;
 			this.waiters.delete(ticketId);
-			waiter.resolve({ ...result, queueMs: now - waiter.submittedMs, status: scheduler.status(now) });
+			waiter.resolve({
+				...result,
+				queueMs: now - waiter.submittedMs,
+				status: scheduler.status(now),
+			});
 		}
 		this.persist(scheduler.snapshot());
 		this.scheduleWake(scheduler.nextWakeMs(now), now);
@@ -143,12 +155,15 @@ export class Pool extends DurableObject<Env> {
 	private scheduleWake(wakeMs: number | undefined, now: number): void {
 		if (wakeMs === undefined) return;
 		if (this.waiters.size > 0 && wakeMs < this.wakeAtMs) {
-			clearTimeout(this.wakeTimer);
+			if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
 			this.wakeAtMs = wakeMs;
-			this.wakeTimer = setTimeout(() => {
-				this.wakeAtMs = Number.POSITIVE_INFINITY;
-				this.settle(Date.now());
-			}, Math.max(0, wakeMs - now));
+			this.wakeTimer = setTimeout(
+				() => {
+					this.wakeAtMs = Number.POSITIVE_INFINITY;
+					this.settle(Date.now());
+				},
+				Math.max(0, wakeMs - now),
+			);
 		}
 		// The alarm outlives this instance: it reclaims leases whose holders vanished.
 		if (this.alarmAtMs === null || wakeMs < this.alarmAtMs) {
@@ -164,7 +179,11 @@ export class Pool extends DurableObject<Env> {
 		const config = loaded.config.pools.find((candidate) => candidate.name === pool);
 		if (!config) throw new Error(`no pool named "${pool}" in the configuration`);
 		this.scheduler = new Scheduler(
-			{ limits: poolLimits(config), leaseTtlMs: config.leaseTtlMs, maxQueueLength: config.maxQueueLength },
+			{
+				limits: poolLimits(config),
+				leaseTtlMs: config.leaseTtlMs,
+				maxQueueLength: config.maxQueueLength,
+			},
 			this.storedSnapshot(),
 		);
 		this.ctx.storage.sql.exec(
@@ -177,10 +196,14 @@ export class Pool extends DurableObject<Env> {
 	private migrate(): void {
 		const sql = this.ctx.storage.sql;
 		sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-		const row = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0];
+		const row = sql
+			.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
+			.toArray()[0];
 		const version = row ? Number(row.value) : 0;
 		if (version < 1) {
-			sql.exec("CREATE TABLE scheduler_state (id INTEGER PRIMARY KEY CHECK (id = 1), snapshot TEXT NOT NULL)");
+			sql.exec(
+				"CREATE TABLE scheduler_state (id INTEGER PRIMARY KEY CHECK (id = 1), snapshot TEXT NOT NULL)",
+			);
 		}
 		if (version !== SCHEMA_VERSION) {
 			sql.exec(
@@ -198,8 +221,9 @@ export class Pool extends DurableObject<Env> {
 	}
 
 	private storedPoolName(): string | undefined {
-		return this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'pool'").toArray()[0]
-			?.value;
+		return this.ctx.storage.sql
+			.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'pool'")
+			.toArray()[0]?.value;
 	}
 
 	private persist(snapshot: SchedulerSnapshot): void {

@@ -23,7 +23,9 @@ export type GatewayEnv = { Bindings: Env; Variables: GatewayVariables };
 
 const fallbackProvider = providerFor("openai");
 
-export function createApp(usageSinkFor: (env: Env) => UsageSink = (env) => new AnalyticsEngineSink(env.USAGE)) {
+export function createApp(
+	usageSinkFor: (env: Env) => UsageSink = (env) => new AnalyticsEngineSink(env.USAGE),
+) {
 	const app = new Hono<GatewayEnv>();
 
 	app.onError((error, c) => {
@@ -34,7 +36,12 @@ export function createApp(usageSinkFor: (env: Env) => UsageSink = (env) => new A
 				: new GatewayError(500, "tollbooth failed unexpectedly; see the Worker logs.", "internal");
 		if (known !== error) console.error("tollbooth: unexpected error", error);
 		const record = c.get("record");
-		record.outcome = known.reason === "cancelled" ? "cancelled" : known.status >= 502 ? "upstream_failed" : "rejected";
+		record.outcome =
+			known.reason === "cancelled"
+				? "cancelled"
+				: known.status >= 502
+					? "upstream_failed"
+					: "rejected";
 		record.cause = known.reason;
 		return errorResponse(provider, known);
 	});
@@ -66,7 +73,11 @@ export function createApp(usageSinkFor: (env: Env) => UsageSink = (env) => new A
 	});
 
 	app.notFound(() => {
-		throw new GatewayError(404, "Unknown route. Call /<pool>/v1/... with the name of a configured pool, e.g. /openai/v1/chat/completions.", "unknown_route");
+		throw new GatewayError(
+			404,
+			"Unknown route. Call /<pool>/v1/... with the name of a configured pool, e.g. /openai/v1/chat/completions.",
+			"unknown_route",
+		);
 	});
 
 	app.get("/", (c) => c.json({ service: "tollbooth", routes: ["/<pool>/v1/*"] }));
@@ -78,7 +89,11 @@ export function createApp(usageSinkFor: (env: Env) => UsageSink = (env) => new A
 		const pool = config.pools.find((candidate) => candidate.name === c.req.param("pool"));
 		if (!pool) {
 			const names = config.pools.map((candidate) => candidate.name).join(", ");
-			throw new GatewayError(404, `No pool named "${c.req.param("pool")}". Configured pools: ${names}.`, "unknown_pool");
+			throw new GatewayError(
+				404,
+				`No pool named "${c.req.param("pool")}". Configured pools: ${names}.`,
+				"unknown_pool",
+			);
 		}
 		c.set("config", config);
 		c.set("pool", pool);
@@ -86,12 +101,25 @@ export function createApp(usageSinkFor: (env: Env) => UsageSink = (env) => new A
 		c.set("provider", providerFor(pool.provider));
 		const key = gatewayKeyOf(c.req.raw.headers);
 		if (!key) {
-			throw new GatewayError(401, "No gateway key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.", "no_key");
+			throw new GatewayError(
+				401,
+				"No gateway key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
+				"no_key",
+			);
 		}
 		const tenant = await findTenant(config, key);
-		if (!tenant) throw new GatewayError(401, "Unknown gateway key. Ask the operator for a tollbooth key.", "unknown_key");
+		if (!tenant)
+			throw new GatewayError(
+				401,
+				"Unknown gateway key. Ask the operator for a tollbooth key.",
+				"unknown_key",
+			);
 		if (!tenant.pools.includes("*") && !tenant.pools.includes(pool.name)) {
-			throw new GatewayError(403, `Tenant "${tenant.name}" may not use pool "${pool.name}".`, "pool_forbidden");
+			throw new GatewayError(
+				403,
+				`Tenant "${tenant.name}" may not use pool "${pool.name}".`,
+				"pool_forbidden",
+			);
 		}
 		c.set("tenant", tenant);
 		c.get("record").tenant = tenant.name;

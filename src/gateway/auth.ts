@@ -2,7 +2,10 @@
 import type { Config, TenantConfig } from "../config.ts";
 
 export function gatewayKeyOf(headers: Headers): string | undefined {
-	const bearer = headers.get("authorization")?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+	const bearer = headers
+		.get("authorization")
+		?.match(/^Bearer\s+(.+)$/i)?.[1]
+		?.trim();
 	return bearer || headers.get("x-api-key")?.trim() || undefined;
 }
 
@@ -16,7 +19,9 @@ const tenantsByHash = new WeakMap<Config, Map<string, TenantConfig>>();
 export async function findTenant(config: Config, key: string): Promise<TenantConfig | undefined> {
 	let byHash = tenantsByHash.get(config);
 	if (!byHash) {
-		byHash = new Map(config.tenants.flatMap((tenant) => tenant.keySha256.map((hash) => [hash, tenant] as const)));
+		byHash = new Map(
+			config.tenants.flatMap((tenant) => tenant.keySha256.map((hash) => [hash, tenant] as const)),
+		);
 		tenantsByHash.set(config, byHash);
 	}
 	return byHash.get(await sha256Hex(key));

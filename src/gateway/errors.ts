@@ -19,7 +19,11 @@ export function retryAfterSeconds(retryAfterMs: number): string {
 	return String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
 }
 
-export function errorResponse(provider: Provider, error: GatewayError, headers = new Headers()): Response {
+export function errorResponse(
+	provider: Provider,
+	error: GatewayError,
+	headers = new Headers(),
+): Response {
 	headers.set("content-type", "application/json");
 	if (error.retryAfterMs !== undefined) {
 		headers.set("retry-after", retryAfterSeconds(error.retryAfterMs));

@@ -17,7 +17,13 @@ import {
 } from "./upstream.ts";
 
 /** Endpoints that run a model: a request without one is a client error, not a pass-through. */
-const MODEL_ENDPOINTS = new Set(["/chat/completions", "/completions", "/embeddings", "/responses", "/messages"]);
+const MODEL_ENDPOINTS = new Set([
+	"/chat/completions",
+	"/completions",
+	"/embeddings",
+	"/responses",
+	"/messages",
+]);
 
 /** Wait before resending after a provider 429 that named no retry-after (doubles per attempt). */
 const DEFAULT_RETRY_AFTER_MS = 1000;
@@ -29,7 +35,11 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 	const request = c.req.raw;
 	const rest = c.req.path.slice(`/${pool.name}/v1`.length);
 	const url = upstreamUrl(pool.baseUrl, rest, new URL(request.url).search);
-	const priority = effectivePriority(request.headers.get("x-priority"), tenant.defaultPriority, tenant.maxPriority);
+	const priority = effectivePriority(
+		request.headers.get("x-priority"),
+		tenant.defaultPriority,
+		tenant.maxPriority,
+	);
 	const maxWaitMs = requestedMaxWaitMs(request.headers.get("x-max-wait-ms"), pool.maxWaitMs);
 	record.priority = priority.effective;
 
@@ -101,7 +111,11 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 					retryAfterMs,
 				);
 			}
-			const next: AcquireRequest = { ...ask, ticketId: crypto.randomUUID(), maxWaitMs: maxWaitMs + retryAfterMs };
+			const next: AcquireRequest = {
+				...ask,
+				ticketId: crypto.randomUUID(),
+				maxWaitMs: maxWaitMs + retryAfterMs,
+			};
 			admission = await whileCallerWaits(stub, next, request.signal, () =>
 				stub.rateLimited(lease.ticketId, next, retryAfterMs),
 			);
@@ -135,7 +149,8 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 				record.promptTokens = usage.inputTokens;
 				record.completionTokens = usage.outputTokens;
 			}
-			const actual = charged === "nothing" ? 0 : usage ? usage.inputTokens + usage.outputTokens : undefined;
+			const actual =
+				charged === "nothing" ? 0 : usage ? usage.inputTokens + usage.outputTokens : undefined;
 			return stub.release(pool.name, lease.ticketId, actual);
 		};
 
@@ -146,8 +161,10 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 			record.deferred = true;
 			c.executionCtx.waitUntil(
 				ended.then(async (end) => {
-					if (end === "caller_gone") Object.assign(record, { outcome: "cancelled", cause: "caller_gone" });
-					if (end === "upstream_broke") Object.assign(record, { outcome: "upstream_failed", cause: "stream_broke" });
+					if (end === "caller_gone")
+						Object.assign(record, { outcome: "cancelled", cause: "caller_gone" });
+					if (end === "upstream_broke")
+						Object.assign(record, { outcome: "upstream_failed", cause: "stream_broke" });
 					await release(meter.usage(), "usage");
 					c.var.usage.write(record);
 				}),
@@ -160,7 +177,11 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 			text = await upstream.text();
 		} catch {
 			c.executionCtx.waitUntil(release(undefined, "usage"));
-			throw new GatewayError(502, "The provider's answer broke off before it was complete.", "body_broke");
+			throw new GatewayError(
+				502,
+				"The provider's answer broke off before it was complete.",
+				"body_broke",
+			);
 		}
 		const usage = upstream.ok ? provider.usageFromJson(rest, parseJson(text)) : undefined;
 		// The provider did no billable work when it answered with an error.
@@ -212,7 +233,11 @@ function estimateCost(c: Context<GatewayEnv>, rest: string, raw: ArrayBuffer | u
 	const contentType = c.req.header("content-type") ?? "";
 	if (raw === undefined || !contentType.includes("json")) {
 		if (MODEL_ENDPOINTS.has(rest) && c.req.method === "POST") {
-			throw new GatewayError(400, `${rest} takes a JSON body (content-type: application/json).`, "bad_json");
+			throw new GatewayError(
+				400,
+				`${rest} takes a JSON body (content-type: application/json).`,
+				"bad_json",
+			);
 		}
 		return { model: "", tokens: 0 };
 	}
@@ -245,7 +270,11 @@ export function effectivePriority(
 ): { requested: Priority; effective: Priority; capped: boolean } {
 	const value = header?.trim().toLowerCase();
 	if (value && !PRIORITIES.includes(value as Priority)) {
-		throw new GatewayError(400, `x-priority must be one of ${PRIORITIES.join(", ")}; got "${header}".`, "bad_priority");
+		throw new GatewayError(
+			400,
+			`x-priority must be one of ${PRIORITIES.join(", ")}; got "${header}".`,
+			"bad_priority",
+		);
 	}
 	const requested = (value as Priority | undefined) || defaultPriority;
 	const capped = PRIORITIES.indexOf(requested) < PRIORITIES.indexOf(maxPriority);
@@ -256,7 +285,11 @@ function requestedMaxWaitMs(header: string | null, poolMaxWaitMs: number): numbe
 	if (header === null) return poolMaxWaitMs;
 	const value = Number(header);
 	if (!Number.isFinite(value) || value < 0) {
-		throw new GatewayError(400, `x-max-wait-ms must be a number of milliseconds ≥ 0; got "${header}".`, "bad_max_wait");
+		throw new GatewayError(
+			400,
+			`x-max-wait-ms must be a number of milliseconds ≥ 0; got "${header}".`,
+			"bad_max_wait",
+		);
 	}
 	return Math.min(value, poolMaxWaitMs);
 }

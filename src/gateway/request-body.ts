@@ -2,10 +2,17 @@
 import { GatewayError } from "./errors.ts";
 
 function tooLarge(maxBytes: number): GatewayError {
-	return new GatewayError(413, `The request body is larger than this gateway accepts (${maxBytes} bytes).`, "body_too_large");
+	return new GatewayError(
+		413,
+		`The request body is larger than this gateway accepts (${maxBytes} bytes).`,
+		"body_too_large",
+	);
 }
 
-export async function readBody(request: Request, maxBytes: number): Promise<ArrayBuffer | undefined> {
+export async function readBody(
+	request: Request,
+	maxBytes: number,
+): Promise<ArrayBuffer | undefined> {
 	if (!request.body) return undefined;
 	if (Number(request.headers.get("content-length") ?? 0) > maxBytes) throw tooLarge(maxBytes);
 	const reader = request.body.getReader();

@@ -42,19 +42,26 @@ function dropped(name: string, names: Set<string>, prefixes: string[]): boolean 
 	return names.has(name) || prefixes.some((prefix) => name.startsWith(prefix));
 }
 
-export function upstreamRequestHeaders(client: Headers, provider: Provider, apiKey: string): Headers {
+export function upstreamRequestHeaders(
+	client: Headers,
+	provider: Provider,
+	apiKey: string,
+): Headers {
 	const headers = new Headers();
 	client.forEach((value, name) => {
-		if (!dropped(name, CLIENT_HEADERS_DROPPED, CLIENT_HEADER_PREFIXES_DROPPED)) headers.set(name, value);
+		if (!dropped(name, CLIENT_HEADERS_DROPPED, CLIENT_HEADER_PREFIXES_DROPPED))
+			headers.set(name, value);
 	});
-	for (const [name, value] of Object.entries(provider.authHeaders(apiKey))) headers.set(name, value);
+	for (const [name, value] of Object.entries(provider.authHeaders(apiKey)))
+		headers.set(name, value);
 	return headers;
 }
 
 export function callerResponseHeaders(upstream: Headers): Headers {
 	const headers = new Headers();
 	upstream.forEach((value, name) => {
-		if (!dropped(name, PROVIDER_HEADERS_DROPPED, PROVIDER_HEADER_PREFIXES_DROPPED)) headers.set(name, value);
+		if (!dropped(name, PROVIDER_HEADERS_DROPPED, PROVIDER_HEADER_PREFIXES_DROPPED))
+			headers.set(name, value);
 	});
 	return headers;
 }
@@ -89,13 +96,10 @@ export async function fetchWithFirstByteTimeout(
 	try {
 		return await fetch(url, { ...init, signal: AbortSignal.any([callerSignal, timeout.signal]) });
 	} catch (error) {
-		if (callerSignal.aborted) throw new GatewayError(499, "The caller closed the request.", "cancelled");
+		if (callerSignal.aborted)
+			throw new GatewayError(499, "The caller closed the request.", "cancelled");
 		if (timeout.signal.aborted) {
-			throw new GatewayError(
-				504,
-				`The provider did not answer within ${timeoutMs} ms.`,
-				"timeout",
-			);
+			throw new GatewayError(504, `The provider did not answer within ${timeoutMs} ms.`, "timeout");
 		}
 		throw new GatewayError(
 			502,
@@ -131,7 +135,9 @@ export function relayStream(
 				chunk = await reader.read();
 			} catch {
 				const message = "The provider's stream broke before it finished.";
-				await writer.write(new TextEncoder().encode(provider.errorEvent(502, message))).catch(() => {});
+				await writer
+					.write(new TextEncoder().encode(provider.errorEvent(502, message)))
+					.catch(() => {});
 				await writer.close().catch(() => {});
 				return "upstream_broke";
 			}

@@ -40,7 +40,14 @@ export class AnalyticsEngineSink implements UsageSink {
 	write(record: UsageRecord): void {
 		this.dataset.writeDataPoint({
 			indexes: [record.tenant],
-			blobs: [record.tenant, record.pool, record.model, record.outcome, record.priority, record.cause],
+			blobs: [
+				record.tenant,
+				record.pool,
+				record.model,
+				record.outcome,
+				record.priority,
+				record.cause,
+			],
 			doubles: [
 				record.status,
 				record.promptTokens,

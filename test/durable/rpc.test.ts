@@ -1,0 +1,72 @@
+// The Pool object over RPC: its state outlives the instance, and an alarm reclaims abandoned leases.
+
+import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect, it } from "vitest";
+import type { AcquireRequest } from "../../src/durable/pool.ts";
+
+function ask(pool: string, overrides: Partial<AcquireRequest> = {}): AcquireRequest {
+	return {
+		pool,
+		ticketId: crypto.randomUUID(),
+		tenant: "team-a",
+		model: "gpt-4o-mini",
+		priority: "normal",
+		tokens: 100,
+		maxWaitMs: 5000,
+		...overrides,
+	};
+}
+
+it("a restart does not refill an empty bucket", async () => {
+	// "tight" holds 2 requests of burst and refills one a second.
+	const stub = env.POOL.getByName(crypto.randomUUID()); // its own object, with the "tight" pool config
+	for (let i = 0; i < 2; i++) {
+		const result = await stub.acquire(ask("tight"));
+		expect(result.kind).toBe("admitted");
+		if (result.kind === "admitted") await stub.release("tight", result.lease.ticketId, 100);
+	}
+	const before = await stub.status("tight");
+	expect(before.requests.remaining).toBe(0);
+
+	await evictDurableObject(stub);
+
+	const after = await stub.status("tight");
+	expect(after.requests.remaining).toBe(0);
+	expect(after.requests.resetMs).toBeGreaterThan(1000);
+});
+
+it("a lease whose holder vanished is reclaimed by the alarm", async () => {
+	// "shortlease": one request at a time, leases expire after 100 ms.
+	const stub = env.POOL.getByName(crypto.randomUUID());
+	const held = await stub.acquire(ask("shortlease"));
+	expect(held.kind).toBe("admitted");
+	expect((await stub.status("shortlease")).inFlight).toBe(1);
+
+	await evictDurableObject(stub); // the holder never comes back to release it
+	await new Promise((resolve) => setTimeout(resolve, 300));
+	// The alarm set for the lease's expiry has fired by now, or fires here if the runtime is late.
+	await runDurableObjectAlarm(stub);
+
+	expect((await stub.status("shortlease")).inFlight).toBe(0);
+	expect((await stub.acquire(ask("shortlease"))).kind).toBe("admitted");
+});
+
+it("a waiter that gives up is removed and charged nothing", async () => {
+	const stub = env.POOL.getByName(crypto.randomUUID()); // its own object, with the "tight" pool config
+	const first = ask("tight");
+	await stub.acquire(first);
+	await stub.acquire(ask("tight"));
+	const waiting = ask("tight", { tokens: 5000 });
+	const pending = stub.acquire(waiting);
+	await new Promise((resolve) => setTimeout(resolve, 20));
+	const tokensWhileWaiting = (await stub.status("tight")).tokens.remaining;
+	expect((await stub.status("tight")).queued).toBe(1);
+
+	await stub.cancel("tight", waiting.ticketId);
+
+	expect((await pending).kind).toBe("cancelled");
+	const status = await stub.status("tight");
+	expect(status.queued).toBe(0);
+	expect(status.tokens.remaining).toBeGreaterThanOrEqual(tokensWhileWaiting);
+});

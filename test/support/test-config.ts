@@ -1,0 +1,94 @@
+// The TOLLBOOTH_CONFIG the Worker tests run with: pools pointed at the in-process mock provider
+// (http://mock.test, routed by test/support/mock-upstream.ts) and two tenants.
+export const TEST_KEYS = { teamA: "test-key-team-a", teamB: "test-key-team-b" } as const;
+export const TEST_PROVIDER_KEY = "test-provider-key";
+export const MOCK_ORIGIN = "http://mock.test";
+
+// sha256 of TEST_KEYS.teamA and TEST_KEYS.teamB
+const TEAM_A_HASH = "88679f793f921fe3a5ebd6bdde335cba5521ae73ba2c3fbfc3515f0bde6642ce";
+const TEAM_B_HASH = "aa4461453a1d4e000bc4f1bfef450adc5ceef656d57ddb056dc575c498bd8f23";
+
+const generous = { requestsPerMinute: 6000, tokensPerMinute: 6_000_000, maxConcurrent: 50 };
+
+function tightPool(name: string) {
+	return {
+		name,
+		provider: "openai",
+		baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+		apiKeySecret: "TEST_PROVIDER_KEY",
+		limits: {
+			requestsPerMinute: 60,
+			tokensPerMinute: 600_000,
+			burstRequests: 2,
+			burstTokens: 20_000,
+			maxConcurrent: 2,
+		},
+		maxWaitMs: 5000,
+		maxQueueLength: 3,
+		leaseTtlMs: 30_000,
+	};
+}
+
+export const testConfig = {
+	maxBodyBytes: 64 * 1024,
+	pools: [
+		{
+			name: "openai",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+		},
+		{
+			name: "anthropic",
+			provider: "anthropic",
+			baseUrl: `${MOCK_ORIGIN}/anthropic/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+		},
+		// Small enough to make requests wait: 2 at once, 2 requests of burst, 1 per second after.
+		// One per test that drains it, since a pool's object keeps its state within a test file.
+		...["tight", "tight-deadline", "tight-full"].map(tightPool),
+		{
+			// Leases that expire quickly, for reclaiming a slot whose holder vanished.
+			name: "shortlease",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: { ...generous, maxConcurrent: 1 },
+			leaseTtlMs: 100,
+		},
+		{
+			// Gives up on a silent provider quickly.
+			name: "impatient",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+			firstByteTimeoutMs: 300,
+		},
+		{
+			name: "nokey",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "UNSET_SECRET",
+			limits: generous,
+		},
+	],
+	tenants: [
+		{
+			name: "team-a",
+			keySha256: [TEAM_A_HASH],
+			pools: ["*"],
+			defaultPriority: "normal",
+			maxPriority: "high",
+		},
+		{
+			name: "team-b",
+			keySha256: [TEAM_B_HASH],
+			pools: ["openai"],
+			defaultPriority: "low",
+			maxPriority: "normal",
+		},
+	],
+};
