@@ -42,11 +42,12 @@ class TokenBucket {
 		this.#updatedAtMs = nowMs;
 	}
 
-	/** A new capacity keeps what is left, up to the new capacity. */
+	/** What was used still counts against a new capacity, so raising a limit gives room at once. */
 	resize(capacity: number, nowMs: number): void {
 		this.#refill(nowMs);
+		const used = this.#capacity - this.#level;
 		this.#capacity = capacity;
-		this.#level = Math.min(this.#level, capacity);
+		this.#level = Math.max(0, capacity - used);
 	}
 
 	/** 0 when `cost` fits now, Infinity when it never can. */

@@ -24,7 +24,7 @@ export interface MockProvider {
 	/** Rejects (like fetch on a broken connection) under the `reset` fault or once a hung request aborts. */
 	fetch(request: Request): Promise<Response>;
 	stats(): MockStats;
-	/** Throws on an invalid value; new limits keep what is left in the buckets, up to the new limit. */
+	/** Throws on an invalid value; what was used still counts against new limits. */
 	configure(options: Partial<MockOptions>): void;
 	/** Counters and buckets back to new; the options stay. */
 	reset(): void;
@@ -84,7 +84,8 @@ export function createMockProvider(
 		try {
 			configure(await c.req.json());
 		} catch (error) {
-			return c.json({ error: { message: String(error) } }, 400);
+			const message = error instanceof Error ? error.message : String(error);
+			return c.json({ error: { message } }, 400);
 		}
 		return c.json(sim.options);
 	});

@@ -68,6 +68,7 @@ export class MockConnectionError extends Error {
 }
 
 const FAULT_HEADER = "x-mock-fault";
+const FIELD_REQUIRED = "Field required";
 
 export function newStats(): MockStats {
 	return {
@@ -117,14 +118,14 @@ export class Simulator {
 		}
 		this.stats.lastBody = json;
 		const parsed = schema.safeParse(json, {
-			error: (issue) => (issue.input === undefined ? "Field required" : undefined),
+			error: (issue) => (issue.input === undefined ? FIELD_REQUIRED : undefined),
 		});
 		if (!parsed.success) {
 			const issue = parsed.error.issues[0];
 			return dialect.badRequest({
 				kind: "field",
 				param: issue?.path.join(".") ?? "",
-				missing: issue?.message === "Field required",
+				missing: issue?.message === FIELD_REQUIRED,
 				detail: issue?.message ?? "invalid",
 			});
 		}
@@ -143,8 +144,9 @@ export class Simulator {
 		const nowMs = this.nowMs();
 		const decision = this.limiter.tryCharge(promptTokens + completionTokens, nowMs);
 		const headers = new Headers(dialect.limitHeaders(decision.limits, nowMs));
-		if (decision.kind === "limited")
+		if (decision.kind === "limited") {
 			return withHeaders(dialect.rateLimited(decision, model), headers);
+		}
 
 		const { signal } = request;
 		if (fault === "reset") throw new MockConnectionError("mock fault: connection reset");
