@@ -22,8 +22,10 @@ function rfc3339(atMs: number): string {
 }
 
 export const anthropicDialect: Dialect = {
+	// x-api-key, or `Authorization: Bearer`, which is what @anthropic-ai/sdk 1.x sends for apiKey.
 	apiKeyOf(request) {
-		return request.headers.get("x-api-key") ?? undefined;
+		const bearer = request.headers.get("authorization")?.match(/^Bearer (.*)$/)?.[1];
+		return request.headers.get("x-api-key") ?? bearer;
 	},
 	unauthorized(sentKey) {
 		const message = sentKey === undefined ? "x-api-key header is required" : "invalid x-api-key";

@@ -83,12 +83,12 @@ describe("POST /anthropic/v1/messages", () => {
 });
 
 describe("Anthropic errors", () => {
-	it("answers 401 authentication_error unless x-api-key is exactly the key", async () => {
+	it("answers 401 authentication_error unless the key is exactly the key", async () => {
 		const provider = createMockProvider({ apiKey: "sk-ant-right" });
 		const refusedHeaders: Record<string, string>[] = [
 			{},
 			{ "x-api-key": "sk-ant-wrong" },
-			{ authorization: "Bearer sk-ant-right" },
+			{ authorization: "Bearer sk-ant-wrong" },
 		];
 		for (const headers of refusedHeaders) {
 			const response = await post(provider, "/anthropic/v1/messages", anthropicMessage(), headers);
@@ -98,10 +98,15 @@ describe("Anthropic errors", () => {
 				error: { type: "authentication_error", message: expect.any(String) },
 			});
 		}
-		const right = await post(provider, "/anthropic/v1/messages", anthropicMessage(), {
-			"x-api-key": "sk-ant-right",
-		});
-		expect(right.status).toBe(200);
+		// x-api-key as documented, or Bearer as @anthropic-ai/sdk 1.x sends its apiKey.
+		const acceptedHeaders: Record<string, string>[] = [
+			{ "x-api-key": "sk-ant-right" },
+			{ authorization: "Bearer sk-ant-right" },
+		];
+		for (const headers of acceptedHeaders) {
+			const right = await post(provider, "/anthropic/v1/messages", anthropicMessage(), headers);
+			expect(right.status).toBe(200);
+		}
 	});
 
 	it("answers 400 invalid_request_error for a body that is not JSON and for a missing model", async () => {
