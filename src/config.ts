@@ -22,7 +22,8 @@ const poolSchema = z.strictObject({
 		.regex(
 			/^[a-z0-9][a-z0-9_-]*$/,
 			"use lower-case letters, digits, '-' and '_' (it is a URL path)",
-		),
+		)
+		.refine((name) => name !== "admin" && name !== "mock", "'admin' and 'mock' are reserved paths"),
 	provider: z.enum(["openai", "anthropic", "openai-compatible"]),
 	/** The provider's API root including its version path, e.g. https://api.openai.com/v1. */
 	baseUrl: z.url({ protocol: /^https?$/ }),
@@ -67,6 +68,8 @@ export const configSchema = z
 			.int()
 			.positive()
 			.default(10 * 1024 * 1024),
+		/** SHA-256 (hex) of each admin token for /admin/*; none: the admin API is off. */
+		adminKeySha256: z.array(sha256Hex).default([]),
 	})
 	.superRefine((config, ctx) => {
 		const poolNames = new Set<string>();

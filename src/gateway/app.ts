@@ -5,6 +5,7 @@ import { loadConfig } from "../config.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
 import { AnalyticsEngineSink, type UsageRecord, type UsageSink } from "../usage/record.ts";
+import { admin } from "./admin.ts";
 import { findTenant, gatewayKeyOf } from "./auth.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
 import { proxy } from "./proxy.ts";
@@ -80,7 +81,8 @@ export function createApp(
 		);
 	});
 
-	app.get("/", (c) => c.json({ service: "tollbooth", routes: ["/<pool>/v1/*"] }));
+	app.get("/", (c) => c.json({ service: "tollbooth", routes: ["/<pool>/v1/*", "/admin/pools"] }));
+	app.route("/admin", admin);
 
 	app.use("/:pool/v1/*", async function resolvePoolAndTenant(c, next) {
 		const loaded = loadConfig(c.env.TOLLBOOTH_CONFIG);

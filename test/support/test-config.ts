@@ -1,12 +1,17 @@
 // The TOLLBOOTH_CONFIG the Worker tests run with: pools pointed at the in-process mock provider
 // (http://mock.test, routed by test/support/mock-upstream.ts) and two tenants.
-export const TEST_KEYS = { teamA: "test-key-team-a", teamB: "test-key-team-b" } as const;
+export const TEST_KEYS = {
+	teamA: "test-key-team-a",
+	teamB: "test-key-team-b",
+	admin: "test-admin",
+} as const;
 export const TEST_PROVIDER_KEY = "test-provider-key";
 export const MOCK_ORIGIN = "http://mock.test";
 
 // sha256 of TEST_KEYS.teamA and TEST_KEYS.teamB
 const TEAM_A_HASH = "88679f793f921fe3a5ebd6bdde335cba5521ae73ba2c3fbfc3515f0bde6642ce";
 const TEAM_B_HASH = "aa4461453a1d4e000bc4f1bfef450adc5ceef656d57ddb056dc575c498bd8f23";
+const ADMIN_HASH = "db09d473d4b6461b91bfa47e4fed3ef55e0234df4132ca7a827b0a69e8927cac";
 
 const generous = { requestsPerMinute: 6000, tokensPerMinute: 6_000_000, maxConcurrent: 50 };
 
@@ -31,6 +36,8 @@ function tightPool(name: string) {
 
 export const testConfig = {
 	maxBodyBytes: 64 * 1024,
+	// sha256 of TEST_KEYS.admin
+	adminKeySha256: [ADMIN_HASH],
 	pools: [
 		{
 			name: "openai",
