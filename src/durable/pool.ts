@@ -21,6 +21,10 @@ export interface AcquireRequest {
 	tokens: number;
 	/** How long the caller will wait in the queue, measured on this object's clock. */
 	maxWaitMs: number;
+	/** A re-send after a provider 429: it goes ahead of first attempts. */
+	retry?: boolean;
+	/** Time this request already waited in an instance of the object that restarted. */
+	priorWaitMs?: number;
 }
 
 export type AcquireResult =
@@ -52,7 +56,7 @@ export class Pool extends DurableObject<Env> {
 
 	/** Admits the request now, or once it fits (the promise stays pending while it waits). */
 	async acquire(request: AcquireRequest): Promise<AcquireResult> {
-		return this.submit(request, false);
+		return this.submit(request);
 	}
 
 	/** Ends a lease, reconciling the reserved tokens with the provider's reported usage. */
@@ -78,7 +82,7 @@ export class Pool extends DurableObject<Env> {
 		const now = Date.now();
 		scheduler.release(previousTicketId, undefined, now);
 		scheduler.pauseUntil(now + retryAfterMs);
-		return this.submit(request, true);
+		return this.submit({ ...request, retry: true });
 	}
 
 	/** The caller went away while waiting: drop it from the queue, charging nothing. */
@@ -111,7 +115,7 @@ export class Pool extends DurableObject<Env> {
 		if (pool !== undefined) this.settle(Date.now(), this.schedulerFor(pool));
 	}
 
-	private submit(request: AcquireRequest, retry: boolean): Promise<AcquireResult> {
+	private submit(request: AcquireRequest): Promise<AcquireResult> {
 		const scheduler = this.schedulerFor(request.pool);
 		const now = Date.now();
 		const ask: Ask = {
@@ -121,7 +125,7 @@ export class Pool extends DurableObject<Env> {
 			priority: request.priority,
 			tokens: request.tokens,
 			deadlineMs: now + request.maxWaitMs,
-			retry,
+			retry: request.retry === true,
 		};
 		const decision = scheduler.submit(ask, now);
 		if (decision.kind === "queued") {

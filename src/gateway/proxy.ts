@@ -2,10 +2,11 @@
 // with the pool's key, absorb provider 429s through the Pool, relay the answer, release the lease.
 import type { Context } from "hono";
 import { PRIORITIES, type Priority } from "../core/priority.ts";
-import type { AcquireRequest, AcquireResult, Pool } from "../durable/pool.ts";
+import type { AcquireRequest, AcquireResult } from "../durable/pool.ts";
 import type { Usage } from "../providers/types.ts";
 import type { GatewayEnv } from "./app.ts";
 import { GatewayError, retryAfterSeconds } from "./errors.ts";
+import { PoolClient } from "./pool-client.ts";
 import { setRateLimitHeaders } from "./rate-limit-headers.ts";
 import { readBody } from "./request-body.ts";
 import {
@@ -27,8 +28,6 @@ const MODEL_ENDPOINTS = new Set([
 
 /** Wait before resending after a provider 429 that named no retry-after (doubles per attempt). */
 const DEFAULT_RETRY_AFTER_MS = 1000;
-
-type PoolStub = DurableObjectStub<Pool>;
 
 export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 	const { pool, provider, tenant, config, record } = c.var;
@@ -59,7 +58,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 	const upstreamBody = prepared ? JSON.stringify(prepared.body) : raw;
 	const upstreamHeaders = upstreamRequestHeaders(request.headers, provider, apiKey);
 
-	const stub = c.env.POOL.getByName(pool.name);
+	const poolClient = new PoolClient(c.env.POOL, pool.name);
 	const ask: AcquireRequest = {
 		pool: pool.name,
 		ticketId: crypto.randomUUID(),
@@ -69,13 +68,13 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		tokens: cost.tokens,
 		maxWaitMs,
 	};
-	let admission = await whileCallerWaits(stub, ask, request.signal, () => stub.acquire(ask));
+	let admission = await poolClient.acquire(ask, request.signal);
 
 	for (;;) {
 		record.queueMs += admission.queueMs;
 		const lease = admitted(admission);
 		if (request.signal.aborted) {
-			c.executionCtx.waitUntil(stub.release(pool.name, lease.ticketId, 0));
+			c.executionCtx.waitUntil(poolClient.release(lease.ticketId, 0));
 			throw new GatewayError(499, "The caller closed the request.", "cancelled");
 		}
 		record.attempts += 1;
@@ -91,7 +90,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		} catch (error) {
 			// A timed-out request may still be running at the provider and count against the key.
 			const timedOut = error instanceof GatewayError && error.reason === "timeout";
-			c.executionCtx.waitUntil(stub.release(pool.name, lease.ticketId, timedOut ? undefined : 0));
+			c.executionCtx.waitUntil(poolClient.release(lease.ticketId, timedOut ? undefined : 0));
 			throw error;
 		} finally {
 			record.upstreamMs += Date.now() - startedMs;
@@ -103,7 +102,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 				DEFAULT_RETRY_AFTER_MS * 2 ** (record.attempts - 1);
 			await upstream.body?.cancel();
 			if (record.attempts >= pool.maxAttempts) {
-				c.executionCtx.waitUntil(stub.release(pool.name, lease.ticketId, undefined));
+				c.executionCtx.waitUntil(poolClient.release(lease.ticketId, undefined));
 				throw new GatewayError(
 					429,
 					`The provider kept rate limiting pool "${pool.name}" after ${record.attempts} attempts; retry after ${retryAfterSeconds(retryAfterMs)} s.`,
@@ -113,19 +112,18 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 			}
 			const next: AcquireRequest = {
 				...ask,
+				retry: true,
 				ticketId: crypto.randomUUID(),
 				maxWaitMs: maxWaitMs + retryAfterMs,
 			};
-			admission = await whileCallerWaits(stub, next, request.signal, () =>
-				stub.rateLimited(lease.ticketId, next, retryAfterMs),
-			);
+			admission = await poolClient.rateLimited(lease.ticketId, next, retryAfterMs, request.signal);
 			continue;
 		}
 
 		if (upstream.status === 401 || upstream.status === 403) {
 			// The provider refused the pool's own key: its message may quote part of that key.
 			await upstream.body?.cancel();
-			c.executionCtx.waitUntil(stub.release(pool.name, lease.ticketId, 0));
+			c.executionCtx.waitUntil(poolClient.release(lease.ticketId, 0));
 			throw new GatewayError(
 				502,
 				`The provider refused the API key of pool "${pool.name}" (status ${upstream.status}); the operator must check the secret ${pool.apiKeySecret}.`,
@@ -151,7 +149,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 			}
 			const actual =
 				charged === "nothing" ? 0 : usage ? usage.inputTokens + usage.outputTokens : undefined;
-			return stub.release(pool.name, lease.ticketId, actual);
+			return poolClient.release(lease.ticketId, actual);
 		};
 
 		const isStream = upstream.headers.get("content-type")?.includes("text/event-stream") ?? false;
@@ -187,22 +185,6 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		// The provider did no billable work when it answered with an error.
 		c.executionCtx.waitUntil(release(usage, upstream.ok ? "usage" : "nothing"));
 		return new Response(text, { status: upstream.status, headers });
-	}
-}
-
-/** Waits for the Pool's answer; a caller that leaves meanwhile is taken out of the queue. */
-async function whileCallerWaits(
-	stub: PoolStub,
-	ask: AcquireRequest,
-	signal: AbortSignal,
-	call: () => Promise<AcquireResult>,
-): Promise<AcquireResult> {
-	const cancel = () => void stub.cancel(ask.pool, ask.ticketId);
-	signal.addEventListener("abort", cancel, { once: true });
-	try {
-		return await call();
-	} finally {
-		signal.removeEventListener("abort", cancel);
 	}
 }
 
