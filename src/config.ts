@@ -44,6 +44,10 @@ const poolSchema = z.strictObject({
 	maxAttempts: z.number().int().min(1).max(10).default(3),
 	/** Time allowed for the provider's response headers to arrive. */
 	firstByteTimeoutMs: z.number().int().positive().default(120_000),
+	/** Time allowed for a whole non-streamed answer (streams have no total limit). */
+	totalTimeoutMs: z.number().int().positive().default(600_000),
+	/** Longest silence between two chunks of a stream before it is treated as broken. */
+	streamIdleTimeoutMs: z.number().int().positive().default(60_000),
 });
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key");

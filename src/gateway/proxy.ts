@@ -11,8 +11,8 @@ import { setRateLimitHeaders } from "./rate-limit-headers.ts";
 import { readBody } from "./request-body.ts";
 import {
 	callerResponseHeaders,
-	fetchWithFirstByteTimeout,
 	relayStream,
+	UpstreamDeadline,
 	upstreamRequestHeaders,
 	upstreamUrl,
 } from "./upstream.ts";
@@ -79,20 +79,25 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		}
 		record.attempts += 1;
 		const startedMs = Date.now();
+		const deadline = new UpstreamDeadline(request.signal);
+		deadline.arm("first byte", pool.firstByteTimeoutMs);
 		let upstream: Response;
 		try {
-			upstream = await fetchWithFirstByteTimeout(
-				url,
-				{ method: request.method, headers: upstreamHeaders, body: upstreamBody },
-				request.signal,
-				pool.firstByteTimeoutMs,
-			);
+			upstream = await fetch(url, {
+				method: request.method,
+				headers: upstreamHeaders,
+				body: upstreamBody,
+				signal: deadline.signal,
+			});
 		} catch (error) {
 			// A timed-out request may still be running at the provider and count against the key.
-			const timedOut = error instanceof GatewayError && error.reason === "timeout";
-			c.executionCtx.waitUntil(poolClient.release(lease.ticketId, timedOut ? undefined : 0));
-			throw error;
+			const failure = deadline.failure(error);
+			c.executionCtx.waitUntil(
+				poolClient.release(lease.ticketId, failure.reason === "timeout" ? undefined : 0),
+			);
+			throw failure;
 		} finally {
+			deadline.disarm();
 			record.upstreamMs += Date.now() - startedMs;
 		}
 
@@ -155,7 +160,9 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		const isStream = upstream.headers.get("content-type")?.includes("text/event-stream") ?? false;
 		if (isStream && upstream.body) {
 			const meter = provider.meterStream(prepared?.injectedUsage ?? false);
-			const { readable, ended } = relayStream(upstream.body, meter, provider);
+			const rearmIdle = () => deadline.arm("idle", pool.streamIdleTimeoutMs);
+			rearmIdle();
+			const { readable, ended } = relayStream(upstream.body, meter, provider, rearmIdle);
 			record.deferred = true;
 			c.executionCtx.waitUntil(
 				ended.then(async (end) => {
@@ -163,6 +170,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 						Object.assign(record, { outcome: "cancelled", cause: "caller_gone" });
 					if (end === "upstream_broke")
 						Object.assign(record, { outcome: "upstream_failed", cause: "stream_broke" });
+					deadline.disarm();
 					await release(meter.usage(), "usage");
 					c.var.usage.write(record);
 				}),
@@ -171,15 +179,14 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		}
 
 		let text: string;
+		deadline.arm("total", Math.max(0, pool.totalTimeoutMs - (Date.now() - startedMs)));
 		try {
 			text = await upstream.text();
-		} catch {
+		} catch (error) {
 			c.executionCtx.waitUntil(release(undefined, "usage"));
-			throw new GatewayError(
-				502,
-				"The provider's answer broke off before it was complete.",
-				"body_broke",
-			);
+			throw deadline.failure(error);
+		} finally {
+			deadline.disarm();
 		}
 		const usage = upstream.ok ? provider.usageFromJson(rest, parseJson(text)) : undefined;
 		// The provider did no billable work when it answered with an error.

@@ -84,30 +84,58 @@ export function upstreamUrl(baseUrl: string, rest: string, search: string): URL 
 	return url;
 }
 
-/** fetch with a deadline for the response headers; the caller's going away aborts it too. */
-export async function fetchWithFirstByteTimeout(
-	url: URL,
-	init: RequestInit,
-	callerSignal: AbortSignal,
-	timeoutMs: number,
-): Promise<Response> {
-	const timeout = new AbortController();
-	const timer = setTimeout(() => timeout.abort(), timeoutMs);
-	try {
-		return await fetch(url, { ...init, signal: AbortSignal.any([callerSignal, timeout.signal]) });
-	} catch (error) {
-		if (callerSignal.aborted)
-			throw new GatewayError(499, "The caller closed the request.", "cancelled");
-		if (timeout.signal.aborted) {
-			throw new GatewayError(504, `The provider did not answer within ${timeoutMs} ms.`, "timeout");
+export type UpstreamLimit = "first byte" | "total" | "idle";
+
+/**
+ * One upstream call's time limits: whichever is armed aborts the call when it passes, and
+ * `expired` says which; the caller's leaving aborts it too.
+ */
+export class UpstreamDeadline {
+	readonly #controller = new AbortController();
+	readonly signal: AbortSignal;
+	#timer: ReturnType<typeof setTimeout> | undefined;
+	expired: { limit: UpstreamLimit; ms: number } | undefined;
+
+	constructor(readonly callerSignal: AbortSignal) {
+		this.signal = AbortSignal.any([callerSignal, this.#controller.signal]);
+	}
+
+	arm(limit: UpstreamLimit, ms: number): void {
+		clearTimeout(this.#timer);
+		this.#timer = setTimeout(() => {
+			this.expired = { limit, ms };
+			this.#controller.abort();
+		}, ms);
+	}
+
+	disarm(): void {
+		clearTimeout(this.#timer);
+	}
+
+	/** The error to answer with when the call failed. */
+	failure(error: unknown): GatewayError {
+		if (this.callerSignal.aborted) {
+			return new GatewayError(499, "The caller closed the request.", "cancelled");
 		}
-		throw new GatewayError(
+		if (this.expired) {
+			const { limit, ms } = this.expired;
+			const what =
+				limit === "first byte"
+					? "did not answer"
+					: limit === "total"
+						? "did not finish"
+						: "went silent";
+			return new GatewayError(
+				504,
+				`The provider ${what} within ${ms} ms (${limit} timeout).`,
+				"timeout",
+			);
+		}
+		return new GatewayError(
 			502,
-			`The provider could not be reached: ${(error as Error).message}`,
+			`The provider could not be reached or broke off: ${(error as Error).message}`,
 			"connection_failed",
 		);
-	} finally {
-		clearTimeout(timer);
 	}
 }
 
@@ -122,6 +150,7 @@ export function relayStream(
 	body: ReadableStream<Uint8Array>,
 	meter: StreamMeter,
 	provider: Provider,
+	onChunk: () => void,
 ): { readable: ReadableStream<Uint8Array>; ended: Promise<StreamEnd> } {
 	const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
 	const reader = body.pipeThrough(meter.stream).getReader();
@@ -145,6 +174,7 @@ export function relayStream(
 				await writer.close().catch(() => {});
 				return "completed";
 			}
+			onChunk();
 			try {
 				await writer.write(chunk.value);
 			} catch {

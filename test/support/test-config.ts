@@ -73,6 +73,8 @@ export const testConfig = {
 			apiKeySecret: "TEST_PROVIDER_KEY",
 			limits: generous,
 			firstByteTimeoutMs: 300,
+			totalTimeoutMs: 1000,
+			streamIdleTimeoutMs: 300,
 		},
 		{
 			name: "nokey",
