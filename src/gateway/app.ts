@@ -44,7 +44,10 @@ export function createApp(
 					? "upstream_failed"
 					: "rejected";
 		record.cause = known.reason;
-		return errorResponse(provider, known);
+		const headers = new Headers();
+		if (record.pool) headers.set("x-tollbooth-pool", record.pool);
+		headers.set("x-tollbooth-retries", String(Math.max(0, record.attempts - 1)));
+		return errorResponse(provider, known, headers);
 	});
 
 	app.use("*", async function recordUsage(c, next) {

@@ -2,13 +2,21 @@
 // provider's own error shape.
 import type { Provider } from "../providers/types.ts";
 
+export interface GatewayErrorExtras {
+	retryAfterMs?: number;
+	/** Headers the answer carries too, e.g. the pool's rate-limit view. */
+	headers?: Headers;
+	/** Extra fields for the error object, e.g. a queue position; the SDKs ignore unknown fields. */
+	details?: Record<string, unknown>;
+}
+
 export class GatewayError extends Error {
 	constructor(
 		readonly status: number,
 		message: string,
 		/** Why, in a word or two, for the usage record (e.g. "queue_full", "bad_json"). */
 		readonly reason: string,
-		readonly retryAfterMs?: number,
+		readonly extras: GatewayErrorExtras = {},
 	) {
 		super(message);
 	}
@@ -24,13 +32,14 @@ export function errorResponse(
 	error: GatewayError,
 	headers = new Headers(),
 ): Response {
+	const { retryAfterMs, details } = error.extras;
+	error.extras.headers?.forEach((value, name) => headers.set(name, value));
 	headers.set("content-type", "application/json");
-	if (error.retryAfterMs !== undefined) {
-		headers.set("retry-after", retryAfterSeconds(error.retryAfterMs));
-		headers.set("retry-after-ms", String(Math.ceil(error.retryAfterMs)));
+	if (retryAfterMs !== undefined) {
+		headers.set("retry-after", retryAfterSeconds(retryAfterMs));
+		headers.set("retry-after-ms", String(Math.ceil(retryAfterMs)));
 	}
-	return new Response(JSON.stringify(provider.errorBody(error.status, error.message)), {
-		status: error.status,
-		headers,
-	});
+	const body = provider.errorBody(error.status, error.message) as { error?: object };
+	if (details && body.error) body.error = { ...body.error, ...details };
+	return new Response(JSON.stringify(body), { status: error.status, headers });
 }

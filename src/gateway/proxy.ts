@@ -112,7 +112,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 					429,
 					`The provider kept rate limiting pool "${pool.name}" after ${record.attempts} attempts; retry after ${retryAfterSeconds(retryAfterMs)} s.`,
 					"provider_rate_limited",
-					retryAfterMs,
+					{ retryAfterMs },
 				);
 			}
 			const next: AcquireRequest = {
@@ -196,18 +196,19 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 }
 
 function admitted(result: AcquireResult) {
-	switch (result.kind) {
-		case "admitted":
-			return result.lease;
-		case "cancelled":
-			throw new GatewayError(499, "The caller closed the request while it waited.", "cancelled");
-		case "rejected":
-			if (result.reason === "too_large") throw new GatewayError(400, result.message, "too_large");
-			if (result.reason === "queue_full") {
-				throw new GatewayError(503, result.message, "queue_full", result.retryAfterMs);
-			}
-			throw new GatewayError(429, result.message, "deadline", result.retryAfterMs);
+	if (result.kind === "admitted") return result.lease;
+	if (result.kind === "cancelled") {
+		throw new GatewayError(499, "The caller closed the request while it waited.", "cancelled");
 	}
+	const headers = new Headers();
+	setRateLimitHeaders(headers, result.status);
+	if (result.reason === "too_large") {
+		throw new GatewayError(400, result.message, "too_large", { headers });
+	}
+	const extras = { retryAfterMs: result.retryAfterMs, headers };
+	if (result.reason === "queue_full")
+		throw new GatewayError(503, result.message, "queue_full", extras);
+	throw new GatewayError(429, result.message, "deadline", extras);
 }
 
 interface Cost {

@@ -51,6 +51,8 @@ it("a caller whose wait would pass its x-max-wait-ms hears so at once, with retr
 	expect(response.status).toBe(429);
 	expect(Date.now() - started).toBeLessThan(500);
 	expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+	expect(response.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+	expect(response.headers.get("x-tollbooth-pool")).toBe("tight-deadline");
 	const body = (await response.json()) as { error: { message: string } };
 	expect(body.error.message.length).toBeGreaterThan(10);
 });
