@@ -1,0 +1,35 @@
+// A gateway for benchmarks: wrangler dev with the given pools in front of a provider outside the
+// Worker (the Node mock), one bench tenant, and the built-in mock switched off.
+import { createHash } from "node:crypto";
+import type { z } from "zod";
+import type { configSchema } from "../../src/config.ts";
+import { startWranglerDev, type WranglerDev } from "./wrangler-dev.ts";
+
+export type PoolSpec = Omit<z.input<typeof configSchema>["pools"][number], "apiKeySecret">;
+
+export const BENCH_GATEWAY_KEY = "tb-bench-key";
+/** The provider key every bench pool sends; start the mock with `apiKey: BENCH_PROVIDER_KEY`. */
+export const BENCH_PROVIDER_KEY = "bench-provider-key";
+const PROVIDER_KEY_SECRET = "BENCH_PROVIDER_KEY";
+
+export function benchConfig(pools: readonly PoolSpec[]): object {
+	return {
+		pools: pools.map((pool) => ({ ...pool, apiKeySecret: PROVIDER_KEY_SECRET })),
+		tenants: [
+			{
+				name: "bench",
+				keySha256: [createHash("sha256").update(BENCH_GATEWAY_KEY).digest("hex")],
+				pools: ["*"],
+				defaultPriority: "normal",
+				maxPriority: "critical",
+			},
+		],
+	};
+}
+
+export function startBenchGateway(pools: readonly PoolSpec[]): Promise<WranglerDev> {
+	return startWranglerDev({
+		config: benchConfig(pools),
+		vars: { [PROVIDER_KEY_SECRET]: BENCH_PROVIDER_KEY, MOCK_PROVIDER: "off" },
+	});
+}

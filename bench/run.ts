@@ -1,0 +1,38 @@
+// Runs the benchmark scenarios in order (`npm run bench`), or the ones named:
+// node bench/run.ts limit   |   node bench/run.ts --list
+import type { Scenario } from "./lib/scenario.ts";
+import { limit } from "./scenarios/limit.ts";
+
+const SCENARIOS: readonly Scenario[] = [limit];
+
+async function main(names: string[]): Promise<boolean> {
+	if (names.includes("--list")) {
+		for (const scenario of SCENARIOS)
+			console.log(`${scenario.name.padEnd(12)} ${scenario.summary}`);
+		return true;
+	}
+	const unknown = names.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
+	if (unknown.length > 0) {
+		const known = SCENARIOS.map((scenario) => scenario.name).join(", ");
+		throw new Error(`unknown scenario ${unknown.join(", ")}; known: ${known}`);
+	}
+	const chosen = names.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => names.includes(s.name));
+	let allMet = true;
+	for (const scenario of chosen) {
+		const met = await scenario.run();
+		if (!met) console.log(`${scenario.name}: a target was missed`);
+		allMet &&= met;
+	}
+	return allMet;
+}
+
+// Exit handlers stop the wrangler dev processes a scenario started; a signal alone would skip them.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
+
+main(process.argv.slice(2)).then(
+	(allMet) => process.exit(allMet ? 0 : 1),
+	(error: unknown) => {
+		console.error(error instanceof Error ? error.message : error);
+		process.exit(2);
+	},
+);
