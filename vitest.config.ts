@@ -12,7 +12,11 @@ export default defineConfig({
 					cloudflareTest({
 						wrangler: { configPath: "./wrangler.toml" },
 						miniflare: {
-							bindings: { TOLLBOOTH_CONFIG: testConfig, TEST_PROVIDER_KEY, MOCK_PROVIDER: "off" },
+							bindings: {
+								TOLLBOOTH_CONFIG: JSON.stringify(testConfig),
+								TEST_PROVIDER_KEY,
+								MOCK_PROVIDER: "off",
+							},
 						},
 					}),
 				],

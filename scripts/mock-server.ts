@@ -1,5 +1,5 @@
 // Serves the mock provider on loopback with node:http, for benchmarks and end-to-end tests:
-// node scripts/mock-server.ts [--port N] [--rpm N] [--tpm N] [--latency-ms N] [--fault F] ...
+// node scripts/mock-server.ts [--port N] [--rpm N] [--tpm N] [--burst-seconds N] [--latency-ms N] [--fault F] ...
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
@@ -109,6 +109,7 @@ async function main(): Promise<void> {
 			rpm: { type: "string" },
 			tpm: { type: "string" },
 			"latency-ms": { type: "string" },
+			"burst-seconds": { type: "string" },
 			"chunk-delay-ms": { type: "string" },
 			"completion-tokens": { type: "string" },
 			"api-key": { type: "string" },
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
 			MOCK_RPM: values.rpm,
 			MOCK_TPM: values.tpm,
 			MOCK_LATENCY_MS: values["latency-ms"],
+			MOCK_BURST_SECONDS: values["burst-seconds"],
 			MOCK_CHUNK_DELAY_MS: values["chunk-delay-ms"],
 			MOCK_COMPLETION_TOKENS: values["completion-tokens"],
 			MOCK_API_KEY: values["api-key"],

@@ -31,23 +31,33 @@ export type LimitDecision =
 			limits: LimitsState;
 	  };
 
+/** What the limiter enforces: per-minute rates, with buckets that hold burstSeconds of each. */
+export interface MockLimits {
+	requestsPerMinute: number;
+	tokensPerMinute: number;
+	burstSeconds: number;
+}
+
 class TokenBucket {
+	#perMinute: number;
 	#capacity: number;
 	#level: number;
 	#updatedAtMs: number;
 
-	constructor(capacity: number, nowMs: number) {
-		this.#capacity = capacity;
-		this.#level = capacity;
+	constructor(perMinute: number, burstSeconds: number, nowMs: number) {
+		this.#perMinute = perMinute;
+		this.#capacity = (perMinute * burstSeconds) / 60;
+		this.#level = this.#capacity;
 		this.#updatedAtMs = nowMs;
 	}
 
 	/** What was used still counts against a new capacity, so raising a limit gives room at once. */
-	resize(capacity: number, nowMs: number): void {
+	resize(perMinute: number, burstSeconds: number, nowMs: number): void {
 		this.#refill(nowMs);
 		const used = this.#capacity - this.#level;
-		this.#capacity = capacity;
-		this.#level = Math.max(0, capacity - used);
+		this.#perMinute = perMinute;
+		this.#capacity = (perMinute * burstSeconds) / 60;
+		this.#level = Math.max(0, this.#capacity - used);
 	}
 
 	/** 0 when `cost` fits now, Infinity when it never can. */
@@ -66,14 +76,14 @@ class TokenBucket {
 	state(nowMs: number): BucketState {
 		this.#refill(nowMs);
 		return {
-			limit: this.#capacity,
+			limit: this.#perMinute,
 			remaining: Math.floor(this.#level + EPSILON),
 			resetMs: Math.ceil((this.#capacity - this.#level) / this.#refillPerMs()),
 		};
 	}
 
 	#refillPerMs(): number {
-		return this.#capacity / MS_PER_MINUTE;
+		return this.#perMinute / MS_PER_MINUTE;
 	}
 
 	#refill(nowMs: number): void {
@@ -87,14 +97,14 @@ export class MockLimiter {
 	#requests: TokenBucket;
 	#tokens: TokenBucket;
 
-	constructor(requestsPerMinute: number, tokensPerMinute: number, nowMs: number) {
-		this.#requests = new TokenBucket(requestsPerMinute, nowMs);
-		this.#tokens = new TokenBucket(tokensPerMinute, nowMs);
+	constructor(limits: MockLimits, nowMs: number) {
+		this.#requests = new TokenBucket(limits.requestsPerMinute, limits.burstSeconds, nowMs);
+		this.#tokens = new TokenBucket(limits.tokensPerMinute, limits.burstSeconds, nowMs);
 	}
 
-	resize(requestsPerMinute: number, tokensPerMinute: number, nowMs: number): void {
-		this.#requests.resize(requestsPerMinute, nowMs);
-		this.#tokens.resize(tokensPerMinute, nowMs);
+	resize(limits: MockLimits, nowMs: number): void {
+		this.#requests.resize(limits.requestsPerMinute, limits.burstSeconds, nowMs);
+		this.#tokens.resize(limits.tokensPerMinute, limits.burstSeconds, nowMs);
 	}
 
 	/** Charges one request and `tokens` when both fit; a refused request is charged nothing. */

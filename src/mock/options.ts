@@ -14,10 +14,12 @@ export const MOCK_FAULTS = [
 export type MockFault = (typeof MOCK_FAULTS)[number];
 
 export interface MockOptions {
-	/** Continuous token bucket, capacity = this limit, starting full. */
+	/** Continuous token bucket refilled at this rate, starting full. */
 	requestsPerMinute: number;
 	/** Same; a request is charged its prompt + completion tokens on arrival. */
 	tokensPerMinute: number;
+	/** Bucket capacity in seconds of each limit: 60 holds a whole minute, like a provider's. */
+	burstSeconds: number;
 	/** Before the response, or before the first chunk of a stream. */
 	latencyMs: number;
 	/** Between stream chunks. */
@@ -34,6 +36,7 @@ export interface MockOptions {
 export const DEFAULT_MOCK_OPTIONS: MockOptions = {
 	requestsPerMinute: 1_000,
 	tokensPerMinute: 1_000_000,
+	burstSeconds: 60,
 	latencyMs: 0,
 	chunkDelayMs: 0,
 	completionTokens: 20,
@@ -48,6 +51,7 @@ export const partialMockOptionsSchema = z
 	.strictObject({
 		requestsPerMinute: perMinute,
 		tokensPerMinute: perMinute,
+		burstSeconds: z.coerce.number().positive().max(60),
 		latencyMs: count,
 		chunkDelayMs: count,
 		completionTokens: count,
@@ -62,6 +66,7 @@ export const partialMockOptionsSchema = z
 const ENV_NAMES = {
 	MOCK_RPM: "requestsPerMinute",
 	MOCK_TPM: "tokensPerMinute",
+	MOCK_BURST_SECONDS: "burstSeconds",
 	MOCK_LATENCY_MS: "latencyMs",
 	MOCK_CHUNK_DELAY_MS: "chunkDelayMs",
 	MOCK_COMPLETION_TOKENS: "completionTokens",

@@ -50,13 +50,12 @@ export function createMockProvider(
 
 	function configure(update: Partial<MockOptions>): void {
 		sim.options = { ...sim.options, ...validOptions(update) };
-		sim.limiter.resize(sim.options.requestsPerMinute, sim.options.tokensPerMinute, nowMs());
+		sim.limiter.resize(sim.options, nowMs());
 	}
 
 	function reset(): void {
 		sim.stats = newStats();
-		const { requestsPerMinute, tokensPerMinute } = sim.options;
-		sim.limiter = new MockLimiter(requestsPerMinute, tokensPerMinute, nowMs());
+		sim.limiter = new MockLimiter(sim.options, nowMs());
 	}
 
 	const countRequest: MiddlewareHandler = async function countRequest(c, next) {

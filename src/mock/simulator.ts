@@ -90,7 +90,7 @@ export class Simulator {
 	constructor(options: MockOptions, nowMs: () => number) {
 		this.options = options;
 		this.nowMs = nowMs;
-		this.limiter = new MockLimiter(options.requestsPerMinute, options.tokensPerMinute, nowMs());
+		this.limiter = new MockLimiter(options, nowMs());
 	}
 
 	/** The provider's 401 when a key is configured and the request does not carry exactly it. */

@@ -31,6 +31,20 @@ describe("requests per minute", () => {
 		expect((await post(provider, CHAT, chat())).status).toBe(200);
 	});
 
+	it("holds only burstSeconds of the limit when asked, still refilling at the per-minute rate", async () => {
+		// 60 RPM with a 10 s burst: 10 at once, then one a second; the header still says 60.
+		const { provider, clock } = clockedMock({ requestsPerMinute: 60, burstSeconds: 10 });
+		for (let sent = 0; sent < 10; sent += 1) {
+			expect((await post(provider, CHAT, chat())).status).toBe(200);
+		}
+		const refused = await post(provider, CHAT, chat());
+		expect(refused.status).toBe(429);
+		expect(refused.headers.get("retry-after-ms")).toBe("1000");
+		expect(refused.headers.get("x-ratelimit-limit-requests")).toBe("60");
+		clock.nowMs += 1000;
+		expect((await post(provider, CHAT, chat())).status).toBe(200);
+	});
+
 	it("rounds retry-after up to whole seconds, at least 1", async () => {
 		const { provider, clock } = clockedMock({ requestsPerMinute: 600 });
 		for (let sent = 0; sent < 600; sent += 1) await post(provider, CHAT, chat());
