@@ -39,12 +39,20 @@ interface Waiter {
 
 const SCHEMA_VERSION = 1;
 
+export interface StorageStats {
+	/** Persist calls: one per settle (an acquire, a release, a wake-up). */
+	writes: number;
+	/** Rows SQLite reports written by them. */
+	rowsWritten: number;
+}
+
 export class Pool extends DurableObject<Env> {
 	private scheduler: Scheduler | undefined;
 	private readonly waiters = new Map<string, Waiter>();
 	private wakeTimer: ReturnType<typeof setTimeout> | null = null;
 	private wakeAtMs = Number.POSITIVE_INFINITY;
 	private alarmAtMs: number | null = null;
+	private readonly written: StorageStats = { writes: 0, rowsWritten: 0 };
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -102,6 +110,11 @@ export class Pool extends DurableObject<Env> {
 
 	async status(pool: string): Promise<PoolStatus> {
 		return this.schedulerFor(pool).status(Date.now());
+	}
+
+	/** What this instance has written to storage since it started, for benchmarks and operators. */
+	async storageStats(): Promise<StorageStats> {
+		return { ...this.written };
 	}
 
 	override async alarm(): Promise<void> {
@@ -231,9 +244,12 @@ export class Pool extends DurableObject<Env> {
 	}
 
 	private persist(snapshot: SchedulerSnapshot): void {
-		this.ctx.storage.sql.exec(
+		const cursor = this.ctx.storage.sql.exec(
 			"INSERT INTO scheduler_state (id, snapshot) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot",
 			JSON.stringify(snapshot),
 		);
+		cursor.toArray();
+		this.written.writes += 1;
+		this.written.rowsWritten += cursor.rowsWritten;
 	}
 }
