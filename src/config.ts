@@ -16,6 +16,8 @@ const rateLimitsSchema = z.strictObject({
 	burstTokens: positive.optional(),
 });
 
+const DEFAULT_MAX_WAIT_MS = { critical: 30_000, high: 60_000, normal: 120_000, low: 300_000 };
+
 const poolSchema = z.strictObject({
 	name: z
 		.string()
@@ -35,9 +37,24 @@ const poolSchema = z.strictObject({
 	}),
 	/** Output tokens reserved when a request gives no max_tokens. */
 	defaultMaxOutputTokens: z.number().int().positive().default(4096),
-	/** Longest a request may wait in the queue; x-max-wait-ms may shorten it. */
-	maxWaitMs: z.number().int().positive().default(60_000),
+	/**
+	 * Longest a request may wait in the queue, per priority (or one number for all);
+	 * x-max-wait-ms may shorten it. User-facing work should hear "no" sooner than batch work.
+	 */
+	maxWaitMs: z
+		.union([z.number().int().positive(), z.partialRecord(priority, z.number().int().positive())])
+		.default({})
+		.transform((value) =>
+			typeof value === "number"
+				? { critical: value, high: value, normal: value, low: value }
+				: { ...DEFAULT_MAX_WAIT_MS, ...value },
+		),
+	/** Waiters in the pool's queue; beyond it the lowest-priority, newest are shed. */
 	maxQueueLength: z.number().int().positive().default(1000),
+	/** Waiters one tenant may have in the pool's queue (default: maxQueueLength). */
+	maxQueuePerTenant: z.number().int().positive().optional(),
+	/** No request waits longer than this behind a stream of higher-priority work. */
+	agingBoundMs: z.number().int().positive().default(60_000),
 	/** A lease not released by then is reclaimed (its holder is assumed gone). */
 	leaseTtlMs: z.number().int().positive().default(600_000),
 	/** Sends of one request, counting the first, when the provider answers 429. */
@@ -60,6 +77,16 @@ const tenantSchema = z.strictObject({
 	pools: z.array(z.string()).min(1),
 	defaultPriority: priority.default("normal"),
 	maxPriority: priority.default("high"),
+	/** Share of a pool against other tenants of the same priority when both have work waiting. */
+	weight: z.number().positive().default(1),
+	/** This tenant's own limits in every pool it uses, on top of the pool's. */
+	limits: z
+		.strictObject({
+			requestsPerMinute: positive.optional(),
+			tokensPerMinute: positive.optional(),
+			maxConcurrent: z.number().int().positive().optional(),
+		})
+		.default({}),
 });
 
 export const configSchema = z

@@ -39,7 +39,10 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		tenant.defaultPriority,
 		tenant.maxPriority,
 	);
-	const maxWaitMs = requestedMaxWaitMs(request.headers.get("x-max-wait-ms"), pool.maxWaitMs);
+	const maxWaitMs = requestedMaxWaitMs(
+		request.headers.get("x-max-wait-ms"),
+		pool.maxWaitMs[priority.effective],
+	);
 	record.priority = priority.effective;
 
 	const raw = await readBody(request, config.maxBodyBytes);

@@ -1,0 +1,79 @@
+// The configuration: what an operator gets told about a bad one, and the defaults of a good one.
+import { describe, expect, it } from "vitest";
+import { parseConfig, poolLimits } from "../src/config.ts";
+
+const hash = "a".repeat(64);
+const pool = {
+	name: "openai",
+	provider: "openai",
+	baseUrl: "https://api.openai.com/v1",
+	apiKeySecret: "OPENAI_API_KEY",
+	limits: { requestsPerMinute: 600, tokensPerMinute: 60_000, maxConcurrent: 10 },
+};
+const tenant = { name: "team", keySha256: [hash], pools: ["*"] };
+
+describe("a bad configuration", () => {
+	it("names every bad field and what is wrong with it", () => {
+		const result = parseConfig({
+			pools: [{ ...pool, baseUrl: "ftp://x", limits: { ...pool.limits, requestsPerMinute: 0 } }],
+			tenants: [{ ...tenant, keySha256: ["not-a-hash"], pools: ["nope"] }],
+		});
+		expect(result.ok).toBe(false);
+		if (result.ok) return;
+		expect(result.message).toContain("TOLLBOOTH_CONFIG.pools.0.baseUrl");
+		expect(result.message).toContain("TOLLBOOTH_CONFIG.pools.0.limits.requestsPerMinute");
+		expect(result.message).toContain(
+			"TOLLBOOTH_CONFIG.tenants.0.keySha256.0: must be a lower-case hex SHA-256",
+		);
+		expect(result.message).toContain('TOLLBOOTH_CONFIG.tenants.0.pools.0: no pool named "nope"');
+	});
+
+	it("says so for JSON that does not parse, a missing value, reserved names and reused keys", () => {
+		expect(parseConfig("{").ok).toBe(false);
+		expect(parseConfig(undefined)).toEqual({
+			ok: false,
+			message: expect.stringContaining("not set"),
+		});
+		const reserved = parseConfig({ pools: [{ ...pool, name: "admin" }], tenants: [tenant] });
+		expect(reserved.ok ? "" : reserved.message).toContain("reserved");
+		const shared = parseConfig({ pools: [pool], tenants: [tenant, { ...tenant, name: "other" }] });
+		expect(shared.ok ? "" : shared.message).toContain('already given to tenant "team"');
+	});
+});
+
+describe("a good configuration", () => {
+	it("fills documented defaults, from a JSON string as .dev.vars gives it", () => {
+		const result = parseConfig(JSON.stringify({ pools: [pool], tenants: [tenant] }));
+		if (!result.ok) throw new Error(result.message);
+		const [parsed] = result.config.pools;
+		expect(parsed?.maxWaitMs).toEqual({
+			critical: 30_000,
+			high: 60_000,
+			normal: 120_000,
+			low: 300_000,
+		});
+		expect(parsed?.maxAttempts).toBe(3);
+		expect(result.config.tenants[0]?.defaultPriority).toBe("normal");
+		expect(result.config.tenants[0]?.weight).toBe(1);
+		expect(result.config.maxBodyBytes).toBe(10 * 1024 * 1024);
+		// Bursts default to 10 seconds' worth of each per-minute limit.
+		const limits = poolLimits(parsed ?? (undefined as never));
+		expect(limits.burstRequests).toBe(100);
+		expect(limits.burstTokens).toBe(10_000);
+	});
+
+	it("takes one wait for every priority, or some classes overridden", () => {
+		const one = parseConfig({ pools: [{ ...pool, maxWaitMs: 5000 }], tenants: [tenant] });
+		expect(one.ok && one.config.pools[0]?.maxWaitMs.low).toBe(5000);
+		const some = parseConfig({
+			pools: [{ ...pool, maxWaitMs: { critical: 1000 } }],
+			tenants: [tenant],
+		});
+		expect(some.ok && some.config.pools[0]?.maxWaitMs).toEqual({
+			critical: 1000,
+			high: 60_000,
+			normal: 120_000,
+			low: 300_000,
+		});
+	});
+});
