@@ -2,7 +2,13 @@
 // persists its state in SQLite, wakes waiters on time, and reclaims abandoned leases by alarm.
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, poolLimits } from "../config.ts";
+import type { Failure } from "../core/backoff.ts";
 import type { Priority } from "../core/priority.ts";
+import {
+	ProviderHealth,
+	type ProviderHealthSnapshot,
+	type RetryDecision,
+} from "../core/provider-health.ts";
 import {
 	type Ask,
 	type Lease,
@@ -30,14 +36,31 @@ export interface AcquireRequest {
 export type AcquireResult =
 	| { kind: "admitted"; lease: Lease; queueMs: number; status: PoolStatus }
 	| (Rejection & { queueMs: number; status: PoolStatus })
-	| { kind: "cancelled"; queueMs: number; status: PoolStatus };
+	| { kind: "cancelled"; queueMs: number; status: PoolStatus }
+	/** The provider is failing: the circuit breaker answers at once instead of queueing. */
+	| {
+			kind: "unavailable";
+			retryAfterMs: number;
+			message: string;
+			queueMs: number;
+			status: PoolStatus;
+	  };
+
+/** A pool's live state for the admin API: the scheduler's view and the provider's health. */
+export type PoolObjectStatus = PoolStatus & { provider: ReturnType<ProviderHealth["status"]> };
+
+/** What is stored: everything a restart must not lose. */
+interface StoredState {
+	scheduler: SchedulerSnapshot;
+	health?: ProviderHealthSnapshot;
+}
 
 interface Waiter {
 	submittedMs: number;
 	resolve(result: AcquireResult): void;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 export interface StorageStats {
 	/** Persist calls: one per settle (an acquire, a release, a wake-up). */
@@ -48,6 +71,7 @@ export interface StorageStats {
 
 export class Pool extends DurableObject<Env> {
 	private scheduler: Scheduler | undefined;
+	private health = new ProviderHealth();
 	private readonly waiters = new Map<string, Waiter>();
 	private wakeTimer: ReturnType<typeof setTimeout> | null = null;
 	private wakeAtMs = Number.POSITIVE_INFINITY;
@@ -67,13 +91,50 @@ export class Pool extends DurableObject<Env> {
 		return this.submit(request);
 	}
 
-	/** Ends a lease, reconciling the reserved tokens with the provider's reported usage. */
-	async release(pool: string, ticketId: string, actualTokens?: number): Promise<PoolStatus> {
+	/**
+	 * Ends a lease, reconciling the reserved tokens with the provider's reported usage.
+	 * `providerAnswered`: the provider answered without failing, which the breaker counts.
+	 */
+	async release(
+		pool: string,
+		ticketId: string,
+		actualTokens?: number,
+		providerAnswered = false,
+	): Promise<PoolStatus> {
 		const scheduler = this.schedulerFor(pool);
 		const now = Date.now();
 		scheduler.release(ticketId, actualTokens, now);
+		if (providerAnswered) this.health.succeeded(now);
 		this.settle(now);
 		return scheduler.status(now);
+	}
+
+	/**
+	 * Send number `attempt` of a request failed at the provider (5xx, 529, connection, timeout).
+	 * Its reservation is refunded, unless it timed out: the provider may still be working on it.
+	 * Says whether the request may go again, and after how long.
+	 */
+	async failed(
+		pool: string,
+		ticketId: string,
+		failure: Failure,
+		attempt: number,
+		maxAttempts: number,
+		retryAfterMs?: number,
+	): Promise<RetryDecision> {
+		const scheduler = this.schedulerFor(pool);
+		const now = Date.now();
+		scheduler.release(ticketId, failure.kind === "timeout" ? undefined : 0, now);
+		const decision = this.health.failed(
+			failure,
+			attempt,
+			maxAttempts,
+			retryAfterMs,
+			now,
+			Math.random,
+		);
+		this.settle(now);
+		return decision;
 	}
 
 	/**
@@ -108,8 +169,9 @@ export class Pool extends DurableObject<Env> {
 		this.settle(now);
 	}
 
-	async status(pool: string): Promise<PoolStatus> {
-		return this.schedulerFor(pool).status(Date.now());
+	async status(pool: string): Promise<PoolObjectStatus> {
+		const now = Date.now();
+		return { ...this.schedulerFor(pool).status(now), provider: this.health.status(now) };
 	}
 
 	/** What this instance has written to storage since it started, for benchmarks and operators. */
@@ -131,6 +193,20 @@ export class Pool extends DurableObject<Env> {
 	private submit(request: AcquireRequest): Promise<AcquireResult> {
 		const scheduler = this.schedulerFor(request.pool);
 		const now = Date.now();
+		const gate = this.health.gate(request.retry !== true, now);
+		if (!gate.allowed) {
+			const message =
+				gate.reason === "circuit_open"
+					? "The provider is failing for this pool; tollbooth stopped sending to it for a moment."
+					: "The provider is failing for this pool; one request is testing whether it has recovered.";
+			return Promise.resolve({
+				kind: "unavailable",
+				retryAfterMs: gate.retryAfterMs,
+				message: `${message} Retry after the retry-after.`,
+				queueMs: 0,
+				status: scheduler.status(now),
+			});
+		}
 		const ask: Ask = {
 			ticketId: request.ticketId,
 			tenant: request.tenant,
@@ -165,7 +241,7 @@ export class Pool extends DurableObject<Env> {
 				status: scheduler.status(now),
 			});
 		}
-		this.persist(scheduler.snapshot());
+		this.persist({ scheduler: scheduler.snapshot(), health: this.health.snapshot() });
 		this.scheduleWake(scheduler.nextWakeMs(now), now);
 	}
 
@@ -195,13 +271,15 @@ export class Pool extends DurableObject<Env> {
 		if (!loaded.ok) throw new Error(loaded.message);
 		const config = loaded.config.pools.find((candidate) => candidate.name === pool);
 		if (!config) throw new Error(`no pool named "${pool}" in the configuration`);
+		const stored = this.storedState();
+		if (stored?.health) this.health = new ProviderHealth(undefined, stored.health);
 		this.scheduler = new Scheduler(
 			{
 				limits: poolLimits(config),
 				leaseTtlMs: config.leaseTtlMs,
 				maxQueueLength: config.maxQueueLength,
 			},
-			this.storedSnapshot(),
+			stored?.scheduler,
 		);
 		this.ctx.storage.sql.exec(
 			"INSERT INTO meta (key, value) VALUES ('pool', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -222,6 +300,10 @@ export class Pool extends DurableObject<Env> {
 				"CREATE TABLE scheduler_state (id INTEGER PRIMARY KEY CHECK (id = 1), snapshot TEXT NOT NULL)",
 			);
 		}
+		if (version < 2) {
+			// Version 2 stores the provider's health beside the scheduler's snapshot.
+			sql.exec("UPDATE scheduler_state SET snapshot = json_object('scheduler', json(snapshot))");
+		}
 		if (version !== SCHEMA_VERSION) {
 			sql.exec(
 				"INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -230,11 +312,11 @@ export class Pool extends DurableObject<Env> {
 		}
 	}
 
-	private storedSnapshot(): SchedulerSnapshot | undefined {
+	private storedState(): StoredState | undefined {
 		const row = this.ctx.storage.sql
 			.exec<{ snapshot: string }>("SELECT snapshot FROM scheduler_state WHERE id = 1")
 			.toArray()[0];
-		return row ? (JSON.parse(row.snapshot) as SchedulerSnapshot) : undefined;
+		return row ? (JSON.parse(row.snapshot) as StoredState) : undefined;
 	}
 
 	private storedPoolName(): string | undefined {
@@ -243,10 +325,10 @@ export class Pool extends DurableObject<Env> {
 			.toArray()[0]?.value;
 	}
 
-	private persist(snapshot: SchedulerSnapshot): void {
+	private persist(state: StoredState): void {
 		const cursor = this.ctx.storage.sql.exec(
 			"INSERT INTO scheduler_state (id, snapshot) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot",
-			JSON.stringify(snapshot),
+			JSON.stringify(state),
 		);
 		cursor.toArray();
 		this.written.writes += 1;

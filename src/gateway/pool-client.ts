@@ -1,7 +1,8 @@
 // The Worker's side of one Pool object: waiting for admission while the caller is there, and
 // riding out a restart of the object, which drops everything that was waiting in it.
 
-import type { PoolStatus } from "../core/scheduler.ts";
+import type { Failure } from "../core/backoff.ts";
+import type { RetryDecision } from "../core/provider-health.ts";
 import type { AcquireRequest, AcquireResult, Pool } from "../durable/pool.ts";
 
 /**
@@ -42,8 +43,19 @@ export class PoolClient {
 		);
 	}
 
-	release(ticketId: string, actualTokens: number | undefined): Promise<PoolStatus> {
-		return this.#stub.release(this.pool, ticketId, actualTokens);
+	release(ticketId: string, actualTokens: number | undefined, providerAnswered = false) {
+		return this.#stub.release(this.pool, ticketId, actualTokens, providerAnswered);
+	}
+
+	/** A send failed at the provider: the Pool ends its lease and says whether to send again. */
+	failed(
+		ticketId: string,
+		failure: Failure,
+		attempt: number,
+		maxAttempts: number,
+		retryAfterMs: number | undefined,
+	): Promise<RetryDecision> {
+		return this.#stub.failed(this.pool, ticketId, failure, attempt, maxAttempts, retryAfterMs);
 	}
 
 	/**

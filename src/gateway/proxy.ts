@@ -1,10 +1,17 @@
 // The request path for /<pool>/v1/*: estimate the cost, wait for the Pool's admission, forward
-// with the pool's key, absorb provider 429s through the Pool, relay the answer, release the lease.
+// with the pool's key, absorb provider 429s and failures through the Pool, relay the answer,
+// release the lease.
 import type { Context } from "hono";
-import { PRIORITIES, type Priority } from "../core/priority.ts";
+import { classifyFailure, type Failure } from "../core/backoff.ts";
 import type { AcquireRequest, AcquireResult } from "../durable/pool.ts";
 import type { Usage } from "../providers/types.ts";
 import type { GatewayEnv } from "./app.ts";
+import {
+	effectivePriority,
+	estimateCost,
+	parseJson,
+	requestedMaxWaitMs,
+} from "./caller-request.ts";
 import { GatewayError, retryAfterSeconds } from "./errors.ts";
 import { PoolClient } from "./pool-client.ts";
 import { setRateLimitHeaders } from "./rate-limit-headers.ts";
@@ -16,15 +23,6 @@ import {
 	upstreamRequestHeaders,
 	upstreamUrl,
 } from "./upstream.ts";
-
-/** Endpoints that run a model: a request without one is a client error, not a pass-through. */
-const MODEL_ENDPOINTS = new Set([
-	"/chat/completions",
-	"/completions",
-	"/embeddings",
-	"/responses",
-	"/messages",
-]);
 
 /** Wait before resending after a provider 429 that named no retry-after (doubles per attempt). */
 const DEFAULT_RETRY_AFTER_MS = 1000;
@@ -58,11 +56,14 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		);
 	}
 	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
-	const upstreamBody = prepared ? JSON.stringify(prepared.body) : raw;
-	const upstreamHeaders = upstreamRequestHeaders(request.headers, provider, apiKey);
+	const upstreamInit = {
+		method: request.method,
+		headers: upstreamRequestHeaders(request.headers, provider, apiKey),
+		body: prepared ? JSON.stringify(prepared.body) : raw,
+	};
 
 	const poolClient = new PoolClient(c.env.POOL, pool.name);
-	const ask: AcquireRequest = {
+	let ask: AcquireRequest = {
 		pool: pool.name,
 		ticketId: crypto.randomUUID(),
 		tenant: tenant.name,
@@ -71,6 +72,13 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		tokens: cost.tokens,
 		maxWaitMs,
 	};
+	/** The next send of this request: a new ticket, ahead of first attempts in the queue. */
+	const resend = (extraWaitMs = 0): AcquireRequest => ({
+		...ask,
+		ticketId: crypto.randomUUID(),
+		retry: true,
+		maxWaitMs: maxWaitMs + extraWaitMs,
+	});
 	let admission = await poolClient.acquire(ask, request.signal);
 
 	for (;;) {
@@ -84,30 +92,25 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		const startedMs = Date.now();
 		const deadline = new UpstreamDeadline(request.signal);
 		deadline.arm("first byte", pool.firstByteTimeoutMs);
-		let upstream: Response;
+		let upstream: Response | undefined;
+		let sendError: GatewayError | undefined;
 		try {
-			upstream = await fetch(url, {
-				method: request.method,
-				headers: upstreamHeaders,
-				body: upstreamBody,
-				signal: deadline.signal,
-			});
+			upstream = await fetch(url, { ...upstreamInit, signal: deadline.signal });
 		} catch (error) {
-			// A timed-out request may still be running at the provider and count against the key.
-			const failure = deadline.failure(error);
-			c.executionCtx.waitUntil(
-				poolClient.release(lease.ticketId, failure.reason === "timeout" ? undefined : 0),
-			);
-			throw failure;
+			sendError = deadline.failure(error);
 		} finally {
 			deadline.disarm();
 			record.upstreamMs += Date.now() - startedMs;
 		}
+		if (sendError?.reason === "cancelled") {
+			c.executionCtx.waitUntil(poolClient.release(lease.ticketId, 0));
+			throw sendError;
+		}
+		const limits = upstream && provider.parseRateLimitHeaders(upstream.headers, Date.now());
 
-		if (upstream.status === 429) {
+		if (upstream?.status === 429) {
 			const retryAfterMs =
-				provider.parseRateLimitHeaders(upstream.headers, Date.now()).retryAfterMs ??
-				DEFAULT_RETRY_AFTER_MS * 2 ** (record.attempts - 1);
+				limits?.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS * 2 ** (record.attempts - 1);
 			await upstream.body?.cancel();
 			if (record.attempts >= pool.maxAttempts) {
 				c.executionCtx.waitUntil(poolClient.release(lease.ticketId, undefined));
@@ -118,15 +121,33 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 					{ retryAfterMs },
 				);
 			}
-			const next: AcquireRequest = {
-				...ask,
-				retry: true,
-				ticketId: crypto.randomUUID(),
-				maxWaitMs: maxWaitMs + retryAfterMs,
-			};
-			admission = await poolClient.rateLimited(lease.ticketId, next, retryAfterMs, request.signal);
+			ask = resend(retryAfterMs);
+			admission = await poolClient.rateLimited(lease.ticketId, ask, retryAfterMs, request.signal);
 			continue;
 		}
+
+		const failure = sendError
+			? failureOfError(sendError)
+			: failureOf(upstream, limits?.shouldRetry);
+		if (failure) {
+			const decision = await poolClient.failed(
+				lease.ticketId,
+				failure,
+				record.attempts,
+				pool.maxAttempts,
+				limits?.retryAfterMs,
+			);
+			record.cause = decision.reason;
+			if (decision.retry) {
+				await upstream?.body?.cancel();
+				await sleep(decision.delayMs, request.signal);
+				ask = resend();
+				admission = await poolClient.acquire(ask, request.signal);
+				continue;
+			}
+			if (sendError) throw sendError;
+		}
+		if (!upstream) throw sendError;
 
 		if (upstream.status === 401 || upstream.status === 403) {
 			// The provider refused the pool's own key: its message may quote part of that key.
@@ -148,16 +169,18 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		if (priority.capped) headers.set("x-tollbooth-priority-capped-from", priority.requested);
 		record.status = upstream.status;
 		record.outcome = upstream.ok ? "ok" : "provider_error";
-		record.cause = upstream.ok ? "ok" : `provider_${upstream.status}`;
+		if (!failure) record.cause = upstream.ok ? "ok" : `provider_${upstream.status}`;
 
-		const release = (usage: Usage | undefined, charged: "usage" | "nothing") => {
+		/** Ends the lease with the usage the provider reported (a failed send was released already). */
+		const release = (usage: Usage | undefined) => {
 			if (usage) {
 				record.promptTokens = usage.inputTokens;
 				record.completionTokens = usage.outputTokens;
 			}
-			const actual =
-				charged === "nothing" ? 0 : usage ? usage.inputTokens + usage.outputTokens : undefined;
-			return poolClient.release(lease.ticketId, actual);
+			if (failure) return Promise.resolve();
+			// The provider did no billable work when it answered with an error.
+			const actual = !upstream.ok ? 0 : usage ? usage.inputTokens + usage.outputTokens : undefined;
+			return poolClient.release(lease.ticketId, actual, upstream.status < 500);
 		};
 
 		const isStream = upstream.headers.get("content-type")?.includes("text/event-stream") ?? false;
@@ -174,7 +197,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 					if (end === "upstream_broke")
 						Object.assign(record, { outcome: "upstream_failed", cause: "stream_broke" });
 					deadline.disarm();
-					await release(meter.usage(), "usage");
+					await release(meter.usage());
 					c.var.usage.write(record);
 				}),
 			);
@@ -186,16 +209,45 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		try {
 			text = await upstream.text();
 		} catch (error) {
-			c.executionCtx.waitUntil(release(undefined, "usage"));
+			c.executionCtx.waitUntil(release(undefined));
 			throw deadline.failure(error);
 		} finally {
 			deadline.disarm();
 		}
 		const usage = upstream.ok ? provider.usageFromJson(rest, parseJson(text)) : undefined;
-		// The provider did no billable work when it answered with an error.
-		c.executionCtx.waitUntil(release(usage, upstream.ok ? "usage" : "nothing"));
+		c.executionCtx.waitUntil(release(usage));
 		return new Response(text, { status: upstream.status, headers });
 	}
+}
+
+/** A provider answer that is its failure, one a resend may cure (5xx, 529, 408, 409). */
+function failureOf(
+	upstream: Response | undefined,
+	shouldRetry: boolean | undefined,
+): Failure | undefined {
+	if (!upstream) return undefined;
+	const failure: Failure = { status: upstream.status, shouldRetry };
+	const failureClass = classifyFailure(failure);
+	return failureClass.retryable && failureClass.via === "backoff" ? failure : undefined;
+}
+
+/** No answer at all: the connection failed, or no first byte came in time. */
+function failureOfError(error: GatewayError): Failure {
+	return { kind: error.reason === "timeout" ? "timeout" : "connection" };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve, reject) => {
+		const timer = setTimeout(resolve, ms);
+		signal.addEventListener(
+			"abort",
+			() => {
+				clearTimeout(timer);
+				reject(new GatewayError(499, "The caller closed the request.", "cancelled"));
+			},
+			{ once: true },
+		);
+	});
 }
 
 function admitted(result: AcquireResult) {
@@ -205,84 +257,18 @@ function admitted(result: AcquireResult) {
 	}
 	const headers = new Headers();
 	setRateLimitHeaders(headers, result.status);
+	if (result.kind === "unavailable") {
+		throw new GatewayError(503, result.message, "circuit_open", {
+			retryAfterMs: result.retryAfterMs,
+			headers,
+		});
+	}
 	if (result.reason === "too_large") {
 		throw new GatewayError(400, result.message, "too_large", { headers });
 	}
 	const extras = { retryAfterMs: result.retryAfterMs, headers };
-	if (result.reason === "queue_full")
+	if (result.reason === "queue_full") {
 		throw new GatewayError(503, result.message, "queue_full", extras);
+	}
 	throw new GatewayError(429, result.message, "deadline", extras);
-}
-
-interface Cost {
-	model: string;
-	tokens: number;
-	/** The parsed body, when it is JSON. */
-	json?: unknown;
-}
-
-function estimateCost(c: Context<GatewayEnv>, rest: string, raw: ArrayBuffer | undefined): Cost {
-	const { pool, provider } = c.var;
-	const contentType = c.req.header("content-type") ?? "";
-	if (raw === undefined || !contentType.includes("json")) {
-		if (MODEL_ENDPOINTS.has(rest) && c.req.method === "POST") {
-			throw new GatewayError(
-				400,
-				`${rest} takes a JSON body (content-type: application/json).`,
-				"bad_json",
-			);
-		}
-		return { model: "", tokens: 0 };
-	}
-	const json = parseJson(new TextDecoder().decode(raw));
-	if (json === undefined) {
-		throw new GatewayError(400, "The request body is not valid JSON.", "bad_json");
-	}
-	const estimate = provider.estimate(rest, json, pool.defaultMaxOutputTokens);
-	if (estimate.kind === "invalid") {
-		if (MODEL_ENDPOINTS.has(rest)) throw new GatewayError(400, estimate.message, "bad_request");
-		return { model: "", tokens: 0, json };
-	}
-	c.var.record.promptTokens = estimate.promptTokens;
-	return { model: estimate.model, tokens: estimate.tokens, json };
-}
-
-function parseJson(text: string): unknown {
-	try {
-		return JSON.parse(text);
-	} catch {
-		return undefined;
-	}
-}
-
-/** x-priority, capped by the tenant's maximum (silently: the response says so). */
-export function effectivePriority(
-	header: string | null,
-	defaultPriority: Priority,
-	maxPriority: Priority,
-): { requested: Priority; effective: Priority; capped: boolean } {
-	const value = header?.trim().toLowerCase();
-	if (value && !PRIORITIES.includes(value as Priority)) {
-		throw new GatewayError(
-			400,
-			`x-priority must be one of ${PRIORITIES.join(", ")}; got "${header}".`,
-			"bad_priority",
-		);
-	}
-	const requested = (value as Priority | undefined) || defaultPriority;
-	const capped = PRIORITIES.indexOf(requested) < PRIORITIES.indexOf(maxPriority);
-	return { requested, effective: capped ? maxPriority : requested, capped };
-}
-
-function requestedMaxWaitMs(header: string | null, poolMaxWaitMs: number): number {
-	if (header === null) return poolMaxWaitMs;
-	const value = Number(header);
-	if (!Number.isFinite(value) || value < 0) {
-		throw new GatewayError(
-			400,
-			`x-max-wait-ms must be a number of milliseconds ≥ 0; got "${header}".`,
-			"bad_max_wait",
-		);
-	}
-	return Math.min(value, poolMaxWaitMs);
 }

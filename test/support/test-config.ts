@@ -76,6 +76,21 @@ export const testConfig = {
 			totalTimeoutMs: 1000,
 			streamIdleTimeoutMs: 300,
 		},
+		// Each gets its own object, so the breaker tripped in one test cannot leak into another.
+		...["faults", "faults-4xx", "breaker"].map((name) => ({
+			name,
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+		})),
+		{
+			name: "faults-anthropic",
+			provider: "anthropic",
+			baseUrl: `${MOCK_ORIGIN}/anthropic/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+		},
 		{
 			name: "nokey",
 			provider: "openai",

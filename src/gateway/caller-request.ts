@@ -1,0 +1,92 @@
+// What the caller asked for, read from its request: priority, how long it will wait, and the
+// cost estimate the Pool reserves (1 request, the prompt and output token estimate).
+import type { Context } from "hono";
+import { PRIORITIES, type Priority } from "../core/priority.ts";
+import type { GatewayEnv } from "./app.ts";
+import { GatewayError } from "./errors.ts";
+
+/** Endpoints that run a model: a request without one is a client error, not a pass-through. */
+const MODEL_ENDPOINTS = new Set([
+	"/chat/completions",
+	"/completions",
+	"/embeddings",
+	"/responses",
+	"/messages",
+]);
+
+export interface Cost {
+	model: string;
+	tokens: number;
+	/** The parsed body, when it is JSON. */
+	json?: unknown;
+}
+
+export function estimateCost(
+	c: Context<GatewayEnv>,
+	rest: string,
+	raw: ArrayBuffer | undefined,
+): Cost {
+	const { pool, provider } = c.var;
+	const contentType = c.req.header("content-type") ?? "";
+	if (raw === undefined || !contentType.includes("json")) {
+		if (MODEL_ENDPOINTS.has(rest) && c.req.method === "POST") {
+			throw new GatewayError(
+				400,
+				`${rest} takes a JSON body (content-type: application/json).`,
+				"bad_json",
+			);
+		}
+		return { model: "", tokens: 0 };
+	}
+	const json = parseJson(new TextDecoder().decode(raw));
+	if (json === undefined) {
+		throw new GatewayError(400, "The request body is not valid JSON.", "bad_json");
+	}
+	const estimate = provider.estimate(rest, json, pool.defaultMaxOutputTokens);
+	if (estimate.kind === "invalid") {
+		if (MODEL_ENDPOINTS.has(rest)) throw new GatewayError(400, estimate.message, "bad_request");
+		return { model: "", tokens: 0, json };
+	}
+	c.var.record.promptTokens = estimate.promptTokens;
+	return { model: estimate.model, tokens: estimate.tokens, json };
+}
+
+export function parseJson(text: string): unknown {
+	try {
+		return JSON.parse(text);
+	} catch {
+		return undefined;
+	}
+}
+
+/** x-priority, capped by the tenant's maximum (silently: the response says so). */
+export function effectivePriority(
+	header: string | null,
+	defaultPriority: Priority,
+	maxPriority: Priority,
+): { requested: Priority; effective: Priority; capped: boolean } {
+	const value = header?.trim().toLowerCase();
+	if (value && !PRIORITIES.includes(value as Priority)) {
+		throw new GatewayError(
+			400,
+			`x-priority must be one of ${PRIORITIES.join(", ")}; got "${header}".`,
+			"bad_priority",
+		);
+	}
+	const requested = (value as Priority | undefined) || defaultPriority;
+	const capped = PRIORITIES.indexOf(requested) < PRIORITIES.indexOf(maxPriority);
+	return { requested, effective: capped ? maxPriority : requested, capped };
+}
+
+export function requestedMaxWaitMs(header: string | null, poolMaxWaitMs: number): number {
+	if (header === null) return poolMaxWaitMs;
+	const value = Number(header);
+	if (!Number.isFinite(value) || value < 0) {
+		throw new GatewayError(
+			400,
+			`x-max-wait-ms must be a number of milliseconds ≥ 0; got "${header}".`,
+			"bad_max_wait",
+		);
+	}
+	return Math.min(value, poolMaxWaitMs);
+}
