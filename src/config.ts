@@ -65,6 +65,13 @@ const poolSchema = z.strictObject({
 	totalTimeoutMs: z.number().int().positive().default(600_000),
 	/** Longest silence between two chunks of a stream before it is treated as broken. */
 	streamIdleTimeoutMs: z.number().int().positive().default(60_000),
+	/**
+	 * Where requests go when this pool is paused by the provider, failing, or full: another pool
+	 * of the same API (a second key, or another OpenAI-compatible server), with model names mapped.
+	 */
+	fallback: z
+		.strictObject({ pool: z.string(), models: z.record(z.string(), z.string()).default({}) })
+		.optional(),
 });
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key");
@@ -113,6 +120,22 @@ export const configSchema = z
 				});
 			}
 			poolNames.add(pool.name);
+		});
+		config.pools.forEach((pool, i) => {
+			if (!pool.fallback) return;
+			const path = ["pools", i, "fallback", "pool"];
+			const target = config.pools.find((candidate) => candidate.name === pool.fallback?.pool);
+			if (!target) {
+				ctx.addIssue({ code: "custom", path, message: `no pool named "${pool.fallback.pool}"` });
+			} else if (target === pool) {
+				ctx.addIssue({ code: "custom", path, message: "a pool cannot fall back to itself" });
+			} else if ((target.provider === "anthropic") !== (pool.provider === "anthropic")) {
+				ctx.addIssue({
+					code: "custom",
+					path,
+					message: `"${target.name}" speaks another API (${target.provider}); a fallback must take the same requests`,
+				});
+			}
 		});
 		const keyOwners = new Map<string, string>();
 		config.tenants.forEach((tenant, i) => {

@@ -41,6 +41,27 @@ describe("a bad configuration", () => {
 	});
 });
 
+describe("a fallback pool", () => {
+	it("must exist, be another pool, and take the same API", () => {
+		const anthropic = {
+			...pool,
+			name: "claude",
+			provider: "anthropic",
+			baseUrl: "https://api.anthropic.com/v1",
+		};
+		const check = (fallback: string) => {
+			const result = parseConfig({
+				pools: [{ ...pool, fallback: { pool: fallback } }, anthropic],
+				tenants: [tenant],
+			});
+			return result.ok ? "ok" : result.message;
+		};
+		expect(check("nope")).toContain('no pool named "nope"');
+		expect(check("openai")).toContain("cannot fall back to itself");
+		expect(check("claude")).toContain("speaks another API");
+	});
+});
+
 describe("a good configuration", () => {
 	it("fills documented defaults, from a JSON string as .dev.vars gives it", () => {
 		const result = parseConfig(JSON.stringify({ pools: [pool], tenants: [tenant] }));

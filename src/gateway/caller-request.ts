@@ -1,7 +1,9 @@
 // What the caller asked for, read from its request: priority, how long it will wait, and the
 // cost estimate the Pool reserves (1 request, the prompt and output token estimate).
 import type { Context } from "hono";
+import type { PoolConfig } from "../config.ts";
 import { PRIORITIES, type Priority } from "../core/priority.ts";
+import type { Provider } from "../providers/types.ts";
 import type { GatewayEnv } from "./app.ts";
 import { GatewayError } from "./errors.ts";
 
@@ -17,16 +19,17 @@ const MODEL_ENDPOINTS = new Set([
 export interface Cost {
 	model: string;
 	tokens: number;
-	/** The parsed body, when it is JSON. */
+	promptTokens: number;
+	/** The body as sent upstream, when it is JSON. */
 	json?: unknown;
 }
 
-export function estimateCost(
+/** The caller's JSON body, or undefined for a body that is not JSON (passed through as bytes). */
+export function readJson(
 	c: Context<GatewayEnv>,
 	rest: string,
 	raw: ArrayBuffer | undefined,
-): Cost {
-	const { pool, provider } = c.var;
+): unknown {
 	const contentType = c.req.header("content-type") ?? "";
 	if (raw === undefined || !contentType.includes("json")) {
 		if (MODEL_ENDPOINTS.has(rest) && c.req.method === "POST") {
@@ -36,19 +39,30 @@ export function estimateCost(
 				"bad_json",
 			);
 		}
-		return { model: "", tokens: 0 };
+		return undefined;
 	}
 	const json = parseJson(new TextDecoder().decode(raw));
 	if (json === undefined) {
 		throw new GatewayError(400, "The request body is not valid JSON.", "bad_json");
 	}
+	return json;
+}
+
+/** What the request costs in `pool`: 1 request and its token estimate. */
+export function estimateCost(
+	provider: Provider,
+	pool: PoolConfig,
+	rest: string,
+	json: unknown,
+): Cost {
+	if (json === undefined) return { model: "", tokens: 0, promptTokens: 0 };
 	const estimate = provider.estimate(rest, json, pool.defaultMaxOutputTokens);
 	if (estimate.kind === "invalid") {
 		if (MODEL_ENDPOINTS.has(rest)) throw new GatewayError(400, estimate.message, "bad_request");
-		return { model: "", tokens: 0, json };
+		return { model: "", tokens: 0, promptTokens: 0, json };
 	}
-	c.var.record.promptTokens = estimate.promptTokens;
-	return { model: estimate.model, tokens: estimate.tokens, json };
+	const { model, tokens, promptTokens } = estimate;
+	return { model, tokens, promptTokens, json };
 }
 
 export function parseJson(text: string): unknown {

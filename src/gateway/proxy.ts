@@ -2,14 +2,19 @@
 // with the pool's key, absorb provider 429s and failures through the Pool, relay the answer,
 // release the lease.
 import type { Context } from "hono";
+import type { PoolConfig } from "../config.ts";
 import { classifyFailure, type Failure } from "../core/backoff.ts";
 import type { AcquireRequest, AcquireResult } from "../durable/pool.ts";
+import { isRecord } from "../providers/estimate.ts";
+import { providerFor } from "../providers/index.ts";
 import type { Usage } from "../providers/types.ts";
 import type { GatewayEnv } from "./app.ts";
 import {
+	type Cost,
 	effectivePriority,
 	estimateCost,
 	parseJson,
+	readJson,
 	requestedMaxWaitMs,
 } from "./caller-request.ts";
 import { GatewayError, retryAfterSeconds } from "./errors.ts";
@@ -27,10 +32,55 @@ import {
 /** Wait before resending after a provider 429 that named no retry-after (doubles per attempt). */
 const DEFAULT_RETRY_AFTER_MS = 1000;
 
+/** Why a pool may turn a request away that its fallback pool could still serve. */
+const OVERFLOW_REASONS = new Set([
+	"circuit_open",
+	"deadline",
+	"queue_full",
+	"provider_rate_limited",
+]);
+
 export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
-	const { pool, provider, tenant, config, record } = c.var;
+	const { pool, provider, config, record } = c.var;
 	const request = c.req.raw;
 	const rest = c.req.path.slice(`/${pool.name}/v1`.length);
+	const raw = await readBody(request, config.maxBodyBytes);
+	const json = readJson(c, rest, raw);
+	try {
+		return await forward(c, pool, estimateCost(provider, pool, rest, json), rest, raw);
+	} catch (error) {
+		const fallback =
+			pool.fallback && config.pools.find((candidate) => candidate.name === pool.fallback?.pool);
+		if (!fallback || !(error instanceof GatewayError) || !OVERFLOW_REASONS.has(error.reason)) {
+			throw error;
+		}
+		// The pool is paused, failing or full: its fallback (another key, or a mapped model) serves.
+		const model = isRecord(json) && typeof json.model === "string" ? json.model : undefined;
+		const mapped = model && pool.fallback?.models[model];
+		const fallbackJson = mapped && isRecord(json) ? { ...json, model: mapped } : json;
+		const fallbackProvider = providerFor(fallback.provider);
+		record.pool = fallback.name;
+		return forward(
+			c,
+			fallback,
+			estimateCost(fallbackProvider, fallback, rest, fallbackJson),
+			rest,
+			raw,
+		);
+	}
+}
+
+/** Sends the request through one pool: admission, the send and its retries, the answer. */
+async function forward(
+	c: Context<GatewayEnv>,
+	pool: PoolConfig,
+	cost: Cost,
+	rest: string,
+	raw: ArrayBuffer | undefined,
+): Promise<Response> {
+	const { tenant, record } = c.var;
+	const provider = providerFor(pool.provider);
+	const request = c.req.raw;
 	const url = upstreamUrl(pool.baseUrl, rest, new URL(request.url).search);
 	const priority = effectivePriority(
 		request.headers.get("x-priority"),
@@ -42,10 +92,8 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		pool.maxWaitMs[priority.effective],
 	);
 	record.priority = priority.effective;
-
-	const raw = await readBody(request, config.maxBodyBytes);
-	const cost = estimateCost(c, rest, raw);
 	record.model = cost.model;
+	record.promptTokens = cost.promptTokens;
 
 	const apiKey = (c.env as unknown as Record<string, unknown>)[pool.apiKeySecret];
 	if (typeof apiKey !== "string" || apiKey === "") {

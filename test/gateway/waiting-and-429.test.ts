@@ -121,3 +121,12 @@ it("every request writes one usage data point, rejected ones too", async () => {
 	const serialized = JSON.stringify(points);
 	expect(serialized).not.toContain(TEST_KEYS.teamA);
 });
+
+it("a pool that cannot serve in time overflows to its fallback pool, with the model mapped", async () => {
+	upstream = installMockUpstream();
+	await Promise.all([send("with-fallback"), send("with-fallback")]); // the burst is spent
+	const response = await send("with-fallback", { "x-max-wait-ms": "100" });
+	expect(response.status).toBe(200);
+	expect(response.headers.get("x-tollbooth-pool")).toBe("overflow");
+	expect(JSON.parse(upstream.sent.at(-1)?.body ?? "{}").model).toBe("gpt-4o-mini-2");
+});

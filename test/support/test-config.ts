@@ -91,6 +91,18 @@ export const testConfig = {
 			apiKeySecret: "TEST_PROVIDER_KEY",
 			limits: generous,
 		},
+		// A small pool that overflows to "overflow" with a model mapped.
+		{
+			...tightPool("with-fallback"),
+			fallback: { pool: "overflow", models: { "gpt-4o-mini": "gpt-4o-mini-2" } },
+		},
+		{
+			name: "overflow",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+		},
 		{
 			name: "nokey",
 			provider: "openai",
