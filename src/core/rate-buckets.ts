@@ -9,6 +9,7 @@ import {
 	clampToCapacity,
 	fullBucket,
 	hasRoom,
+	levelAt,
 	msUntilLevel,
 	wholeUnitsAt,
 } from "./token-bucket.ts";
@@ -67,6 +68,24 @@ export class RateBuckets {
 		this.#tokens = charge(this.#tokensSpec, this.#tokens, tokens, nowMs);
 	}
 
+	/** Caps the levels at what the provider reports as remaining; never raises them. */
+	lowerTo(room: { requests?: number; tokens?: number }, nowMs: number): void {
+		if (room.requests !== undefined) {
+			this.#requests = capped(this.#requestsSpec, this.#requests, room.requests, nowMs);
+		}
+		if (room.tokens !== undefined) {
+			this.#tokens = capped(this.#tokensSpec, this.#tokens, room.tokens, nowMs);
+		}
+	}
+
+	/** Milliseconds of refill that `requests` requests and `tokens` tokens use up. */
+	costMs(requests: number, tokens: number): number {
+		return Math.max(
+			requests / this.#requestsSpec.refillPerMs,
+			tokens / this.#tokensSpec.refillPerMs,
+		);
+	}
+
 	/** Milliseconds until `requests` requests and `tokens` tokens will have refilled. */
 	waitMs(requests: number, tokens: number, nowMs: number): number {
 		return Math.max(
@@ -85,6 +104,21 @@ export class RateBuckets {
 	state(): RateBucketsState {
 		return { requests: this.#requests, tokens: this.#tokens };
 	}
+
+	/** The levels as of nowMs, so that new limits apply to the refill from now on only. */
+	stateAt(nowMs: number): RateBucketsState {
+		return {
+			requests: { level: levelAt(this.#requestsSpec, this.#requests, nowMs), updatedMs: nowMs },
+			tokens: { level: levelAt(this.#tokensSpec, this.#tokens, nowMs), updatedMs: nowMs },
+		};
+	}
+}
+
+function capped(spec: BucketSpec, state: BucketState, room: number, nowMs: number): BucketState {
+	const level = levelAt(spec, state, nowMs);
+	return room < level
+		? { level: Math.max(0, room), updatedMs: Math.max(state.updatedMs, nowMs) }
+		: state;
 }
 
 function viewOf(

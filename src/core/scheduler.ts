@@ -1,18 +1,51 @@
-// The admission scheduler for one provider credential: rate buckets, concurrency leases, the wait
-// queue and the provider's pause. Pure: every decision is made at the nowMs the caller passes in.
+// The admission scheduler for one provider credential: rate buckets, concurrency leases, the fair
+// priority queue, tenants' own limits and the provider's pause. Pure: every decision is made at
+// the nowMs the caller passes in.
+import { CLASS_COUNT, type Demand, FairQueue, type Verdict, type Waiter } from "./fair-queue.ts";
 import type { PoolLimits } from "./limits.ts";
 import { MinHeap } from "./min-heap.ts";
-import type { Priority } from "./priority.ts";
+import { PRIORITIES, type Priority } from "./priority.ts";
 import { type BucketView, RateBuckets, type RateBucketsState } from "./rate-buckets.ts";
-import { type Demand, WaitQueue } from "./wait-queue.ts";
+import { ReturnSchedule } from "./return-schedule.ts";
+import {
+	type TenantBucketsState,
+	TenantLimits,
+	type TenantPolicy,
+	type TenantView,
+} from "./tenant-limits.ts";
 
-export type { BucketView, RateBucketsState };
+export type { BucketView, RateBucketsState, TenantBucketsState, TenantPolicy, TenantView };
 
 export interface SchedulerOptions {
 	limits: PoolLimits;
 	leaseTtlMs: number;
+	/** Waiters in all. When full, an arrival of a higher class sheds the lowest, newest waiter. */
 	maxQueueLength: number;
+	/** Waiters of one tenant, shed the same way among its own. Default: maxQueueLength. */
+	maxQueuePerTenant?: number;
+	/**
+	 * Longest a waiter of each class may wait, from its submission; the ask's own deadline may
+	 * shorten it. Default: DEFAULT_MAX_WAIT_MS_BY_PRIORITY.
+	 */
+	maxWaitMsByPriority?: Record<Priority, number>;
+	/**
+	 * A waiter rises one class for every third of this it waits, so that after this long it is
+	 * critical: no waiter waits longer than this behind work of a higher class submitted after
+	 * it. Finite and positive. Default: DEFAULT_AGING_BOUND_MS.
+	 */
+	agingBoundMs?: number;
+	/** Tenants' weights and own limits; a tenant not listed has weight 1 and no limits. */
+	tenants?: Record<string, TenantPolicy>;
 }
+
+export const DEFAULT_MAX_WAIT_MS_BY_PRIORITY: Readonly<Record<Priority, number>> = {
+	critical: 60_000,
+	high: 60_000,
+	normal: 120_000,
+	low: 300_000,
+};
+
+export const DEFAULT_AGING_BOUND_MS = 60_000;
 
 export interface Ask {
 	/** Unique per attempt; also the lease id. */
@@ -24,8 +57,13 @@ export interface Ask {
 	tokens: number;
 	/** Absolute; a waiter not admitted by then is rejected. */
 	deadlineMs: number;
-	/** A re-send after a provider 429: queued ahead of first attempts. */
+	/** A re-send after a provider 429: queued ahead of its tenant's first attempts of its class. */
 	retry?: boolean;
+	/**
+	 * When the request first asked, if earlier than now: a waiter re-submitted after a restart
+	 * keeps its age (its aging, its place among its tenant's waiters, its class's longest wait).
+	 */
+	submittedMs?: number;
 }
 
 export interface Lease {
@@ -38,17 +76,21 @@ export interface Lease {
 }
 
 /**
- * retryAfterMs is the estimated wait had the ask been queued (at least 1); for too_large it is 0,
- * because no wait makes it fit.
+ * retryAfterMs is when to come back to find room, if the traffic ahead behaves as estimated: after
+ * the queue ahead and after the callers already told to come back earlier (at least 1). For
+ * too_large it is 0, because no wait makes it fit. position (1-based) and etaMs are the place and
+ * the estimated wait the ask had, or would have had, in the queue; too_large has neither.
  */
 export interface Rejection {
 	kind: "rejected";
-	reason: "too_large" | "queue_full" | "deadline";
+	reason: "too_large" | "queue_full" | "deadline" | "shed";
 	retryAfterMs: number;
+	position?: number;
+	etaMs?: number;
 	message: string;
 }
 
-/** For a queued ask, position is its 1-based place in the queue and etaMs its estimated wait. */
+/** For a queued ask, position is its estimated 1-based place in the queue and etaMs its wait. */
 export type Decision =
 	| { kind: "admitted"; lease: Lease }
 	| { kind: "queued"; position: number; etaMs: number }
@@ -66,46 +108,107 @@ export interface PoolStatus {
 	inFlight: number;
 	maxConcurrent: number;
 	queued: number;
+	/** Waiters by the class they asked for. */
+	queuedByPriority: Record<Priority, number>;
+	/** Tenants with a policy, waiters or leases: their queue, leases in flight and own buckets. */
+	tenants: Record<string, TenantView>;
+	/** The longest any current waiter has waited since it was first submitted. */
 	oldestWaitMs: number;
 	pausedUntilMs: number;
+	/** Counts since this scheduler started. */
+	sinceStart: {
+		/** Waiters displaced by higher-priority arrivals when the queue was full. */
+		shed: number;
+		/** Waiters whose deadline passed while they waited. */
+		expired: number;
+		/** Asks told at once that they could not be admitted before their deadline. */
+		deadlineRejected: number;
+	};
 }
 
-/** JSON-serialisable state that must survive a restart. Waiters do not: their callers are gone. */
+/** JSON-serialisable state that must survive a restart. Waiters do not: they are re-submitted. */
 export interface SchedulerSnapshot {
 	pool: RateBucketsState;
 	models: Record<string, RateBucketsState>;
+	/** Tenants' own buckets; absent in snapshots from before tenants had limits. */
+	tenants?: Record<string, TenantBucketsState>;
 	leases: Lease[];
 	pausedUntilMs: number;
 }
 
-const NOTHING_AHEAD: Demand = { requests: 0, tokens: 0, modelRequests: 0, modelTokens: 0 };
+const NOTHING_AHEAD: Demand = {
+	requests: 0,
+	tokens: 0,
+	modelRequests: 0,
+	modelTokens: 0,
+	tenantRequests: 0,
+	tenantTokens: 0,
+};
+const DEFAULT_POLICY: TenantPolicy = { weight: 1 };
+/** Waiters looked at behind a blocked head, per decision, for one that can go around it... */
+const BACKFILL_SCAN = 16;
+/** ...and at most this many of them from any one tenant's line. */
+const BACKFILL_DEPTH = 4;
+/** Upcoming promotions nextWakeMs looks at for one that would give the queue a new head. */
+const PROMOTION_LOOKAHEAD = 8;
 /** Past this many released leases still in the expiry index, it is rebuilt from the live ones. */
 const HEAP_GARBAGE_ALLOWANCE = 1024;
 
 export class Scheduler {
 	readonly #options: SchedulerOptions;
-	readonly #pool: RateBuckets;
-	readonly #models: Map<string, RateBuckets>;
-	readonly #queue = new WaitQueue<Ask>();
+	readonly #maxWaitMs: readonly number[];
+	readonly #stepMs: number;
+	#limits: PoolLimits;
+	#pool: RateBuckets;
+	#models: Map<string, RateBuckets>;
+	readonly #tenants = new Map<string, TenantLimits>();
+	readonly #queue: FairQueue;
+	readonly #returns = new ReturnSchedule();
 	readonly #leases = new Map<string, Lease>();
 	// Lazy deletion: a released lease stays here until it surfaces or the index is rebuilt.
 	readonly #leaseExpiries = new MinHeap<Lease>((lease) => lease.expiresMs);
+	// Tenants set aside at a bucket limit of their own, by when that bucket has room (lazy).
+	readonly #tenantWakes = new MinHeap<{ tenant: string; atMs: number }>((wake) => wake.atMs);
+	/** Outcomes decided outside tick() (sheds in submit, limits changed), handed out by tick(). */
+	#pending: Outcome[] = [];
 	#pausedUntilMs = 0;
+	/** The walk in progress: its time, its head, and how long until the head fits. */
+	#walk: { nowMs: number; head: Waiter | undefined; headReadyInMs: number } = {
+		nowMs: 0,
+		head: undefined,
+		headReadyInMs: 0,
+	};
+	readonly #sinceStart = { shed: 0, expired: 0, deadlineRejected: 0 };
 
 	constructor(options: SchedulerOptions, snapshot?: SchedulerSnapshot) {
 		this.#options = options;
-		const { limits } = options;
-		this.#pool = new RateBuckets(limits, snapshot?.pool);
-		this.#models = new Map(
-			Object.entries(limits.models).map(([model, modelLimits]) => {
-				const saved =
-					snapshot && Object.hasOwn(snapshot.models, model) ? snapshot.models[model] : undefined;
-				return [model, new RateBuckets(modelLimits, saved)];
-			}),
-		);
+		const agingBoundMs = options.agingBoundMs ?? DEFAULT_AGING_BOUND_MS;
+		if (!(Number.isFinite(agingBoundMs) && agingBoundMs > 0)) {
+			throw new RangeError(`agingBoundMs ${agingBoundMs} is not a positive number of ms`);
+		}
+		this.#stepMs = agingBoundMs / (CLASS_COUNT - 1);
+		const maxWaitMs = options.maxWaitMsByPriority ?? DEFAULT_MAX_WAIT_MS_BY_PRIORITY;
+		this.#maxWaitMs = PRIORITIES.map((priority) => maxWaitMs[priority]);
+		for (const [name, policy] of Object.entries(options.tenants ?? {})) {
+			if (!(Number.isFinite(policy.weight) && policy.weight > 0)) {
+				throw new RangeError(`tenant ${name}: weight ${policy.weight} is not positive`);
+			}
+			const saved = snapshot?.tenants && Object.hasOwn(snapshot.tenants, name);
+			this.#tenants.set(
+				name,
+				new TenantLimits(policy, saved ? snapshot?.tenants?.[name] : undefined),
+			);
+		}
+		this.#queue = new FairQueue(this.#stepMs);
+		this.#limits = options.limits;
+		this.#pool = new RateBuckets(this.#limits, snapshot?.pool);
+		this.#models = modelBuckets(this.#limits, snapshot?.models ?? {});
 		if (snapshot) {
 			this.#pausedUntilMs = snapshot.pausedUntilMs;
-			for (const lease of snapshot.leases) this.#addLease(lease);
+			for (const lease of snapshot.leases) {
+				this.#addLease(lease);
+				this.#tenantOf(lease.tenant).inFlight++;
+			}
 		}
 	}
 
@@ -117,34 +220,73 @@ export class Scheduler {
 		if (!isTokenCount(ask.tokens)) {
 			throw new RangeError(`ticket ${ask.ticketId}: token estimate ${ask.tokens} is not a count`);
 		}
+		const rank = PRIORITIES.indexOf(ask.priority);
+		if (rank < 0) throw new RangeError(`ticket ${ask.ticketId}: no priority ${ask.priority}`);
 		const model = this.#models.get(ask.model);
-		const tooLarge = this.#tooLarge(ask, model);
+		const tenant = this.#tenantOf(ask.tenant);
+		const tooLarge = this.#tooLarge(ask, model, tenant);
 		if (tooLarge) return tooLarge;
 
-		const retry = ask.retry === true;
-		const nothingAhead = retry ? this.#queue.peek()?.retry !== true : this.#queue.size === 0;
-		if (nothingAhead && this.#canAdmit(ask, model, nowMs)) {
-			return { kind: "admitted", lease: this.#admit(ask, model, nowMs) };
+		this.#prepare(nowMs);
+		if (this.#queue.size === 0 && this.#canAdmit(ask, model, tenant, nowMs)) {
+			return { kind: "admitted", lease: this.#admit(ask, model, tenant, nowMs) };
 		}
 
-		const waitMs = this.#waitMs(this.#queue.demandAhead(retry, ask.model), ask, model, nowMs);
-		const retryAfterMs = Math.max(1, Math.ceil(waitMs));
-		const { maxQueueLength } = this.#options;
-		if (this.#queue.size >= maxQueueLength) {
-			return rejection(
-				"queue_full",
-				retryAfterMs,
-				`The queue for this provider key is full (${maxQueueLength} waiting). Retry in about ${seconds(retryAfterMs)}.`,
-			);
+		const submittedMs = Math.min(ask.submittedMs ?? nowMs, nowMs);
+		const tier = this.#queue.tierAt(rank, submittedMs, nowMs);
+		// Estimated before it joins; waiters admissible now (a tick is due) still count as ahead.
+		const estimate = this.#estimate(ask, tier, tenant, model, nowMs);
+		const waiter = this.#queue.add(
+			{
+				ticketId: ask.ticketId,
+				tenant: ask.tenant,
+				model: ask.model,
+				tokens: ask.tokens,
+				rank,
+				retry: ask.retry === true,
+				submittedMs,
+				deadlineMs: Math.min(ask.deadlineMs, submittedMs + (this.#maxWaitMs[rank] as number)),
+			},
+			tenant.policy.weight,
+		);
+		// It may be next in order, or able to go around a blocked head (others admissible now go too).
+		for (let next = this.#select(nowMs); next; next = this.#select(nowMs)) {
+			const result = { kind: "admitted", lease: this.#admitWaiter(next, nowMs) } as const;
+			if (next === waiter) return result;
+			this.#pending.push({ ticketId: next.ticketId, result });
 		}
-		if (ask.deadlineMs <= nowMs || nowMs + waitMs > ask.deadlineMs) {
+
+		if (waiter.deadlineMs <= nowMs || nowMs + estimate.etaMs > waiter.deadlineMs) {
+			this.#queue.remove(waiter.ticketId);
+			this.#sinceStart.deadlineRejected++;
+			const retryAfterMs = this.#bookReturn(ask, rank, estimate.etaMs, nowMs);
 			return rejection(
 				"deadline",
 				retryAfterMs,
-				`The estimated wait of ${seconds(retryAfterMs)} is longer than this request may wait (${seconds(Math.max(0, ask.deadlineMs - nowMs))}). Retry later or allow a longer wait with x-max-wait-ms.`,
+				`The estimated wait of ${seconds(estimate.etaMs)} is longer than this request may wait (${seconds(Math.max(0, waiter.deadlineMs - nowMs))}). Retry in about ${seconds(retryAfterMs)} or allow a longer wait with x-max-wait-ms.`,
+				estimate,
 			);
 		}
-		return { kind: "queued", position: this.#queue.push(ask, nowMs), etaMs: Math.ceil(waitMs) };
+
+		const tenantFull = this.#queue.sizeOf(ask.tenant) > this.#maxQueuePerTenant;
+		if (tenantFull || this.#queue.size > this.#options.maxQueueLength) {
+			const victim = this.#queue.victim(tenantFull ? ask.tenant : undefined);
+			if (!victim || victim.waiter === waiter || victim.tier <= tier) {
+				this.#queue.remove(waiter.ticketId);
+				const retryAfterMs = this.#bookReturn(ask, rank, estimate.etaMs, nowMs);
+				const scope = tenantFull
+					? `for tenant ${ask.tenant} (${this.#maxQueuePerTenant} waiting)`
+					: `for this provider key (${this.#options.maxQueueLength} waiting)`;
+				return rejection(
+					"queue_full",
+					retryAfterMs,
+					`The queue ${scope} is full of requests of this priority or higher. Retry in about ${seconds(retryAfterMs)}.`,
+					estimate,
+				);
+			}
+			this.#shed(victim.waiter, nowMs);
+		}
+		return { kind: "queued", position: estimate.position, etaMs: Math.ceil(estimate.etaMs) };
 	}
 
 	/** Removes a waiter; charges nothing. False when it is not waiting (admitted, or unknown). */
@@ -159,6 +301,7 @@ export class Scheduler {
 	release(ticketId: string, actualTokens: number | undefined, nowMs: number): boolean {
 		const lease = this.#leases.get(ticketId);
 		if (!lease) return false;
+		const tenant = this.#tenantOf(lease.tenant);
 		if (actualTokens !== undefined) {
 			if (!isTokenCount(actualTokens)) {
 				throw new RangeError(`ticket ${ticketId}: actual usage ${actualTokens} is not a count`);
@@ -166,8 +309,10 @@ export class Scheduler {
 			const extraTokens = actualTokens - lease.tokens;
 			this.#pool.chargeTokens(extraTokens, nowMs);
 			this.#models.get(lease.model)?.chargeTokens(extraTokens, nowMs);
+			tenant.chargeTokens(extraTokens, nowMs);
 		}
 		this.#leases.delete(ticketId);
+		this.#endLease(lease, tenant);
 		return true;
 	}
 
@@ -176,89 +321,305 @@ export class Scheduler {
 		this.#pausedUntilMs = Math.max(this.#pausedUntilMs, untilMs);
 	}
 
+	/** Caps the pool's bucket levels at what the provider reports remaining; never raises them. */
+	lowerTo(room: { requests?: number; tokens?: number }, nowMs: number): void {
+		this.#pool.lowerTo(room, nowMs);
+	}
+
+	/**
+	 * Changes the pool's limits live. Levels carry over, clamped to the new capacities; a new
+	 * model starts full. Waiters that no longer fit any capacity are rejected as too_large (their
+	 * outcomes come with the next tick).
+	 */
+	setLimits(limits: PoolLimits, nowMs: number): void {
+		const models = Object.fromEntries(
+			[...this.#models].map(([model, buckets]) => [model, buckets.stateAt(nowMs)]),
+		);
+		this.#limits = limits;
+		this.#pool = new RateBuckets(limits, this.#pool.stateAt(nowMs));
+		this.#models = modelBuckets(limits, models);
+		const tooLarge: Outcome[] = [];
+		for (const waiter of this.#queue.waiters()) {
+			const result = this.#tooLarge(
+				waiter,
+				this.#models.get(waiter.model),
+				this.#tenantOf(waiter.tenant),
+			);
+			if (result) tooLarge.push({ ticketId: waiter.ticketId, result });
+		}
+		for (const outcome of tooLarge) this.#queue.remove(outcome.ticketId);
+		this.#pending.push(...tooLarge);
+	}
+
 	/**
 	 * Reclaims expired leases, admits the waiters that now fit, and rejects waiters whose deadline
 	 * has come. A waiter that fits at its deadline is admitted.
 	 */
 	tick(nowMs: number): Outcome[] {
-		const outcomes: Outcome[] = [];
+		const outcomes = this.#pending;
+		this.#pending = [];
 		this.#reclaimExpiredLeases(nowMs);
+		this.#prepare(nowMs);
 		this.#admitWaiters(nowMs, outcomes);
 		if (this.#rejectOverdue(nowMs, outcomes)) this.#admitWaiters(nowMs, outcomes);
 		return outcomes;
 	}
 
 	/**
-	 * The earliest time at or after nowMs when tick() could change anything: the queue's head fits,
-	 * a deadline comes, a lease expires. Undefined when only a submit or release can.
+	 * The earliest time at or after nowMs when tick() could change anything: an outcome is
+	 * pending, the queue's head fits, a deadline comes, a lease expires, a tenant at its own limit
+	 * has room again, or a waiter's aging is about to make it a new head that fits sooner.
+	 * Undefined when only a submit or release can.
 	 */
 	nextWakeMs(nowMs: number): number | undefined {
+		if (this.#pending.length > 0) return nowMs;
+		this.#prepare(nowMs);
 		let wakeMs = Math.min(
 			this.#earliestLeaseExpiryMs() ?? Number.POSITIVE_INFINITY,
 			this.#queue.earliestDeadlineMs() ?? Number.POSITIVE_INFINITY,
+			this.#tenantWakes.peek()?.atMs ?? Number.POSITIVE_INFINITY,
 		);
-		const head = this.#queue.peek();
 		// With every slot taken the head waits for a release (a call) or an expiry (counted above).
-		if (head && this.#leases.size < this.#options.limits.maxConcurrent) {
-			const headModel = this.#models.get(head.model);
-			// Whole milliseconds rounded up, so that at the wake time the refill has certainly arrived.
-			// Rounding the wait, not the sum, keeps an epoch-sized nowMs from adding its float error.
-			const readyMs = nowMs + Math.ceil(this.#waitMs(NOTHING_AHEAD, head, headModel, nowMs));
-			wakeMs = Math.min(wakeMs, readyMs);
+		const head = this.#leases.size < this.#limits.maxConcurrent ? this.#head(nowMs) : undefined;
+		if (head) {
+			wakeMs = Math.min(wakeMs, nowMs + this.#readyInMs(head, nowMs));
+			for (const promotion of this.#queue.upcomingPromotions(PROMOTION_LOOKAHEAD)) {
+				if (promotion.atMs >= wakeMs) break;
+				const { waiter } = promotion;
+				if (waiter === head || this.#queue.isParked(waiter)) continue;
+				if (promotion.tier >= this.#queue.lineTierAt(head, promotion.atMs)) continue;
+				if (!this.#tenantOf(waiter.tenant).allows(waiter.tokens, promotion.atMs)) continue;
+				wakeMs = Math.min(wakeMs, Math.max(promotion.atMs, nowMs + this.#readyInMs(waiter, nowMs)));
+			}
 		}
 		return wakeMs === Number.POSITIVE_INFINITY ? undefined : Math.max(nowMs, wakeMs);
 	}
 
 	snapshot(): SchedulerSnapshot {
+		const tenants: Record<string, TenantBucketsState> = {};
+		for (const [name, limits] of this.#tenants) {
+			const state = limits.state();
+			if (state) tenants[name] = state;
+		}
 		return {
 			pool: this.#pool.state(),
 			models: Object.fromEntries(
 				[...this.#models].map(([model, buckets]) => [model, buckets.state()]),
 			),
+			tenants,
 			leases: [...this.#leases.values()],
 			pausedUntilMs: this.#pausedUntilMs,
 		};
 	}
 
 	status(nowMs: number): PoolStatus {
-		const oldestEnqueuedMs = this.#queue.oldestEnqueuedMs();
+		const oldestSubmittedMs = this.#queue.oldestSubmittedMs();
+		const byClass = this.#queue.countsByClass();
+		const byTenant = this.#queue.countsByTenant();
+		const tenants: Record<string, TenantView> = {};
+		for (const [name, limits] of this.#tenants) {
+			const queued = byTenant.get(name) ?? 0;
+			const listed = this.#options.tenants && Object.hasOwn(this.#options.tenants, name);
+			if (listed || queued > 0 || limits.inFlight > 0) tenants[name] = limits.view(queued, nowMs);
+		}
 		return {
 			...this.#pool.view(nowMs),
 			models: Object.fromEntries(
 				[...this.#models].map(([model, buckets]) => [model, buckets.view(nowMs)]),
 			),
 			inFlight: this.#leases.size,
-			maxConcurrent: this.#options.limits.maxConcurrent,
+			maxConcurrent: this.#limits.maxConcurrent,
 			queued: this.#queue.size,
-			oldestWaitMs: oldestEnqueuedMs === undefined ? 0 : Math.max(0, nowMs - oldestEnqueuedMs),
+			queuedByPriority: Object.fromEntries(
+				PRIORITIES.map((priority, rank) => [priority, byClass[rank] ?? 0]),
+			) as Record<Priority, number>,
+			tenants,
+			oldestWaitMs: oldestSubmittedMs === undefined ? 0 : Math.max(0, nowMs - oldestSubmittedMs),
 			pausedUntilMs: this.#pausedUntilMs,
+			sinceStart: { ...this.#sinceStart },
 		};
 	}
 
-	#tooLarge(ask: Ask, model: RateBuckets | undefined): Rejection | undefined {
-		const modelIsSmaller = model !== undefined && model.tokenCapacity < this.#pool.tokenCapacity;
-		const capacity = modelIsSmaller ? model.tokenCapacity : this.#pool.tokenCapacity;
-		if (ask.tokens <= capacity) return undefined;
-		const scope = modelIsSmaller ? `model ${ask.model}` : "this provider key";
-		return rejection(
-			"too_large",
-			0,
-			`This request is estimated at ${ask.tokens} tokens, more than the ${capacity}-token burst capacity of ${scope}, so it can never be admitted. Lower max_tokens or shorten the input.`,
-		);
+	get #maxQueuePerTenant(): number {
+		return this.#options.maxQueuePerTenant ?? this.#options.maxQueueLength;
 	}
 
-	#canAdmit(ask: Ask, model: RateBuckets | undefined, nowMs: number): boolean {
+	#tenantOf(name: string): TenantLimits {
+		let tenant = this.#tenants.get(name);
+		if (!tenant) {
+			tenant = new TenantLimits(DEFAULT_POLICY);
+			this.#tenants.set(name, tenant);
+		}
+		return tenant;
+	}
+
+	#tooLarge(
+		ask: { tokens: number; model: string; tenant: string },
+		model: RateBuckets | undefined,
+		tenant: TenantLimits,
+	): Rejection | undefined {
+		const modelCapacity = model?.tokenCapacity ?? Number.POSITIVE_INFINITY;
+		const capacity = Math.min(this.#pool.tokenCapacity, modelCapacity, tenant.tokenCapacity);
+		if (ask.tokens <= capacity) return undefined;
+		const scope =
+			capacity === this.#pool.tokenCapacity
+				? "this provider key"
+				: capacity === modelCapacity
+					? `model ${ask.model}`
+					: `tenant ${ask.tenant}'s per-minute limit`;
+		return {
+			kind: "rejected",
+			reason: "too_large",
+			retryAfterMs: 0,
+			message: `This request is estimated at ${ask.tokens} tokens, more than the ${capacity}-token burst capacity of ${scope}, so it can never be admitted. Lower max_tokens or shorten the input.`,
+		};
+	}
+
+	/** Promotions and tenants' room that time has brought, before any decision. */
+	#prepare(nowMs: number): void {
+		this.#queue.advance(nowMs);
+		for (let wake = this.#tenantWakes.peek(); wake && wake.atMs <= nowMs; ) {
+			this.#tenantWakes.pop();
+			this.#queue.unpark(wake.tenant);
+			wake = this.#tenantWakes.peek();
+		}
+	}
+
+	#canAdmit(
+		ask: { tokens: number },
+		model: RateBuckets | undefined,
+		tenant: TenantLimits,
+		nowMs: number,
+	): boolean {
 		return (
 			nowMs >= this.#pausedUntilMs &&
-			this.#leases.size < this.#options.limits.maxConcurrent &&
+			this.#leases.size < this.#limits.maxConcurrent &&
 			this.#pool.fits(ask.tokens, nowMs) &&
-			(model === undefined || model.fits(ask.tokens, nowMs))
+			(model === undefined || model.fits(ask.tokens, nowMs)) &&
+			tenant.allows(ask.tokens, nowMs)
 		);
 	}
 
-	#admit(ask: Ask, model: RateBuckets | undefined, nowMs: number): Lease {
+	/** Sets a waiter's tenant aside until its own limit has room for it. */
+	#park(waiter: Waiter, tenant: TenantLimits, nowMs: number): Verdict {
+		// At its concurrency limit it waits for a release or an expiry, which unpark it.
+		if (!tenant.atConcurrencyLimit) {
+			const atMs = nowMs + Math.ceil(tenant.waitMs(1, waiter.tokens, nowMs));
+			this.#tenantWakes.push({ tenant: waiter.tenant, atMs });
+		}
+		return "park";
+	}
+
+	/** The first waiter in order whose tenant has room (tenants without room are parked). */
+	#head(nowMs: number): Waiter | undefined {
+		this.#walk = { nowMs, head: undefined, headReadyInMs: 0 };
+		this.#queue.walk(1, 1, this.#visitForHead, this.#admissionCostMs);
+		return this.#walk.head;
+	}
+
+	readonly #visitForHead = (waiter: Waiter): Verdict => {
+		const { nowMs } = this.#walk;
+		const tenant = this.#tenantOf(waiter.tenant);
+		if (!tenant.allows(waiter.tokens, nowMs)) return this.#park(waiter, tenant, nowMs);
+		this.#walk.head = waiter;
+		return "stop";
+	};
+
+	/**
+	 * The waiter to admit now, removed from the queue: the head if it fits, else the first of the
+	 * next few in order that fits and does not make the head's earliest start any later.
+	 */
+	#select(nowMs: number): Waiter | undefined {
+		if (nowMs < this.#pausedUntilMs || this.#leases.size >= this.#limits.maxConcurrent) {
+			return undefined;
+		}
+		this.#walk = { nowMs, head: undefined, headReadyInMs: 0 };
+		return this.#queue.walk(
+			BACKFILL_SCAN,
+			BACKFILL_DEPTH,
+			this.#visitForAdmission,
+			this.#admissionCostMs,
+		);
+	}
+
+	readonly #visitForAdmission = (waiter: Waiter, firstInLine: boolean): Verdict => {
+		const walk = this.#walk;
+		const { nowMs, head } = walk;
+		const tenant = this.#tenantOf(waiter.tenant);
+		if (!tenant.allows(waiter.tokens, nowMs)) {
+			return firstInLine ? this.#park(waiter, tenant, nowMs) : "pass";
+		}
+		const model = this.#models.get(waiter.model);
+		const fits =
+			this.#pool.fits(waiter.tokens, nowMs) &&
+			(model === undefined || model.fits(waiter.tokens, nowMs));
+		if (head)
+			return fits && !this.#delays(head, waiter, walk.headReadyInMs, nowMs) ? "take" : "pass";
+		walk.head = waiter;
+		if (fits) return "take";
+		// The head needs a free slot when it fits; a candidate must leave one.
+		if (this.#leases.size + 1 >= this.#limits.maxConcurrent) return "stop";
+		walk.headReadyInMs = this.#readyInMs(waiter, nowMs);
+		// Even one request of no tokens would make it later: nothing can go around it.
+		const leastReadyInMs = Math.ceil(this.#pool.waitMs(2, waiter.tokens, nowMs));
+		return leastReadyInMs > walk.headReadyInMs ? "stop" : "pass";
+	};
+
+	/** What an admission costs its tenant in fair-share terms: milliseconds of the pool's refill. */
+	readonly #admissionCostMs = (waiter: Waiter): number => this.#pool.costMs(1, waiter.tokens);
+
+	readonly #poolCostMs = (requests: number, tokens: number): number =>
+		this.#pool.costMs(requests, tokens);
+
+	/** Milliseconds until the pause is over and the pool and model buckets have room for it. */
+	#readyInMs(waiter: Waiter, nowMs: number): number {
+		return Math.ceil(this.#waitMs(NOTHING_AHEAD, waiter, nowMs));
+	}
+
+	/** Whether admitting `candidate` now would make the head's earliest start later. */
+	#delays(head: Waiter, candidate: Waiter, headReadyInMs: number, nowMs: number): boolean {
+		const tokens = head.tokens + candidate.tokens;
+		let readyInMs = this.#pool.waitMs(2, tokens, nowMs);
+		if (candidate.model === head.model) {
+			readyInMs = Math.max(readyInMs, this.#models.get(head.model)?.waitMs(2, tokens, nowMs) ?? 0);
+		}
+		if (candidate.tenant === head.tenant) {
+			const tenant = this.#tenantOf(head.tenant);
+			const { maxConcurrent } = tenant.policy;
+			if (maxConcurrent !== undefined && tenant.inFlight + 1 >= maxConcurrent) return true;
+			readyInMs = Math.max(readyInMs, tenant.waitMs(2, tokens, nowMs));
+		}
+		return Math.ceil(readyInMs) > headReadyInMs;
+	}
+
+	#admitWaiters(nowMs: number, outcomes: Outcome[]): void {
+		for (let next = this.#select(nowMs); next; next = this.#select(nowMs)) {
+			outcomes.push({
+				ticketId: next.ticketId,
+				result: { kind: "admitted", lease: this.#admitWaiter(next, nowMs) },
+			});
+		}
+	}
+
+	#admitWaiter(waiter: Waiter, nowMs: number): Lease {
+		return this.#admit(
+			waiter,
+			this.#models.get(waiter.model),
+			this.#tenantOf(waiter.tenant),
+			nowMs,
+		);
+	}
+
+	#admit(
+		ask: { ticketId: string; tenant: string; model: string; tokens: number },
+		model: RateBuckets | undefined,
+		tenant: TenantLimits,
+		nowMs: number,
+	): Lease {
 		this.#pool.take(ask.tokens, nowMs);
 		model?.take(ask.tokens, nowMs);
+		tenant.take(ask.tokens, nowMs);
+		tenant.inFlight++;
 		const lease: Lease = {
 			ticketId: ask.ticketId,
 			tenant: ask.tenant,
@@ -279,12 +640,111 @@ export class Scheduler {
 		}
 	}
 
+	/** A lease is over (released or reclaimed): its tenant has a slot again. */
+	#endLease(lease: Lease, tenant: TenantLimits): void {
+		tenant.inFlight--;
+		if (tenant.limited) this.#queue.unpark(lease.tenant);
+	}
+
+	/**
+	 * Estimated wait, and place, of an ask that would join the queue now in `tier`: what is ahead
+	 * of it in higher tiers, its tenant's line and the others' fair share in its own, and lower
+	 * tiers whose waiters will have aged past it by the time it would be admitted.
+	 */
+	#estimate(
+		ask: { tenant: string; model: string; tokens: number; retry?: boolean },
+		tier: number,
+		tenant: TenantLimits,
+		model: RateBuckets | undefined,
+		nowMs: number,
+	): { position: number; etaMs: number } {
+		const query = {
+			rank: tier,
+			tenant: ask.tenant,
+			weight: tenant.policy.weight,
+			model: ask.model,
+			tokens: ask.tokens,
+			retry: ask.retry === true,
+			throughRank: tier,
+		};
+		let ahead = this.#queue.ahead(query, this.#poolCostMs);
+		let etaMs = this.#waitMs(ahead, ask, nowMs, model, tenant);
+		while (
+			query.throughRank < CLASS_COUNT - 1 &&
+			etaMs >= (query.throughRank + 1 - tier) * this.#stepMs
+		) {
+			query.throughRank++;
+			ahead = this.#queue.ahead(query, this.#poolCostMs);
+			etaMs = this.#waitMs(ahead, ask, nowMs, model, tenant);
+		}
+		return { position: Math.round(ahead.requests) + 1, etaMs };
+	}
+
 	/** Estimated milliseconds until the ask fits, if everything in `ahead` is admitted first. */
-	#waitMs(ahead: Demand, ask: Ask, model: RateBuckets | undefined, nowMs: number): number {
+	#waitMs(
+		ahead: Demand,
+		ask: { tokens: number; model: string; tenant: string },
+		nowMs: number,
+		model = this.#models.get(ask.model),
+		tenant = this.#tenantOf(ask.tenant),
+	): number {
 		const poolWaitMs = this.#pool.waitMs(ahead.requests + 1, ahead.tokens + ask.tokens, nowMs);
 		const modelWaitMs =
 			model?.waitMs(ahead.modelRequests + 1, ahead.modelTokens + ask.tokens, nowMs) ?? 0;
-		return Math.max(this.#pausedUntilMs - nowMs, poolWaitMs, modelWaitMs, 0);
+		const tenantWaitMs = tenant.waitMs(
+			ahead.tenantRequests + 1,
+			ahead.tenantTokens + ask.tokens,
+			nowMs,
+		);
+		return Math.max(this.#pausedUntilMs - nowMs, poolWaitMs, modelWaitMs, tenantWaitMs, 0);
+	}
+
+	/** Books the caller's return after the queue ahead and earlier promises; the retry-after. */
+	#bookReturn(
+		ask: { tenant: string; tokens: number },
+		rank: number,
+		waitMs: number,
+		nowMs: number,
+	): number {
+		const returnMs = this.#returns.book(
+			{
+				rank,
+				tenant: ask.tenant,
+				waitMs,
+				poolCostMs: this.#pool.costMs(1, ask.tokens),
+				tenantCostMs: this.#tenantOf(ask.tenant).costMs(ask.tokens),
+			},
+			nowMs,
+		);
+		return Math.max(1, Math.ceil(returnMs - nowMs));
+	}
+
+	/** Turns a waiter away to make room, telling it when to come back. */
+	#shed(waiter: Waiter, nowMs: number): void {
+		this.#queue.remove(waiter.ticketId);
+		this.#sinceStart.shed++;
+		const result = this.#turnedAway(waiter, nowMs, (retryAfterMs) =>
+			rejection(
+				"shed",
+				retryAfterMs,
+				`The queue for this provider key is full and this request gave its place to one of higher priority. Retry in about ${seconds(retryAfterMs)}.`,
+			),
+		);
+		this.#pending.push({ ticketId: waiter.ticketId, result });
+	}
+
+	/** A rejection for a waiter that left the queue, with the estimate it would have on rejoining. */
+	#turnedAway(waiter: Waiter, nowMs: number, make: (retryAfterMs: number) => Rejection): Rejection {
+		// It would come back as a new first attempt of its class.
+		const estimate = this.#estimate(
+			{ tenant: waiter.tenant, model: waiter.model, tokens: waiter.tokens, retry: false },
+			waiter.rank,
+			this.#tenantOf(waiter.tenant),
+			this.#models.get(waiter.model),
+			nowMs,
+		);
+		const retryAfterMs = this.#bookReturn(waiter, waiter.rank, estimate.etaMs, nowMs);
+		return { ...make(retryAfterMs), position: estimate.position, etaMs: Math.ceil(estimate.etaMs) };
 	}
 
 	#earliestLeaseExpiryMs(): number | undefined {
@@ -304,49 +764,62 @@ export class Scheduler {
 			expiresMs = this.#earliestLeaseExpiryMs()
 		) {
 			const lease = this.#leaseExpiries.pop();
-			if (lease) this.#leases.delete(lease.ticketId);
-		}
-	}
-
-	#admitWaiters(nowMs: number, outcomes: Outcome[]): void {
-		for (let head = this.#queue.peek(); head; head = this.#queue.peek()) {
-			const model = this.#models.get(head.model);
-			if (!this.#canAdmit(head, model, nowMs)) return;
-			this.#queue.shift();
-			outcomes.push({
-				ticketId: head.ticketId,
-				result: { kind: "admitted", lease: this.#admit(head, model, nowMs) },
-			});
+			if (!lease) continue;
+			this.#leases.delete(lease.ticketId);
+			this.#endLease(lease, this.#tenantOf(lease.tenant));
 		}
 	}
 
 	/** Rejects every waiter whose deadline has come; says whether there were any. */
 	#rejectOverdue(nowMs: number, outcomes: Outcome[]): boolean {
 		const before = outcomes.length;
-		for (let ask = this.#queue.popOverdue(nowMs); ask; ask = this.#queue.popOverdue(nowMs)) {
-			// Retry after the wait it would face if it joined the queue again now.
-			const ahead = this.#queue.demandAhead(ask.retry === true, ask.model);
-			const waitMs = this.#waitMs(ahead, ask, this.#models.get(ask.model), nowMs);
-			const retryAfterMs = Math.max(1, Math.ceil(waitMs));
-			outcomes.push({
-				ticketId: ask.ticketId,
-				result: rejection(
+		for (
+			let waiter = this.#queue.popOverdue(nowMs);
+			waiter;
+			waiter = this.#queue.popOverdue(nowMs)
+		) {
+			this.#sinceStart.expired++;
+			const result = this.#turnedAway(waiter, nowMs, (retryAfterMs) =>
+				rejection(
 					"deadline",
 					retryAfterMs,
 					`This request reached its deadline while waiting in the queue. Retry in about ${seconds(retryAfterMs)} or allow a longer wait with x-max-wait-ms.`,
 				),
-			});
+			);
+			outcomes.push({ ticketId: waiter.ticketId, result });
 		}
 		return outcomes.length > before;
 	}
+}
+
+function modelBuckets(
+	limits: PoolLimits,
+	saved: Record<string, RateBucketsState>,
+): Map<string, RateBuckets> {
+	return new Map(
+		Object.entries(limits.models).map(([model, modelLimits]) => [
+			model,
+			new RateBuckets(modelLimits, Object.hasOwn(saved, model) ? saved[model] : undefined),
+		]),
+	);
 }
 
 function isTokenCount(tokens: number): boolean {
 	return Number.isFinite(tokens) && tokens >= 0;
 }
 
-function rejection(reason: Rejection["reason"], retryAfterMs: number, message: string): Rejection {
-	return { kind: "rejected", reason, retryAfterMs, message };
+function rejection(
+	reason: Rejection["reason"],
+	retryAfterMs: number,
+	message: string,
+	estimate?: { position: number; etaMs: number },
+): Rejection {
+	const result: Rejection = { kind: "rejected", reason, retryAfterMs, message };
+	if (estimate) {
+		result.position = estimate.position;
+		result.etaMs = Math.ceil(estimate.etaMs);
+	}
+	return result;
 }
 
 function seconds(ms: number): string {

@@ -1,5 +1,6 @@
 // Builders shared by the core tests: pool limits and asks with defaults a test overrides.
 import type { PoolLimits } from "../../src/core/limits.ts";
+import type { Priority } from "../../src/core/priority.ts";
 import type { Ask, SchedulerOptions } from "../../src/core/scheduler.ts";
 
 export function poolLimits(overrides: Partial<PoolLimits> = {}): PoolLimits {
@@ -19,6 +20,11 @@ export function options(
 	rest: Partial<Omit<SchedulerOptions, "limits">> = {},
 ): SchedulerOptions {
 	return { limits: poolLimits(limits), leaseTtlMs: 600_000, maxQueueLength: 10_000, ...rest };
+}
+
+/** The same longest wait for every class. */
+export function waitAtMost(maxWaitMs: number): Record<Priority, number> {
+	return { critical: maxWaitMs, high: maxWaitMs, normal: maxWaitMs, low: maxWaitMs };
 }
 
 let nextTicket = 0;

@@ -7,7 +7,7 @@ import {
 	type SchedulerSnapshot,
 } from "../../src/core/scheduler.ts";
 import { bucketSpec, levelAt } from "../../src/core/token-bucket.ts";
-import { ask, options } from "./build.ts";
+import { ask, options, waitAtMost } from "./build.ts";
 
 function admitted(decision: Decision): boolean {
 	return decision.kind === "admitted";
@@ -99,10 +99,13 @@ describe("Scheduler.submit", () => {
 			position: 1,
 			etaMs: 1_000,
 		});
-		// The next one waits behind it: two seconds.
+		// The next one waits behind it: two seconds; it is told to come back after the two callers
+		// already told to come back at 1 s and 2 s, so that they do not collide.
 		expect(scheduler.submit(ask({ deadlineMs: 1_999 }), 0)).toMatchObject({
 			reason: "deadline",
-			retryAfterMs: 2_000,
+			position: 2,
+			etaMs: 2_000,
+			retryAfterMs: 3_000,
 		});
 	});
 
@@ -184,18 +187,22 @@ describe("deadlines in tick", () => {
 	});
 
 	it("admits the waiter behind a rejected head in the same tick", () => {
+		// The pool refills half a token per second, the slow model ten.
 		const slow = { requestsPerMinute: 60, tokensPerMinute: 600, burstRequests: 1, burstTokens: 10 };
-		const scheduler = new Scheduler(options({ models: { slow } }));
+		const scheduler = new Scheduler(
+			options({ tokensPerMinute: 30, burstTokens: 200, models: { slow } }),
+		);
 		scheduler.submit(ask({ ticketId: "s1", model: "slow", tokens: 10 }), 0);
 		expect(
 			scheduler.submit(ask({ ticketId: "s2", model: "slow", tokens: 10, deadlineMs: 5_000 }), 0),
 		).toEqual({ kind: "queued", position: 1, etaMs: 1_000 });
-		expect(scheduler.submit(ask({ ticketId: "f", model: "fast" }), 0)).toMatchObject({
+		// s1 used 90 tokens more than its estimate: the slow model is in debt for nine seconds.
+		scheduler.release("s1", 100, 0);
+		// f fits the pool's 100 tokens now, but would leave s2 short of 10 when the model is ready.
+		expect(scheduler.submit(ask({ ticketId: "f", model: "fast", tokens: 100 }), 0)).toMatchObject({
 			kind: "queued",
 			position: 2,
 		});
-		// s1 used 90 tokens more than its estimate: the slow model is in debt for nine seconds.
-		scheduler.release("s1", 100, 0);
 		expect(scheduler.nextWakeMs(0)).toBe(5_000);
 		expect(summary(scheduler.tick(5_000))).toEqual(["s2:deadline", "f:admitted"]);
 	});
@@ -217,18 +224,20 @@ describe("retries", () => {
 		expect(order).toEqual(["r:admitted", "b:admitted", "c:admitted"]);
 	});
 
-	it("are admitted at once when only blocked first attempts wait", () => {
-		const slow = {
-			requestsPerMinute: 60,
-			tokensPerMinute: 6_000,
-			burstRequests: 1,
-			burstTokens: 100,
-		};
-		const scheduler = new Scheduler(options({ models: { slow } }));
-		scheduler.submit(ask({ model: "slow" }), 0);
-		expect(scheduler.submit(ask({ model: "slow" }), 0)).toMatchObject({ kind: "queued" });
-		expect(scheduler.submit(ask({ model: "fast" }), 0)).toMatchObject({ kind: "queued" });
-		expect(admitted(scheduler.submit(ask({ model: "fast", retry: true }), 0))).toBe(true);
+	it("are admitted at once ahead of a first attempt that waits for tokens", () => {
+		const scheduler = new Scheduler(options({ tokensPerMinute: 600, burstTokens: 1_000 }));
+		scheduler.submit(ask({ ticketId: "a", tokens: 900 }), 0);
+		// b needs 500 of the 100 left; c would take tokens b waits for, so it waits behind b.
+		expect(scheduler.submit(ask({ ticketId: "b", tokens: 500 }), 0)).toMatchObject({
+			kind: "queued",
+		});
+		expect(scheduler.submit(ask({ ticketId: "c", tokens: 50 }), 0)).toMatchObject({
+			kind: "queued",
+			position: 2,
+		});
+		expect(admitted(scheduler.submit(ask({ ticketId: "r", tokens: 50, retry: true }), 0))).toBe(
+			true,
+		);
 	});
 });
 
@@ -406,7 +415,10 @@ describe("Scheduler.nextWakeMs", () => {
 	it("ticking only at nextWakeMs admits each waiter the moment its request refills", () => {
 		const startMs = 1_763_000_000_000; // epoch-sized times, as Date.now() gives
 		const scheduler = new Scheduler(
-			options({ requestsPerMinute: 7, burstRequests: 2 }, { leaseTtlMs: 10 }),
+			options(
+				{ requestsPerMinute: 7, burstRequests: 2 },
+				{ leaseTtlMs: 10, maxWaitMsByPriority: waitAtMost(600_000) },
+			),
 		);
 		scheduler.submit(ask(), startMs);
 		scheduler.submit(ask(), startMs);

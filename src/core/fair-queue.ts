@@ -1,0 +1,610 @@
+// The waiting line of one pool in admission order: priority classes that rise while they wait,
+// weighted fair shares between tenants of a class, first in first out within a tenant's class.
+// It knows no buckets: the scheduler walks it in order and says who was admitted, parked or shed.
+import { IndexedHeap } from "./indexed-heap.ts";
+import { MinHeap } from "./min-heap.ts";
+import { type InLine, WaiterLine } from "./waiter-line.ts";
+
+/** Priority classes, 0 (critical) to 3 (low): PRIORITIES' order. */
+export const CLASS_COUNT = 4;
+
+export interface Waiter extends InLine {
+	readonly ticketId: string;
+	readonly tenant: string;
+	readonly model: string;
+	readonly tokens: number;
+	/** The class the caller asked for (0 = critical). */
+	readonly rank: number;
+	readonly retry: boolean;
+	readonly deadlineMs: number;
+}
+
+/** What a new ask would find ahead of it, in the pool's, its model's and its tenant's terms. */
+export interface Demand {
+	requests: number;
+	tokens: number;
+	modelRequests: number;
+	modelTokens: number;
+	tenantRequests: number;
+	tenantTokens: number;
+}
+
+export interface AheadQuery {
+	/** The class the ask would wait in now (its own, or higher when it was submitted earlier). */
+	rank: number;
+	tenant: string;
+	weight: number;
+	model: string;
+	tokens: number;
+	retry: boolean;
+	/** Lower classes down to this one count as wholly ahead: they will have aged past the ask. */
+	throughRank: number;
+}
+
+/**
+ * One visited waiter's fate in a walk: admitted, passed over, its tenant's tier set aside, or the
+ * walk ends here.
+ */
+export type Verdict = "take" | "pass" | "park" | "stop";
+
+interface Totals {
+	requests: number;
+	tokens: number;
+}
+
+interface ClassTotals extends Totals {
+	readonly byModel: Map<string, Totals>;
+	/** Summed weight of the tenants with waiters of this class. */
+	weight: number;
+}
+
+interface Entry extends Waiter {
+	readonly flow: Flow;
+}
+
+/** One tenant's waiters of one class: first attempts, and retries served ahead of them. */
+class Flow {
+	readonly owner: TenantQueue;
+	readonly rank: number;
+	readonly firsts = new WaiterLine<Entry>();
+	readonly retries = new WaiterLine<Entry>();
+	readonly totals: Totals = { requests: 0, tokens: 0 };
+	readonly retryTotals: Totals = { requests: 0, tokens: 0 };
+	/** The class its oldest waiter has risen to; its node is the owner's node of that tier. */
+	tier = -1;
+	node: Node | undefined;
+	promoteAtMs = Number.POSITIVE_INFINITY;
+	promotionIndex = -1;
+	/** Aging-adjusted submission time of its newest waiter: the largest is shed first. */
+	shedKey = 0;
+	shedIndex = -1;
+	/** The ends of the line when it was last re-filed. */
+	oldestSeen: Entry | undefined;
+	newestSeen: Entry | undefined;
+
+	constructor(owner: TenantQueue, rank: number) {
+		this.owner = owner;
+		this.rank = rank;
+	}
+
+	get size(): number {
+		return this.totals.requests;
+	}
+
+	oldest(): Entry | undefined {
+		const retry = this.retries.front();
+		const first = this.firsts.front();
+		if (!retry || !first) return retry ?? first;
+		return comesBefore(retry, first) ? retry : first;
+	}
+
+	/** The next to serve: its oldest retry, else its oldest first attempt. */
+	next(): Entry | undefined {
+		return this.retries.front() ?? this.firsts.front();
+	}
+
+	newest(): Entry | undefined {
+		return this.firsts.back() ?? this.retries.back();
+	}
+
+	/** Its waiters in the order it serves them. */
+	*inOrder(): Generator<Entry> {
+		yield* this.retries;
+		yield* this.firsts;
+	}
+}
+
+/**
+ * One tenant's flows whose oldest waiter stands in one tier, with its start-time fair queuing
+ * tag: the node with the smallest tag in a tier is served next, and serving it advances the tag
+ * by the request's cost over the tenant's weight.
+ */
+class Node {
+	readonly owner: TenantQueue;
+	readonly tier: number;
+	readonly flows: Flow[] = [];
+	startTag = 0;
+	first: Flow | undefined;
+	oldestMs = 0;
+	oldestSeq = 0;
+	heapIndex = -1;
+	/** Set aside while its tenant is at a limit of its own. */
+	parked = false;
+
+	constructor(owner: TenantQueue, tier: number) {
+		this.owner = owner;
+		this.tier = tier;
+	}
+}
+
+class TenantQueue {
+	readonly name: string;
+	readonly weight: number;
+	readonly flows: (Flow | undefined)[] = new Array(CLASS_COUNT).fill(undefined);
+	readonly nodes: Node[] = [];
+	/** Where each tier's tag resumes when the tenant has waiters there again. */
+	readonly finishTags: number[] = new Array(CLASS_COUNT).fill(0);
+	size = 0;
+
+	constructor(name: string, weight: number) {
+		this.name = name;
+		this.weight = weight;
+		for (let tier = 0; tier < CLASS_COUNT; tier++) this.nodes.push(new Node(this, tier));
+	}
+}
+
+/** Past this many dead heap entries the deadline index is rebuilt from the live ones. */
+const HEAP_GARBAGE_ALLOWANCE = 1024;
+
+export class FairQueue {
+	readonly #stepMs: number;
+	#nowMs = Number.NEGATIVE_INFINITY;
+	#seq = 0;
+	readonly #byId = new Map<string, Entry>();
+	readonly #tenants = new Map<string, TenantQueue>();
+	readonly #tiers: IndexedHeap<Node>[] = [];
+	readonly #virtualTimes: number[] = new Array(CLASS_COUNT).fill(0);
+	readonly #classes: ClassTotals[] = [];
+	readonly #promotions = new IndexedHeap<Flow>((a, b) => a.promoteAtMs < b.promoteAtMs, {
+		get: (flow) => flow.promotionIndex,
+		set: (flow, index) => {
+			flow.promotionIndex = index;
+		},
+	});
+	readonly #shedOrder = new IndexedHeap<Flow>(shedsFirst, {
+		get: (flow) => flow.shedIndex,
+		set: (flow, index) => {
+			flow.shedIndex = index;
+		},
+	});
+	// Lazy deletion: waiters that left stay here until they surface or a rebuild.
+	readonly #deadlines = new MinHeap<Entry>((entry) => entry.deadlineMs);
+
+	/** A waiter rises one class for every `stepMs` it waits. */
+	constructor(stepMs: number) {
+		this.#stepMs = stepMs;
+		for (let tier = 0; tier < CLASS_COUNT; tier++) {
+			this.#tiers.push(
+				new IndexedHeap<Node>(servesFirst, {
+					get: (node) => node.heapIndex,
+					set: (node, index) => {
+						node.heapIndex = index;
+					},
+				}),
+			);
+			this.#classes.push({ requests: 0, tokens: 0, byModel: new Map(), weight: 0 });
+		}
+	}
+
+	get size(): number {
+		return this.#byId.size;
+	}
+
+	has(ticketId: string): boolean {
+		return this.#byId.has(ticketId);
+	}
+
+	sizeOf(tenant: string): number {
+		return this.#tenants.get(tenant)?.size ?? 0;
+	}
+
+	/** The class a waiter submitted at submittedMs in class `rank` has risen to by nowMs. */
+	tierAt(rank: number, submittedMs: number, nowMs: number): number {
+		let tier = rank;
+		while (tier > 0 && submittedMs + (rank - tier + 1) * this.#stepMs <= nowMs) tier--;
+		return tier;
+	}
+
+	/** Lets time pass: waiters whose wait has earned it rise a class. */
+	advance(nowMs: number): void {
+		if (nowMs > this.#nowMs) this.#nowMs = nowMs;
+		for (let flow = this.#promotions.peek(); flow && flow.promoteAtMs <= this.#nowMs; ) {
+			this.#refresh(flow, true);
+			flow = this.#promotions.peek();
+		}
+	}
+
+	add(waiter: Omit<Waiter, "seq" | "waiting">, weight: number): Waiter {
+		const owner = this.#tenantQueue(waiter.tenant, weight);
+		let flow = owner.flows[waiter.rank];
+		if (!flow) {
+			flow = new Flow(owner, waiter.rank);
+			owner.flows[waiter.rank] = flow;
+		}
+		const entry: Entry = { ...waiter, seq: ++this.#seq, waiting: true, flow };
+		(entry.retry ? flow.retries : flow.firsts).add(entry);
+		this.#count(entry, 1);
+		this.#byId.set(entry.ticketId, entry);
+		this.#deadlines.push(entry);
+		if (this.#deadlines.size > 2 * this.size + HEAP_GARBAGE_ALLOWANCE) {
+			this.#deadlines.retain((queued) => queued.waiting);
+		}
+		this.#refresh(flow);
+		return entry;
+	}
+
+	remove(ticketId: string): Waiter | undefined {
+		const entry = this.#byId.get(ticketId);
+		if (entry) this.#remove(entry);
+		return entry;
+	}
+
+	/**
+	 * Walks the waiters in admission order: each tier's tenants by fair tag, higher tiers first,
+	 * and for each the first `depth` of its line. `visit` admits one ("take": it is removed and its
+	 * tenant charged `costMs`), passes over it, parks its tenant's tier until unpark() (only the
+	 * first of a line may), or stops. At most `limit` waiters are
+	 * visited, parked ones not counted. Returns the one taken.
+	 */
+	walk(
+		limit: number,
+		depth: number,
+		visit: (waiter: Waiter, firstInLine: boolean) => Verdict,
+		costMs: (waiter: Waiter) => number,
+	): Waiter | undefined {
+		const passed: Node[] = [];
+		let visited = 0;
+		let taken: Entry | undefined;
+		let stopped = false;
+		for (let tier = 0; tier < CLASS_COUNT && !stopped; tier++) {
+			const heap = this.#tiers[tier] as IndexedHeap<Node>;
+			for (let node = heap.pop(); node && !stopped; node = stopped ? undefined : heap.pop()) {
+				const flow = node.first as Flow;
+				let inLine = 0;
+				// The line's next without an iterator: most walks stop there.
+				for (let entry = flow.next() as Entry, rest: Iterator<Entry> | undefined; ; ) {
+					const verdict = visit(entry, inLine === 0);
+					if (verdict === "park" && inLine === 0) {
+						node.parked = true;
+						break;
+					}
+					visited++;
+					inLine++;
+					if (verdict === "take") {
+						taken = entry;
+						this.#serve(entry, costMs(entry), visited === 1);
+					}
+					stopped = verdict === "take" || verdict === "stop" || visited >= limit;
+					if (stopped || inLine >= depth) break;
+					if (!rest) {
+						rest = flow.inOrder();
+						rest.next();
+					}
+					const following = rest.next();
+					if (following.done) break;
+					entry = following.value;
+				}
+				if (!node.parked) passed.push(node);
+			}
+		}
+		for (const node of passed) if (node.flows.length > 0 && !node.parked) this.#placeNode(node);
+		return taken;
+	}
+
+	/** Puts a tenant's parked tiers back in line, at no credit for the time they stood aside. */
+	unpark(tenant: string): void {
+		const owner = this.#tenants.get(tenant);
+		if (!owner) return;
+		for (const node of owner.nodes) {
+			if (!node.parked) continue;
+			node.parked = false;
+			node.startTag = Math.max(node.startTag, this.#virtualTimes[node.tier] as number);
+			if (node.flows.length > 0) this.#placeNode(node);
+		}
+	}
+
+	/**
+	 * The waiter to shed first: the lowest class after aging, newest first (of one tenant's when
+	 * `tenant` is given), with the tier it stands in now.
+	 */
+	victim(tenant?: string): { waiter: Waiter; tier: number } | undefined {
+		let flow: Flow | undefined;
+		if (tenant === undefined) {
+			flow = this.#shedOrder.peek();
+		} else {
+			for (const candidate of this.#tenants.get(tenant)?.flows ?? []) {
+				if (candidate && candidate.size > 0 && (!flow || shedsFirst(candidate, flow))) {
+					flow = candidate;
+				}
+			}
+		}
+		const waiter = flow?.newest();
+		if (!waiter) return undefined;
+		return { waiter, tier: this.tierAt(waiter.rank, waiter.submittedMs, this.#nowMs) };
+	}
+
+	earliestDeadlineMs(): number | undefined {
+		return this.#liveDeadline()?.deadlineMs;
+	}
+
+	/** Removes and returns one waiter whose deadline is at or before nowMs, if any. */
+	popOverdue(nowMs: number): Waiter | undefined {
+		const entry = this.#liveDeadline();
+		if (!entry || entry.deadlineMs > nowMs) return undefined;
+		this.#remove(entry);
+		return entry;
+	}
+
+	/**
+	 * Upcoming promotions, earliest first, at most `limit`: when each line rises, the waiter it
+	 * would serve next, and the tier it rises to.
+	 */
+	upcomingPromotions(limit: number): { atMs: number; waiter: Waiter; tier: number }[] {
+		const flows: Flow[] = [];
+		for (let flow = this.#promotions.pop(); flow; flow = this.#promotions.pop()) {
+			flows.push(flow);
+			if (flows.length >= limit) break;
+		}
+		for (const flow of flows) this.#promotions.push(flow);
+		return flows.map((flow) => ({
+			atMs: flow.promoteAtMs,
+			waiter: flow.next() as Entry,
+			tier: flow.tier - 1,
+		}));
+	}
+
+	/** The tier a waiter's line will stand in at atMs: the class its oldest will have risen to. */
+	lineTierAt(waiter: Waiter, atMs: number): number {
+		const { flow } = waiter as Entry;
+		const oldest = flow.oldest();
+		return oldest ? this.tierAt(flow.rank, oldest.submittedMs, atMs) : waiter.rank;
+	}
+
+	/** Whether a waiter's tenant's tier is set aside. */
+	isParked(waiter: Waiter): boolean {
+		return (waiter as Entry).flow.node?.parked === true;
+	}
+
+	/** Demand that would be admitted before a new ask (an estimate: fair shares are approximated). */
+	ahead(query: AheadQuery, costOf: (requests: number, tokens: number) => number): Demand {
+		const demand: Demand = {
+			requests: 0,
+			tokens: 0,
+			modelRequests: 0,
+			modelTokens: 0,
+			tenantRequests: 0,
+			tenantTokens: 0,
+		};
+		const owner = this.#tenants.get(query.tenant);
+		for (let rank = 0; rank <= query.throughRank; rank++) {
+			const totals = this.#classes[rank] as ClassTotals;
+			const flow = owner?.flows[rank];
+			let own = flow?.totals;
+			let requests = totals.requests;
+			let tokens = totals.tokens;
+			if (rank === query.rank) {
+				// Its own class: its tenant's line ahead of it, and the others' fair share meanwhile.
+				own = query.retry ? flow?.retryTotals : flow?.totals;
+				const otherRequests = totals.requests - (flow?.totals.requests ?? 0);
+				const otherTokens = totals.tokens - (flow?.totals.tokens ?? 0);
+				const otherWeight = totals.weight - (flow && flow.size > 0 ? flow.owner.weight : 0);
+				const otherCostMs = costOf(otherRequests, otherTokens);
+				const ownCostMs = costOf((own?.requests ?? 0) + 1, (own?.tokens ?? 0) + query.tokens);
+				const otherShare =
+					otherCostMs > 0 ? Math.min(1, (ownCostMs * otherWeight) / query.weight / otherCostMs) : 0;
+				requests = (own?.requests ?? 0) + otherShare * otherRequests;
+				tokens = (own?.tokens ?? 0) + otherShare * otherTokens;
+			}
+			demand.requests += requests;
+			demand.tokens += tokens;
+			// Within its own class, the model's part is apportioned like the requests.
+			const model = totals.byModel.get(query.model);
+			if (model) {
+				const share = requests / totals.requests;
+				demand.modelRequests += share * model.requests;
+				demand.modelTokens += share * model.tokens;
+			}
+			demand.tenantRequests += own?.requests ?? 0;
+			demand.tenantTokens += own?.tokens ?? 0;
+		}
+		return demand;
+	}
+
+	oldestSubmittedMs(): number | undefined {
+		let oldest: number | undefined;
+		for (const owner of this.#tenants.values()) {
+			for (const flow of owner.flows) {
+				const submittedMs = flow?.oldest()?.submittedMs;
+				if (submittedMs !== undefined && (oldest === undefined || submittedMs < oldest)) {
+					oldest = submittedMs;
+				}
+			}
+		}
+		return oldest;
+	}
+
+	/** Waiters by the class they asked for. */
+	countsByClass(): number[] {
+		return this.#classes.map((totals) => totals.requests);
+	}
+
+	countsByTenant(): Map<string, number> {
+		const counts = new Map<string, number>();
+		for (const [name, owner] of this.#tenants) if (owner.size > 0) counts.set(name, owner.size);
+		return counts;
+	}
+
+	waiters(): IterableIterator<Waiter> {
+		return this.#byId.values();
+	}
+
+	#tenantQueue(name: string, weight: number): TenantQueue {
+		let owner = this.#tenants.get(name);
+		if (!owner) {
+			owner = new TenantQueue(name, weight);
+			this.#tenants.set(name, owner);
+		}
+		return owner;
+	}
+
+	#serve(entry: Entry, costMs: number, inOrder: boolean): void {
+		const node = entry.flow.node as Node;
+		if (inOrder) this.#virtualTimes[node.tier] = node.startTag;
+		node.startTag += costMs / node.owner.weight;
+		node.owner.finishTags[node.tier] = node.startTag;
+		this.#remove(entry);
+	}
+
+	#remove(entry: Entry): void {
+		entry.waiting = false;
+		this.#byId.delete(entry.ticketId);
+		const { flow } = entry;
+		(entry.retry ? flow.retries : flow.firsts).left();
+		this.#count(entry, -1);
+		this.#refresh(flow);
+	}
+
+	/** Adds (sign 1) or takes away (sign -1) a waiter in the running totals. */
+	#count(entry: Entry, sign: 1 | -1): void {
+		const { flow, tokens } = entry;
+		const totals = this.#classes[entry.rank] as ClassTotals;
+		if (sign === 1 && flow.size === 0) totals.weight += flow.owner.weight;
+		flow.owner.size += sign;
+		addTo(flow.totals, sign, tokens);
+		if (entry.retry) addTo(flow.retryTotals, sign, tokens);
+		addTo(totals, sign, tokens);
+		let model = totals.byModel.get(entry.model);
+		if (!model) {
+			model = { requests: 0, tokens: 0 };
+			totals.byModel.set(entry.model, model);
+		}
+		if (addTo(model, sign, tokens) === 0) totals.byModel.delete(entry.model);
+		if (sign === -1 && flow.size === 0) {
+			totals.weight = totals.requests === 0 ? 0 : totals.weight - flow.owner.weight;
+		}
+	}
+
+	/**
+	 * Re-files a line after it changed, or after time passed (`aged`): its tier, node, promotion
+	 * time and shedding order, each only if the end of the line it depends on changed.
+	 */
+	#refresh(flow: Flow, aged = false): void {
+		const oldest = flow.oldest();
+		const newest = flow.newest();
+		if (!oldest || !newest) {
+			this.#detach(flow);
+			flow.tier = -1;
+			flow.oldestSeen = flow.newestSeen = undefined;
+			this.#promotions.delete(flow);
+			this.#shedOrder.delete(flow);
+			return;
+		}
+		if (newest !== flow.newestSeen) {
+			flow.newestSeen = newest;
+			flow.shedKey = newest.submittedMs + flow.rank * this.#stepMs;
+			this.#shedOrder.update(flow);
+		}
+		if (oldest === flow.oldestSeen && !aged) return;
+		flow.oldestSeen = oldest;
+		const tier = this.tierAt(flow.rank, oldest.submittedMs, this.#nowMs);
+		if (tier !== flow.tier || !flow.node) {
+			this.#detach(flow);
+			this.#attach(flow, tier);
+		} else {
+			this.#placeNode(flow.node);
+		}
+		flow.promoteAtMs =
+			tier > 0
+				? oldest.submittedMs + (flow.rank - tier + 1) * this.#stepMs
+				: Number.POSITIVE_INFINITY;
+		if (tier > 0) this.#promotions.update(flow);
+		else this.#promotions.delete(flow);
+	}
+
+	#attach(flow: Flow, tier: number): void {
+		const node = flow.owner.nodes[tier] as Node;
+		flow.tier = tier;
+		flow.node = node;
+		node.flows.push(flow);
+		if (node.flows.length === 1) {
+			node.startTag = Math.max(
+				this.#virtualTimes[tier] as number,
+				flow.owner.finishTags[tier] as number,
+			);
+		}
+		this.#placeNode(node);
+	}
+
+	#detach(flow: Flow): void {
+		const node = flow.node;
+		if (!node) return;
+		flow.node = undefined;
+		node.flows.splice(node.flows.indexOf(flow), 1);
+		if (node.flows.length > 0) {
+			this.#placeNode(node);
+			return;
+		}
+		(this.#tiers[node.tier] as IndexedHeap<Node>).delete(node);
+		node.first = undefined;
+	}
+
+	/** Finds the node's oldest line and re-files the node in its tier. */
+	#placeNode(node: Node): void {
+		let first: Flow | undefined;
+		let oldest: Entry | undefined;
+		for (const flow of node.flows) {
+			const candidate = flow.oldest();
+			if (candidate && (!oldest || comesBefore(candidate, oldest))) {
+				first = flow;
+				oldest = candidate;
+			}
+		}
+		node.first = first;
+		if (!oldest) return;
+		node.oldestMs = oldest.submittedMs;
+		node.oldestSeq = oldest.seq;
+		if (!node.parked) (this.#tiers[node.tier] as IndexedHeap<Node>).update(node);
+	}
+
+	#liveDeadline(): Entry | undefined {
+		let entry = this.#deadlines.peek();
+		while (entry && !entry.waiting) {
+			this.#deadlines.pop();
+			entry = this.#deadlines.peek();
+		}
+		return entry;
+	}
+}
+
+function comesBefore(a: InLine, b: InLine): boolean {
+	return a.submittedMs < b.submittedMs || (a.submittedMs === b.submittedMs && a.seq < b.seq);
+}
+
+function servesFirst(a: Node, b: Node): boolean {
+	if (a.startTag !== b.startTag) return a.startTag < b.startTag;
+	if (a.oldestMs !== b.oldestMs) return a.oldestMs < b.oldestMs;
+	return a.oldestSeq < b.oldestSeq;
+}
+
+function shedsFirst(a: Flow, b: Flow): boolean {
+	if (a.shedKey !== b.shedKey) return a.shedKey > b.shedKey;
+	return (a.newest()?.seq ?? 0) > (b.newest()?.seq ?? 0);
+}
+
+/** Adds or removes one request of `tokens`; returns the requests left. */
+function addTo(totals: Totals, sign: 1 | -1, tokens: number): number {
+	totals.requests += sign;
+	// An empty total restarts from exact zero, so float sums cannot drift over a long life.
+	totals.tokens = totals.requests === 0 ? 0 : totals.tokens + sign * tokens;
+	return totals.requests;
+}
