@@ -27,9 +27,20 @@ export function benchConfig(pools: readonly PoolSpec[]): object {
 	};
 }
 
-export function startBenchGateway(pools: readonly PoolSpec[]): Promise<WranglerDev> {
+export interface BenchGatewayOptions {
+	/** A bench Worker wrapping tollbooth (bench/workers/bench-worker.ts) instead of tollbooth alone. */
+	entry?: string;
+	/** More vars for the Worker, e.g. the bench Worker's BENCH_UPSTREAM. */
+	vars?: Record<string, string>;
+}
+
+export function startBenchGateway(
+	pools: readonly PoolSpec[],
+	options: BenchGatewayOptions = {},
+): Promise<WranglerDev> {
 	return startWranglerDev({
 		config: benchConfig(pools),
-		vars: { [PROVIDER_KEY_SECRET]: BENCH_PROVIDER_KEY, MOCK_PROVIDER: "off" },
+		vars: { ...options.vars, [PROVIDER_KEY_SECRET]: BENCH_PROVIDER_KEY, MOCK_PROVIDER: "off" },
+		entry: options.entry,
 	});
 }

@@ -31,6 +31,14 @@ export async function writeReport(scenario: string, report: unknown): Promise<st
 	return relative(process.cwd(), path);
 }
 
+/** Writes an SVG picture beside the report (bench/results/<name>.svg) and returns its path. */
+export async function writeChart(name: string, svg: string): Promise<string> {
+	await mkdir(RESULTS_DIRECTORY, { recursive: true });
+	const path = join(RESULTS_DIRECTORY, `${name}.svg`);
+	await writeFile(path, svg);
+	return relative(process.cwd(), path);
+}
+
 export function percent(fraction: number, digits = 1): string {
 	return `${(fraction * 100).toFixed(digits)}%`;
 }

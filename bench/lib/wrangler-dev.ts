@@ -5,11 +5,13 @@ import { closeSync, openSync } from "node:fs";
 import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, relative, resolve } from "node:path";
 
 const PROJECT_ROOT = resolve(import.meta.dirname, "../..");
 const WRANGLER_CLI = join(PROJECT_ROOT, "node_modules/wrangler/bin/wrangler.js");
 const WRANGLER_TOML = join(PROJECT_ROOT, "wrangler.toml");
+/** The module name under which a bench entry imports tollbooth's Worker (see `entry`). */
+const TOLLBOOTH_MODULE = "tollbooth-worker";
 const POLL_INTERVAL_MS = 250;
 const STOP_GRACE_MS = 5_000;
 
@@ -21,6 +23,11 @@ export interface WranglerDevOptions {
 	/** How long startup may take; wrangler needs ~10 s on a busy two-core machine. */
 	readyTimeoutMs?: number;
 	logLevel?: "debug" | "info" | "log" | "warn" | "error";
+	/**
+	 * A bench Worker to serve instead of wrangler.toml's main (a path under the project), built with
+	 * wrangler.toml's bindings and flags; it imports tollbooth's Worker as "tollbooth-worker".
+	 */
+	entry?: string;
 }
 
 export interface WranglerDev {
@@ -92,21 +99,43 @@ async function untilAnswering(
 }
 
 /**
- * Builds the Worker once into `directory` and copies wrangler.toml beside it. wrangler dev then
+ * Builds the Worker (or a bench entry that wraps it) once into `directory` and copies wrangler.toml beside it. wrangler dev then
  * serves that snapshot: edits to src/ or wrangler.toml during a run cannot restart the Worker
  * mid-request (a restart answers every open request with a 503).
  */
 async function snapshotWorker(
 	directory: string,
 	logFile: string,
+	entry: string | undefined,
 ): Promise<{ script: string; config: string }> {
 	const outdir = join(directory, "bundle");
+	const entryArgs =
+		entry === undefined
+			? []
+			: [
+					relative(PROJECT_ROOT, resolve(PROJECT_ROOT, entry)),
+					"--alias",
+					`${TOLLBOOTH_MODULE}:./src/index.ts`,
+				];
 	const log = openSync(logFile, "w");
-	const build = spawn(process.execPath, [WRANGLER_CLI, "deploy", "--dry-run", "--outdir", outdir], {
-		cwd: PROJECT_ROOT,
-		env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-		stdio: ["ignore", log, log],
-	});
+	const build = spawn(
+		process.execPath,
+		[
+			WRANGLER_CLI,
+			"deploy",
+			...entryArgs,
+			"--config",
+			WRANGLER_TOML,
+			"--dry-run",
+			"--outdir",
+			outdir,
+		],
+		{
+			cwd: PROJECT_ROOT,
+			env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+			stdio: ["ignore", log, log],
+		},
+	);
 	closeSync(log);
 	const code = await new Promise<number | null>((done) => build.once("exit", done));
 	if (code !== 0) {
@@ -114,7 +143,8 @@ async function snapshotWorker(
 	}
 	const config = join(directory, "wrangler.toml");
 	await copyFile(WRANGLER_TOML, config);
-	return { script: join(outdir, "index.js"), config };
+	const script = entry === undefined ? "index.js" : basename(entry).replace(/\.ts$/, ".js");
+	return { script: join(outdir, script), config };
 }
 
 export async function startWranglerDev(options: WranglerDevOptions): Promise<WranglerDev> {
@@ -130,10 +160,12 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
 	const lines = Object.entries(vars).map(([name, value]) => envLine(name, value));
 	await writeFile(envFile, `${lines.join("\n")}\n`);
 
-	const snapshot = await snapshotWorker(directory, logFile).catch(async (error: unknown) => {
-		await rm(directory, { recursive: true, force: true });
-		throw error;
-	});
+	const snapshot = await snapshotWorker(directory, logFile, options.entry).catch(
+		async (error: unknown) => {
+			await rm(directory, { recursive: true, force: true });
+			throw error;
+		},
+	);
 	const log = openSync(logFile, "w");
 	const env: NodeJS.ProcessEnv = {
 		...process.env,

@@ -1,0 +1,174 @@
+// A bench-only Worker: tollbooth itself and the baselines it is measured against, in one isolate of
+// one workerd, so every variant shares the runtime. Everything outside /bench/ is tollbooth:
+//   /bench/constant        answers a constant chat completion (the runtime's own ceiling)
+//   /bench/passthrough/*   forwards to BENCH_UPSTREAM + * and relays the answer, no logic
+//   /bench/pooled/*        the same with only tollbooth's Pool round trips around it: acquire on
+//                          ?pool=, forward, release after the answer (what the Pool alone adds)
+//   /bench/decisions       loops acquire + release on one Pool object for ?ms= milliseconds
+//   /bench/rpc-costs       mean time of ?n= sequential status() calls (on one stub, and each on a
+//                          stub of its own), acquire() and release() calls
+//   /bench/storage-stats   the Pool object's storageStats()
+import tollbooth, { Pool } from "tollbooth-worker";
+
+export { Pool };
+
+/** What the bench calls on the Pool object (src/durable/pool.ts), in the shapes it uses. */
+interface PoolStub {
+	acquire(request: {
+		pool: string;
+		ticketId: string;
+		tenant: string;
+		model: string;
+		priority: "normal";
+		tokens: number;
+		maxWaitMs: number;
+	}): Promise<{ kind: string }>;
+	release(pool: string, ticketId: string, actualTokens?: number): Promise<unknown>;
+	/** Reads only: the round trip of an RPC that writes nothing. */
+	status(pool: string): Promise<unknown>;
+	storageStats(): Promise<{ writes: number; rowsWritten: number }>;
+}
+
+interface BenchEnv {
+	POOL: { getByName(name: string): PoolStub };
+	/** The provider's origin, for /bench/passthrough. */
+	BENCH_UPSTREAM: string;
+}
+
+/** The same shape and size as the mock provider's answer to the bench's chat request. */
+const CONSTANT_ANSWER = JSON.stringify({
+	id: "chatcmpl-0123456789abcdef0123456789abcdef",
+	object: "chat.completion",
+	created: 1_795_315_192,
+	model: "gpt-4o-mini",
+	system_fingerprint: "fp_mock",
+	choices: [
+		{
+			index: 0,
+			message: {
+				role: "assistant",
+				content: "the fox ran far and saw one red owl fly off now the fox ran far",
+				refusal: null,
+				annotations: [],
+			},
+			logprobs: null,
+			finish_reason: "length",
+		},
+	],
+	usage: {
+		prompt_tokens: 3,
+		completion_tokens: 16,
+		total_tokens: 19,
+		prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+		completion_tokens_details: {
+			reasoning_tokens: 0,
+			audio_tokens: 0,
+			accepted_prediction_tokens: 0,
+			rejected_prediction_tokens: 0,
+		},
+	},
+	service_tier: "default",
+});
+
+const PASSTHROUGH_PREFIX = "/bench/passthrough";
+const POOLED_PREFIX = "/bench/pooled";
+
+interface Context {
+	waitUntil(promise: Promise<unknown>): void;
+}
+
+/** acquire, forward, release in the background: tollbooth's Pool traffic without its gateway. */
+async function pooled(request: Request, env: BenchEnv, ctx: Context, url: URL): Promise<Response> {
+	const pool = url.searchParams.get("pool") ?? "";
+	const stub = env.POOL.getByName(pool);
+	const ask = benchAsk(pool);
+	const admission = await stub.acquire(ask);
+	if (admission.kind !== "admitted") return new Response(admission.kind, { status: 503 });
+	const path = url.pathname.slice(POOLED_PREFIX.length);
+	const answer = await fetch(new Request(env.BENCH_UPSTREAM + path, request));
+	const text = await answer.text();
+	ctx.waitUntil(stub.release(pool, ask.ticketId, 1));
+	return new Response(text, answer);
+}
+
+function benchAsk(pool: string) {
+	return {
+		pool,
+		ticketId: crypto.randomUUID(),
+		tenant: "bench",
+		model: "gpt-4o-mini",
+		priority: "normal",
+		tokens: 1,
+		maxWaitMs: 1_000,
+	} as const;
+}
+
+/**
+ * The mean wall time of each kind of call, `n` of each in turn: status() shows what a bare RPC
+ * costs (and what a new stub adds, as each request of the gateway makes one), acquire() and
+ * release() add the Pool's decision and its storage write.
+ */
+async function rpcCosts(env: BenchEnv, pool: string, n: number): Promise<Response> {
+	const stub = env.POOL.getByName(pool);
+	const tickets: string[] = [];
+	const timed = async (call: (index: number) => Promise<unknown>) => {
+		const startedMs = performance.now();
+		for (let index = 0; index < n; index++) await call(index);
+		return (performance.now() - startedMs) / n;
+	};
+	const statusMs = await timed(() => stub.status(pool));
+	const freshStubStatusMs = await timed(() => env.POOL.getByName(pool).status(pool));
+	const acquireMs = await timed(async () => {
+		const ask = benchAsk(pool);
+		tickets.push(ask.ticketId);
+		await stub.acquire(ask);
+	});
+	const releaseMs = await timed((index) => stub.release(pool, tickets[index] ?? "", 1));
+	return Response.json({ n, statusMs, freshStubStatusMs, acquireMs, releaseMs });
+}
+
+/** Sequential acquire + release pairs on one Pool until `ms` have passed; counts what it got. */
+async function decisions(env: BenchEnv, pool: string, ms: number): Promise<Response> {
+	const stub = env.POOL.getByName(pool);
+	const startedMs = Date.now();
+	let admitted = 0;
+	let refused = 0;
+	// Date.now() moves on at each I/O, so at each RPC's return.
+	while (Date.now() - startedMs < ms) {
+		const ask = benchAsk(pool);
+		const result = await stub.acquire(ask);
+		if (result.kind !== "admitted") {
+			refused += 1;
+			continue;
+		}
+		await stub.release(pool, ask.ticketId, 1);
+		admitted += 1;
+	}
+	return Response.json({ admitted, refused, elapsedMs: Date.now() - startedMs });
+}
+
+export default {
+	async fetch(request: Request, env: BenchEnv, ctx: Context): Promise<Response> {
+		const url = new URL(request.url);
+		if (!url.pathname.startsWith("/bench/")) return tollbooth.fetch(request, env, ctx);
+		if (url.pathname === "/bench/constant") {
+			return new Response(CONSTANT_ANSWER, { headers: { "content-type": "application/json" } });
+		}
+		if (url.pathname.startsWith(`${PASSTHROUGH_PREFIX}/`)) {
+			const path = url.pathname.slice(PASSTHROUGH_PREFIX.length) + url.search;
+			return fetch(new Request(env.BENCH_UPSTREAM + path, request));
+		}
+		if (url.pathname.startsWith(`${POOLED_PREFIX}/`)) return pooled(request, env, ctx, url);
+		const pool = url.searchParams.get("pool") ?? "";
+		if (url.pathname === "/bench/decisions") {
+			return decisions(env, pool, Number(url.searchParams.get("ms") ?? 1_000));
+		}
+		if (url.pathname === "/bench/rpc-costs") {
+			return rpcCosts(env, pool, Number(url.searchParams.get("n") ?? 200));
+		}
+		if (url.pathname === "/bench/storage-stats") {
+			return Response.json(await env.POOL.getByName(pool).storageStats());
+		}
+		return new Response("unknown bench route", { status: 404 });
+	},
+};

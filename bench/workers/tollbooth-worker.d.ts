@@ -1,0 +1,10 @@
+// tollbooth's Worker as a bench Worker imports it: wrangler builds bench entries with the module
+// "tollbooth-worker" aliased to src/index.ts, whose Workers-only types the Node tsconfig cannot load.
+declare module "tollbooth-worker" {
+	const worker: {
+		fetch(request: Request, env: unknown, ctx: unknown): Response | Promise<Response>;
+	};
+	export default worker;
+	/** The Pool Durable Object class, re-exported so the bench Worker binds the very same class. */
+	export const Pool: unknown;
+}
