@@ -1,9 +1,23 @@
 // Runs the benchmark scenarios in order (`npm run bench`), or the ones named:
 // node bench/run.ts limit   |   node bench/run.ts --list
 import type { Scenario } from "./lib/scenario.ts";
+import { ceiling } from "./scenarios/ceiling.ts";
+import { core } from "./scenarios/core.ts";
+import { decisions } from "./scenarios/decisions.ts";
 import { limit } from "./scenarios/limit.ts";
+import { overhead } from "./scenarios/overhead.ts";
+import { sharding } from "./scenarios/sharding.ts";
+import { streaming } from "./scenarios/streaming.ts";
 
-const SCENARIOS: readonly Scenario[] = [limit];
+const SCENARIOS: readonly Scenario[] = [
+	limit,
+	overhead,
+	ceiling,
+	decisions,
+	streaming,
+	core,
+	sharding,
+];
 
 async function main(names: string[]): Promise<boolean> {
 	if (names.includes("--list")) {
