@@ -12,8 +12,9 @@ export const BENCH_WORKER = "bench/workers/bench-worker.ts";
 export const BENCH_POOL = "openai";
 
 /**
- * direct: to the mock; passthrough: a Worker that forwards; pooled: the same with tollbooth's Pool
- * acquire and release around it; tollbooth: the whole gateway; constant: a Worker that answers alone.
+ * direct: to the mock; passthrough: a Worker that forwards; pooled: the same with tollbooth's
+ * Pool acquire and release around it; tollbooth: the whole gateway; constant: a Worker that
+ * answers alone.
  */
 export type Variant = "direct" | "passthrough" | "pooled" | "tollbooth" | "constant";
 

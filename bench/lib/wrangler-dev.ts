@@ -99,9 +99,10 @@ async function untilAnswering(
 }
 
 /**
- * Builds the Worker (or a bench entry that wraps it) once into `directory` and copies wrangler.toml beside it. wrangler dev then
- * serves that snapshot: edits to src/ or wrangler.toml during a run cannot restart the Worker
- * mid-request (a restart answers every open request with a 503).
+ * Builds the Worker (or a bench entry that wraps it) once into `directory` and copies
+ * wrangler.toml beside it. wrangler dev then serves that snapshot: edits to src/ or wrangler.toml
+ * during a run cannot restart the Worker mid-request (a restart answers every open request with
+ * a 503).
  */
 async function snapshotWorker(
 	directory: string,

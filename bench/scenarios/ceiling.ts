@@ -9,8 +9,8 @@ import { lineChart } from "../lib/svg-chart.ts";
 const VARIANTS: readonly Variant[] = ["constant", "passthrough", "pooled", "tollbooth"];
 const CONNECTIONS = 32;
 const WARMUP_MS = 3_000;
-const ROUNDS = 3;
-const PHASE_MS = 2_500;
+const ROUNDS = 8;
+const PHASE_MS = 1_000;
 const OF_PASSTHROUGH_TARGET = 0.7;
 const OF_CONSTANT_TARGET = 0.5;
 

@@ -1,5 +1,6 @@
 // tollbooth's Worker as a bench Worker imports it: wrangler builds bench entries with the module
-// "tollbooth-worker" aliased to src/index.ts, whose Workers-only types the Node tsconfig cannot load.
+// "tollbooth-worker" aliased to src/index.ts, whose Workers-only types the Node tsconfig cannot
+// load (bench/ is type-checked by tsconfig.node.json).
 declare module "tollbooth-worker" {
 	const worker: {
 		fetch(request: Request, env: unknown, ctx: unknown): Response | Promise<Response>;
