@@ -62,8 +62,18 @@ interface Waiter {
 
 const SCHEMA_VERSION = 2;
 
+/**
+ * The longest a change waits before it is written. What a crash or restart can lose is the last
+ * PERSIST_EVERY_MS of decisions: a few admissions' charges (the bucket comes back that much
+ * fuller, an overshoot the provider's own bucket absorbs or a 429 pause corrects) and leases
+ * admitted in that window (their requests finish anyway; only the concurrency count forgets
+ * them). Nothing is ever refilled beyond that, and no waiter is lost silently: waiters live in
+ * memory and their callers re-acquire after a restart.
+ */
+const PERSIST_EVERY_MS = 25;
+
 export interface StorageStats {
-	/** Persist calls: one per settle (an acquire, a release, a wake-up). */
+	/** Writes of the state row: at most one per PERSIST_EVERY_MS, however many decisions. */
 	writes: number;
 	/** Rows SQLite reports written by them. */
 	rowsWritten: number;
@@ -75,6 +85,7 @@ export class Pool extends DurableObject<Env> {
 	private readonly waiters = new Map<string, Waiter>();
 	private wakeTimer: ReturnType<typeof setTimeout> | null = null;
 	private wakeAtMs = Number.POSITIVE_INFINITY;
+	private persistTimer: ReturnType<typeof setTimeout> | null = null;
 	private alarmAtMs: number | null = null;
 	private readonly written: StorageStats = { writes: 0, rowsWritten: 0 };
 
@@ -181,13 +192,11 @@ export class Pool extends DurableObject<Env> {
 
 	override async alarm(): Promise<void> {
 		this.alarmAtMs = null;
-		if (this.scheduler) {
-			this.settle(Date.now());
-			return;
-		}
 		// Woken after eviction with leases outstanding: restore just enough to reclaim them.
-		const pool = this.storedPoolName();
-		if (pool !== undefined) this.settle(Date.now(), this.schedulerFor(pool));
+		const pool = this.scheduler ? undefined : this.storedPoolName();
+		const scheduler = pool === undefined ? this.scheduler : this.schedulerFor(pool);
+		this.settle(Date.now(), scheduler);
+		this.persistNow();
 	}
 
 	private submit(request: AcquireRequest): Promise<AcquireResult> {
@@ -241,10 +250,11 @@ export class Pool extends DurableObject<Env> {
 				status: scheduler.status(now),
 			});
 		}
-		this.persist({ scheduler: scheduler.snapshot(), health: this.health.snapshot() });
 		this.scheduleWake(scheduler.nextWakeMs(now), now);
+		this.persistSoon();
 	}
 
+	/** Waiters are woken by a timer of this instance: they exist only while it lives. */
 	private scheduleWake(wakeMs: number | undefined, now: number): void {
 		if (wakeMs === undefined) return;
 		if (this.waiters.size > 0 && wakeMs < this.wakeAtMs) {
@@ -258,8 +268,29 @@ export class Pool extends DurableObject<Env> {
 				Math.max(0, wakeMs - now),
 			);
 		}
+	}
+
+	/**
+	 * Changes are written at most every PERSIST_EVERY_MS, after the replies that made them: a reply
+	 * never waits for a write, and a burst of decisions costs one write.
+	 */
+	private persistSoon(): void {
+		if (this.persistTimer !== null) return;
+		this.persistTimer = setTimeout(() => {
+			this.persistTimer = null;
+			this.persistNow();
+		}, PERSIST_EVERY_MS);
+	}
+
+	private persistNow(): void {
+		const scheduler = this.scheduler;
+		if (!scheduler) return;
+		if (this.persistTimer !== null) clearTimeout(this.persistTimer);
+		this.persistTimer = null;
+		this.persist({ scheduler: scheduler.snapshot(), health: this.health.snapshot() });
 		// The alarm outlives this instance: it reclaims leases whose holders vanished.
-		if (this.alarmAtMs === null || wakeMs < this.alarmAtMs) {
+		const wakeMs = scheduler.nextWakeMs(Date.now());
+		if (wakeMs !== undefined && (this.alarmAtMs === null || wakeMs < this.alarmAtMs)) {
 			this.alarmAtMs = wakeMs;
 			void this.ctx.storage.setAlarm(wakeMs);
 		}

@@ -30,6 +30,7 @@ it("callers waiting when the Pool object restarts are re-queued by the Worker an
 	const waiting = [send("tight-restart"), send("tight-restart")];
 	await vi.waitFor(async () => expect((await status()).queued).toBe(2), { interval: 10 });
 
+	await new Promise((resolve) => setTimeout(resolve, 50)); // the Pool writes within 25 ms
 	await abortAllDurableObjects();
 
 	const responses = await Promise.all(waiting);
