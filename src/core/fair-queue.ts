@@ -420,6 +420,31 @@ export class FairQueue {
 		return demand;
 	}
 
+	/** Everything waiting, as demand on the pool, on a model and on a tenant. */
+	all(tenant: string, model: string): Demand {
+		const demand: Demand = {
+			requests: 0,
+			tokens: 0,
+			modelRequests: 0,
+			modelTokens: 0,
+			tenantRequests: 0,
+			tenantTokens: 0,
+		};
+		const owner = this.#tenants.get(tenant);
+		for (let rank = 0; rank < CLASS_COUNT; rank++) {
+			const totals = this.#classes[rank] as ClassTotals;
+			const byModel = totals.byModel.get(model);
+			const own = owner?.flows[rank]?.totals;
+			demand.requests += totals.requests;
+			demand.tokens += totals.tokens;
+			demand.modelRequests += byModel?.requests ?? 0;
+			demand.modelTokens += byModel?.tokens ?? 0;
+			demand.tenantRequests += own?.requests ?? 0;
+			demand.tenantTokens += own?.tokens ?? 0;
+		}
+		return demand;
+	}
+
 	oldestSubmittedMs(): number | undefined {
 		let oldest: number | undefined;
 		for (const owner of this.#tenants.values()) {

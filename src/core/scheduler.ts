@@ -259,7 +259,7 @@ export class Scheduler {
 		if (waiter.deadlineMs <= nowMs || nowMs + estimate.etaMs > waiter.deadlineMs) {
 			this.#queue.remove(waiter.ticketId);
 			this.#sinceStart.deadlineRejected++;
-			const retryAfterMs = this.#bookReturn(ask, rank, estimate.etaMs, nowMs);
+			const retryAfterMs = this.#bookReturn(ask, nowMs);
 			return rejection(
 				"deadline",
 				retryAfterMs,
@@ -273,7 +273,7 @@ export class Scheduler {
 			const victim = this.#queue.victim(tenantFull ? ask.tenant : undefined);
 			if (!victim || victim.waiter === waiter || victim.tier <= tier) {
 				this.#queue.remove(waiter.ticketId);
-				const retryAfterMs = this.#bookReturn(ask, rank, estimate.etaMs, nowMs);
+				const retryAfterMs = this.#bookReturn(ask, nowMs);
 				const scope = tenantFull
 					? `for tenant ${ask.tenant} (${this.#maxQueuePerTenant} waiting)`
 					: `for this provider key (${this.#options.maxQueueLength} waiting)`;
@@ -368,8 +368,8 @@ export class Scheduler {
 	/**
 	 * The earliest time at or after nowMs when tick() could change anything: an outcome is
 	 * pending, the queue's head fits, a deadline comes, a lease expires, a tenant at its own limit
-	 * has room again, or a waiter's aging is about to make it a new head that fits sooner.
-	 * Undefined when only a submit or release can.
+	 * has room again, or a waiter that fits sooner than the head rises to the head's class (where
+	 * it may or may not lead). Undefined when only a submit or release can.
 	 */
 	nextWakeMs(nowMs: number): number | undefined {
 		if (this.#pending.length > 0) return nowMs;
@@ -387,7 +387,8 @@ export class Scheduler {
 				if (promotion.atMs >= wakeMs) break;
 				const { waiter } = promotion;
 				if (waiter === head || this.#queue.isParked(waiter)) continue;
-				if (promotion.tier >= this.#queue.lineTierAt(head, promotion.atMs)) continue;
+				// It may lead once it stands with the head (by fair tag or age) or above it.
+				if (promotion.tier > this.#queue.lineTierAt(head, promotion.atMs)) continue;
 				if (!this.#tenantOf(waiter.tenant).allows(waiter.tokens, promotion.atMs)) continue;
 				wakeMs = Math.min(wakeMs, Math.max(promotion.atMs, nowMs + this.#readyInMs(waiter, nowMs)));
 			}
@@ -699,23 +700,27 @@ export class Scheduler {
 		return Math.max(this.#pausedUntilMs - nowMs, poolWaitMs, modelWaitMs, tenantWaitMs, 0);
 	}
 
-	/** Books the caller's return after the queue ahead and earlier promises; the retry-after. */
-	#bookReturn(
-		ask: { tenant: string; tokens: number },
-		rank: number,
-		waitMs: number,
-		nowMs: number,
-	): number {
-		const returnMs = this.#returns.book(
-			{
-				rank,
-				tenant: ask.tenant,
-				waitMs,
-				poolCostMs: this.#pool.costMs(1, ask.tokens),
-				tenantCostMs: this.#tenantOf(ask.tenant).costMs(ask.tokens),
-			},
-			nowMs,
+	/**
+	 * Books the caller's return for when everything waiting now (of any class: lower classes take
+	 * every refill the higher leave before the caller is back) and every caller already told to
+	 * come back will have been served; returns its retry-after.
+	 */
+	#bookReturn(ask: { tenant: string; model: string; tokens: number }, nowMs: number): number {
+		const waiting = this.#queue.all(ask.tenant, ask.model);
+		const promised = this.#returns.promised(ask.tenant, ask.model, nowMs);
+		const demand: Demand = {
+			requests: waiting.requests + promised.requests,
+			tokens: waiting.tokens + promised.tokens,
+			modelRequests: waiting.modelRequests + promised.modelRequests,
+			modelTokens: waiting.modelTokens + promised.modelTokens,
+			tenantRequests: waiting.tenantRequests + promised.tenantRequests,
+			tenantTokens: waiting.tenantTokens + promised.tenantTokens,
+		};
+		const returnMs = Math.max(
+			nowMs + this.#waitMs(demand, ask, nowMs),
+			this.#returns.lastMs + this.#pool.costMs(1, ask.tokens),
 		);
+		this.#returns.book(returnMs, ask.tenant, ask.model, ask.tokens);
 		return Math.max(1, Math.ceil(returnMs - nowMs));
 	}
 
@@ -743,7 +748,7 @@ export class Scheduler {
 			this.#models.get(waiter.model),
 			nowMs,
 		);
-		const retryAfterMs = this.#bookReturn(waiter, waiter.rank, estimate.etaMs, nowMs);
+		const retryAfterMs = this.#bookReturn(waiter, nowMs);
 		return { ...make(retryAfterMs), position: estimate.position, etaMs: Math.ceil(estimate.etaMs) };
 	}
 

@@ -7,7 +7,7 @@ import {
 	type SchedulerSnapshot,
 } from "../../src/core/scheduler.ts";
 import { bucketSpec, levelAt } from "../../src/core/token-bucket.ts";
-import { ask, options, waitAtMost } from "./build.ts";
+import { ask, options, poolLimits, waitAtMost } from "./build.ts";
 
 function admitted(decision: Decision): boolean {
 	return decision.kind === "admitted";
@@ -99,13 +99,13 @@ describe("Scheduler.submit", () => {
 			position: 1,
 			etaMs: 1_000,
 		});
-		// The next one waits behind it: two seconds; it is told to come back after the two callers
-		// already told to come back at 1 s and 2 s, so that they do not collide.
+		// The next one waits behind it: two seconds. It is told to come back after the waiter and
+		// the two callers already told to come back, so that they do not collide.
 		expect(scheduler.submit(ask({ deadlineMs: 1_999 }), 0)).toMatchObject({
 			reason: "deadline",
 			position: 2,
 			etaMs: 2_000,
-			retryAfterMs: 3_000,
+			retryAfterMs: 4_000,
 		});
 	});
 
@@ -459,5 +459,101 @@ describe("Scheduler.nextWakeMs", () => {
 		}
 		expect(scheduler.status(0).queued).toBe(0);
 		expect(changes).toBe(wakes);
+	});
+});
+
+describe("Scheduler.lowerTo", () => {
+	it("caps the pool's levels at the provider's reported remaining, and never raises them", () => {
+		const scheduler = new Scheduler(options());
+		scheduler.submit(ask({ tokens: 1_000 }), 0);
+		scheduler.lowerTo({ requests: 10, tokens: 20_000 }, 0);
+		expect(scheduler.status(0).requests.remaining).toBe(10);
+		expect(scheduler.status(0).tokens.remaining).toBe(9_000);
+		scheduler.lowerTo({ tokens: 500 }, 0);
+		expect(scheduler.status(0).tokens.remaining).toBe(500);
+		expect(scheduler.status(0).requests.remaining).toBe(10);
+		// It refills from there: 100 tokens and one request a second.
+		expect(scheduler.status(1_000)).toMatchObject({
+			requests: { remaining: 20 },
+			tokens: { remaining: 1_500 },
+		});
+		expect(scheduler.submit(ask({ tokens: 2_000 }), 1_000)).toMatchObject({
+			kind: "queued",
+			etaMs: 500,
+		});
+	});
+});
+
+describe("Scheduler.setLimits", () => {
+	it("changes limits live: levels carry over clamped, new models start full", () => {
+		const scheduler = new Scheduler(options({ burstRequests: 100 }));
+		for (let i = 0; i < 40; i++) scheduler.submit(ask(), 0);
+		const small = {
+			requestsPerMinute: 60,
+			tokensPerMinute: 600,
+			burstRequests: 4,
+			burstTokens: 40,
+		};
+		scheduler.setLimits(
+			poolLimits({ burstRequests: 50, requestsPerMinute: 60, models: { small } }),
+			0,
+		);
+		// 60 left of 100, clamped to 50; refilling at the new rate of one a second.
+		expect(scheduler.status(0).requests).toMatchObject({ remaining: 50, capacity: 50 });
+		expect(scheduler.status(0).models.small?.requests.remaining).toBe(4);
+		scheduler.submit(ask(), 0);
+		expect(scheduler.status(1_000).requests).toMatchObject({ remaining: 50, limitPerMinute: 60 });
+		scheduler.setLimits(poolLimits({ burstRequests: 100 }), 1_000);
+		expect(scheduler.status(1_000).requests.remaining).toBe(50);
+		expect(scheduler.status(1_000).models).toEqual({});
+	});
+
+	it("rejects as too_large the waiters that no longer fit, with the next tick", () => {
+		const scheduler = new Scheduler(options({ burstTokens: 10_000 }));
+		scheduler.submit(ask({ ticketId: "drain", tokens: 10_000 }), 0);
+		scheduler.submit(ask({ ticketId: "big", tokens: 6_000 }), 0);
+		scheduler.submit(ask({ ticketId: "fits", tokens: 100 }), 0);
+		scheduler.setLimits(poolLimits({ burstTokens: 5_000 }), 0);
+		expect(scheduler.nextWakeMs(0)).toBe(0);
+		expect(summary(scheduler.tick(0))).toEqual(["big:too_large"]);
+		expect(scheduler.status(0).queued).toBe(1);
+	});
+
+	it("changes the concurrency limit", () => {
+		const scheduler = new Scheduler(options({ maxConcurrent: 1 }));
+		scheduler.submit(ask({ ticketId: "a" }), 0);
+		scheduler.submit(ask({ ticketId: "b" }), 0);
+		scheduler.setLimits(poolLimits({ maxConcurrent: 2 }), 0);
+		expect(summary(scheduler.tick(0))).toEqual(["b:admitted"]);
+		expect(scheduler.status(0).maxConcurrent).toBe(2);
+	});
+});
+
+describe("tenants' buckets across a restart", () => {
+	it("round-trip through the snapshot: no refill for free, leases still counted in flight", () => {
+		const tenants = {
+			capped: { weight: 1, requestsPerMinute: 6, tokensPerMinute: 600, maxConcurrent: 3 },
+		};
+		const scheduler = new Scheduler(options({}, { tenants }));
+		for (let i = 0; i < 3; i++) scheduler.submit(ask({ tenant: "capped", tokens: 100 }), 0);
+		const restored = new Scheduler(options({}, { tenants }), roundTrip(scheduler.snapshot()));
+		expect(restored.status(0).tenants.capped).toMatchObject({
+			inFlight: 3,
+			requests: { remaining: 3 },
+			tokens: { remaining: 300 },
+		});
+		// Held to its concurrency, then to its requests, not to a fresh bucket.
+		expect(restored.submit(ask({ tenant: "capped", tokens: 100 }), 0)).toMatchObject({
+			kind: "queued",
+		});
+		expect(roundTrip(restored.snapshot()).tenants).toEqual(roundTrip(scheduler.snapshot()).tenants);
+	});
+
+	it("restores a snapshot from before tenants had buckets", () => {
+		const tenants = { capped: { weight: 1, requestsPerMinute: 6 } };
+		const old = roundTrip(new Scheduler(options()).snapshot());
+		delete old.tenants;
+		const restored = new Scheduler(options({}, { tenants }), old);
+		expect(restored.status(0).tenants.capped?.requests?.remaining).toBe(6);
 	});
 });
