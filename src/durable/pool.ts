@@ -216,19 +216,21 @@ export class Pool extends DurableObject<Env> {
 				status: scheduler.status(now),
 			});
 		}
+		const submittedMs = now - (request.priorWaitMs ?? 0);
 		const ask: Ask = {
 			ticketId: request.ticketId,
 			tenant: request.tenant,
 			model: request.model,
 			priority: request.priority,
 			tokens: request.tokens,
-			deadlineMs: now + request.maxWaitMs,
+			deadlineMs: submittedMs + request.maxWaitMs,
 			retry: request.retry === true,
+			submittedMs,
 		};
 		const decision = scheduler.submit(ask, now);
 		if (decision.kind === "queued") {
 			const result = new Promise<AcquireResult>((resolve) => {
-				this.waiters.set(ask.ticketId, { submittedMs: now, resolve });
+				this.waiters.set(ask.ticketId, { submittedMs, resolve });
 			});
 			this.settle(now);
 			return result;
@@ -309,6 +311,15 @@ export class Pool extends DurableObject<Env> {
 				limits: poolLimits(config),
 				leaseTtlMs: config.leaseTtlMs,
 				maxQueueLength: config.maxQueueLength,
+				maxQueuePerTenant: config.maxQueuePerTenant,
+				maxWaitMsByPriority: config.maxWaitMs,
+				agingBoundMs: config.agingBoundMs,
+				tenants: Object.fromEntries(
+					loaded.config.tenants.map((tenant) => [
+						tenant.name,
+						{ weight: tenant.weight, ...tenant.limits },
+					]),
+				),
 			},
 			stored?.scheduler,
 		);

@@ -37,6 +37,7 @@ const OVERFLOW_REASONS = new Set([
 	"circuit_open",
 	"deadline",
 	"queue_full",
+	"shed",
 	"provider_rate_limited",
 ]);
 
@@ -314,9 +315,14 @@ function admitted(result: AcquireResult) {
 	if (result.reason === "too_large") {
 		throw new GatewayError(400, result.message, "too_large", { headers });
 	}
-	const extras = { retryAfterMs: result.retryAfterMs, headers };
-	if (result.reason === "queue_full") {
-		throw new GatewayError(503, result.message, "queue_full", extras);
+	const extras = {
+		retryAfterMs: result.retryAfterMs,
+		headers,
+		// Where the request stood, or would have stood, in the queue: for the caller's own planning.
+		details: { queue_position: result.position, estimated_wait_ms: result.etaMs },
+	};
+	if (result.reason === "queue_full" || result.reason === "shed") {
+		throw new GatewayError(503, result.message, result.reason, extras);
 	}
 	throw new GatewayError(429, result.message, "deadline", extras);
 }

@@ -55,7 +55,14 @@ export const testConfig = {
 		},
 		// Small enough to make requests wait: 2 at once, 2 requests of burst, 1 per second after.
 		// One per test that drains it, since a pool's object keeps its state within a test file.
-		...["tight", "tight-deadline", "tight-full", "tight-restart"].map(tightPool),
+		...[
+			"tight",
+			"tight-deadline",
+			"tight-full",
+			"tight-restart",
+			"tight-priority",
+			"tight-shed",
+		].map(tightPool),
 		{
 			// Leases that expire quickly, for reclaiming a slot whose holder vanished.
 			name: "shortlease",
