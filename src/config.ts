@@ -1,7 +1,8 @@
 // The operator's configuration (pools and tenants), validated with zod. It comes from the
 // TOLLBOOTH_CONFIG var: an object in wrangler.toml, or a JSON string from .dev.vars / --var.
 import { z } from "zod";
-import type { PoolLimits } from "./core/limits.ts";
+import { type PerMinuteLimits, startingLimits } from "./core/limit-learning.ts";
+import type { PoolLimits, RateLimits } from "./core/limits.ts";
 import { PRIORITIES } from "./core/priority.ts";
 
 const priority = z.enum(PRIORITIES as unknown as ["critical", "high", "normal", "low"]);
@@ -32,6 +33,9 @@ const poolSchema = z.strictObject({
 	/** Name of the secret (wrangler secret put NAME) that holds this pool's provider API key. */
 	apiKeySecret: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a Worker secret name"),
 	limits: rateLimitsSchema.extend({
+		/** A number, or "auto": start conservative and adopt the provider's advertised limit. */
+		requestsPerMinute: z.union([positive, z.literal("auto")]),
+		tokensPerMinute: z.union([positive, z.literal("auto")]),
 		maxConcurrent: z.number().int().positive(),
 		models: z.record(z.string(), rateLimitsSchema).default({}),
 	}),
@@ -201,19 +205,46 @@ export function parseConfig(raw: unknown): ConfigResult {
 
 const BURST_SECONDS = 10;
 
-/** The pool's limits in the core's terms, with bursts defaulted. */
-export function poolLimits(pool: PoolConfig): PoolLimits {
-	const withBurst = (limits: z.infer<typeof rateLimitsSchema>) => ({
+/**
+ * The pool's limits in the core's terms, with bursts defaulted: the configured per-minute limits,
+ * or the ones learned from the provider (`learned`), or for "auto" the conservative start.
+ */
+export function poolLimits(pool: PoolConfig, learned: Partial<PerMinuteLimits> = {}): PoolLimits {
+	const start = startingLimits(pool.limits);
+	const requestsPerMinute = learned.requestsPerMinute ?? start.requestsPerMinute;
+	const tokensPerMinute = learned.tokensPerMinute ?? start.tokensPerMinute;
+	// Until the provider's first answer, an "auto" limit's bucket holds its whole (small) minute,
+	// so that one ordinary request still fits.
+	const stillGuessing = (configured: number | "auto", learnedValue?: number) =>
+		configured === "auto" && learnedValue === undefined;
+	const perMinute = {
+		requestsPerMinute,
+		tokensPerMinute,
+		burstRequests:
+			pool.limits.burstRequests ??
+			(stillGuessing(pool.limits.requestsPerMinute, learned.requestsPerMinute)
+				? requestsPerMinute
+				: undefined),
+		burstTokens:
+			pool.limits.burstTokens ??
+			(stillGuessing(pool.limits.tokensPerMinute, learned.tokensPerMinute)
+				? tokensPerMinute
+				: undefined),
+	};
+	const models = Object.fromEntries(
+		Object.entries(pool.limits.models).map(([model, limits]) => [model, withBurst(limits)]),
+	);
+	return { ...withBurst(perMinute), maxConcurrent: pool.limits.maxConcurrent, models };
+}
+
+function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
+	return {
 		requestsPerMinute: limits.requestsPerMinute,
 		tokensPerMinute: limits.tokensPerMinute,
 		burstRequests:
 			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * BURST_SECONDS) / 60),
 		burstTokens: limits.burstTokens ?? (limits.tokensPerMinute * BURST_SECONDS) / 60,
-	});
-	const models = Object.fromEntries(
-		Object.entries(pool.limits.models).map(([model, limits]) => [model, withBurst(limits)]),
-	);
-	return { ...withBurst(pool.limits), maxConcurrent: pool.limits.maxConcurrent, models };
+	};
 }
 
 const parsedByRaw = new WeakMap<object, ConfigResult>();

@@ -1,8 +1,10 @@
 // The Pool Durable Object: one per upstream API key. A thin shell around the core Scheduler that
 // persists its state in SQLite, wakes waiters on time, and reclaims abandoned leases by alarm.
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig, poolLimits } from "../config.ts";
+import { loadConfig, type PoolConfig, poolLimits } from "../config.ts";
 import type { Failure } from "../core/backoff.ts";
+import { LearnedLimits, type LearnedLimitsSnapshot } from "../core/learned-limits.ts";
+import type { ReportedLimits } from "../core/limit-learning.ts";
 import type { Priority } from "../core/priority.ts";
 import {
 	ProviderHealth,
@@ -46,13 +48,25 @@ export type AcquireResult =
 			status: PoolStatus;
 	  };
 
-/** A pool's live state for the admin API: the scheduler's view and the provider's health. */
-export type PoolObjectStatus = PoolStatus & { provider: ReturnType<ProviderHealth["status"]> };
+/** A pool's live state for the admin API: the scheduler's view, the provider's health, and the
+ * per-minute limits in force with where they come from (configured or learned). */
+export type PoolObjectStatus = PoolStatus & {
+	provider: ReturnType<ProviderHealth["status"]>;
+	limits: ReturnType<LearnedLimits["current"]>;
+};
 
 /** What is stored: everything a restart must not lose. */
 interface StoredState {
 	scheduler: SchedulerSnapshot;
 	health?: ProviderHealthSnapshot;
+	learned?: LearnedLimitsSnapshot;
+}
+
+interface LoadedPool {
+	config: PoolConfig;
+	scheduler: Scheduler;
+	health: ProviderHealth;
+	learning: LearnedLimits;
 }
 
 interface Waiter {
@@ -80,8 +94,8 @@ export interface StorageStats {
 }
 
 export class Pool extends DurableObject<Env> {
-	private scheduler: Scheduler | undefined;
-	private health = new ProviderHealth();
+	/** The pool this object serves, loaded on its first call (an object is named by its pool). */
+	private loaded: LoadedPool | undefined;
 	private readonly waiters = new Map<string, Waiter>();
 	private wakeTimer: ReturnType<typeof setTimeout> | null = null;
 	private wakeAtMs = Number.POSITIVE_INFINITY;
@@ -111,11 +125,13 @@ export class Pool extends DurableObject<Env> {
 		ticketId: string,
 		actualTokens?: number,
 		providerAnswered = false,
+		reported?: ReportedLimits,
 	): Promise<PoolStatus> {
-		const scheduler = this.schedulerFor(pool);
+		const { scheduler, health } = this.poolFor(pool);
 		const now = Date.now();
 		scheduler.release(ticketId, actualTokens, now);
-		if (providerAnswered) this.health.succeeded(now);
+		if (providerAnswered) health.succeeded(now);
+		this.learnFrom(ticketId, reported, now);
 		this.settle(now);
 		return scheduler.status(now);
 	}
@@ -133,17 +149,11 @@ export class Pool extends DurableObject<Env> {
 		maxAttempts: number,
 		retryAfterMs?: number,
 	): Promise<RetryDecision> {
-		const scheduler = this.schedulerFor(pool);
+		const { scheduler, health } = this.poolFor(pool);
 		const now = Date.now();
 		scheduler.release(ticketId, failure.kind === "timeout" ? undefined : 0, now);
-		const decision = this.health.failed(
-			failure,
-			attempt,
-			maxAttempts,
-			retryAfterMs,
-			now,
-			Math.random,
-		);
+		this.learnFrom(ticketId, undefined, now);
+		const decision = health.failed(failure, attempt, maxAttempts, retryAfterMs, now, Math.random);
 		this.settle(now);
 		return decision;
 	}
@@ -157,17 +167,19 @@ export class Pool extends DurableObject<Env> {
 		previousTicketId: string,
 		request: AcquireRequest,
 		retryAfterMs: number,
+		reported?: ReportedLimits,
 	): Promise<AcquireResult> {
-		const scheduler = this.schedulerFor(request.pool);
+		const { scheduler } = this.poolFor(request.pool);
 		const now = Date.now();
 		scheduler.release(previousTicketId, undefined, now);
+		this.learnFrom(previousTicketId, reported, now);
 		scheduler.pauseUntil(now + retryAfterMs);
 		return this.submit({ ...request, retry: true });
 	}
 
 	/** The caller went away while waiting: drop it from the queue, charging nothing. */
 	async cancel(pool: string, ticketId: string): Promise<void> {
-		const scheduler = this.schedulerFor(pool);
+		const { scheduler } = this.poolFor(pool);
 		if (!scheduler.cancel(ticketId)) return;
 		const now = Date.now();
 		const waiter = this.waiters.get(ticketId);
@@ -182,7 +194,8 @@ export class Pool extends DurableObject<Env> {
 
 	async status(pool: string): Promise<PoolObjectStatus> {
 		const now = Date.now();
-		return { ...this.schedulerFor(pool).status(now), provider: this.health.status(now) };
+		const { scheduler, health, learning } = this.poolFor(pool);
+		return { ...scheduler.status(now), provider: health.status(now), limits: learning.current() };
 	}
 
 	/** What this instance has written to storage since it started, for benchmarks and operators. */
@@ -193,16 +206,17 @@ export class Pool extends DurableObject<Env> {
 	override async alarm(): Promise<void> {
 		this.alarmAtMs = null;
 		// Woken after eviction with leases outstanding: restore just enough to reclaim them.
-		const pool = this.scheduler ? undefined : this.storedPoolName();
-		const scheduler = pool === undefined ? this.scheduler : this.schedulerFor(pool);
-		this.settle(Date.now(), scheduler);
+		const pool = this.loaded?.config.name ?? this.storedPoolName();
+		if (pool === undefined) return;
+		this.poolFor(pool);
+		this.settle(Date.now());
 		this.persistNow();
 	}
 
 	private submit(request: AcquireRequest): Promise<AcquireResult> {
-		const scheduler = this.schedulerFor(request.pool);
+		const { scheduler, health, learning } = this.poolFor(request.pool);
 		const now = Date.now();
-		const gate = this.health.gate(request.retry !== true, now);
+		const gate = health.gate(request.retry !== true, now);
 		if (!gate.allowed) {
 			const message =
 				gate.reason === "circuit_open"
@@ -228,6 +242,7 @@ export class Pool extends DurableObject<Env> {
 			submittedMs,
 		};
 		const decision = scheduler.submit(ask, now);
+		if (decision.kind === "admitted") learning.admitted(ask.ticketId, ask.tokens);
 		if (decision.kind === "queued") {
 			const result = new Promise<AcquireResult>((resolve) => {
 				this.waiters.set(ask.ticketId, { submittedMs, resolve });
@@ -240,9 +255,11 @@ export class Pool extends DurableObject<Env> {
 	}
 
 	/** Applies whatever time has made possible, persists, and arranges the next wake-up. */
-	private settle(now: number, scheduler = this.scheduler): void {
-		if (!scheduler) return;
+	private settle(now: number): void {
+		if (!this.loaded) return;
+		const { scheduler, learning } = this.loaded;
 		for (const { ticketId, result } of scheduler.tick(now)) {
+			if (result.kind === "admitted") learning.admitted(ticketId, result.lease.tokens);
 			const waiter = this.waiters.get(ticketId);
 			if (!waiter) continue;
 			this.waiters.delete(ticketId);
@@ -285,11 +302,15 @@ export class Pool extends DurableObject<Env> {
 	}
 
 	private persistNow(): void {
-		const scheduler = this.scheduler;
-		if (!scheduler) return;
+		if (!this.loaded) return;
+		const { scheduler, health, learning } = this.loaded;
 		if (this.persistTimer !== null) clearTimeout(this.persistTimer);
 		this.persistTimer = null;
-		this.persist({ scheduler: scheduler.snapshot(), health: this.health.snapshot() });
+		this.persist({
+			scheduler: scheduler.snapshot(),
+			health: health.snapshot(),
+			learned: learning.snapshot(),
+		});
 		// The alarm outlives this instance: it reclaims leases whose holders vanished.
 		const wakeMs = scheduler.nextWakeMs(Date.now());
 		if (wakeMs !== undefined && (this.alarmAtMs === null || wakeMs < this.alarmAtMs)) {
@@ -298,17 +319,17 @@ export class Pool extends DurableObject<Env> {
 		}
 	}
 
-	private schedulerFor(pool: string): Scheduler {
-		if (this.scheduler) return this.scheduler;
+	private poolFor(pool: string): LoadedPool {
+		if (this.loaded) return this.loaded;
 		const loaded = loadConfig(this.env.TOLLBOOTH_CONFIG);
 		if (!loaded.ok) throw new Error(loaded.message);
 		const config = loaded.config.pools.find((candidate) => candidate.name === pool);
 		if (!config) throw new Error(`no pool named "${pool}" in the configuration`);
 		const stored = this.storedState();
-		if (stored?.health) this.health = new ProviderHealth(undefined, stored.health);
-		this.scheduler = new Scheduler(
+		const learning = new LearnedLimits(config.limits, stored?.learned);
+		const scheduler = new Scheduler(
 			{
-				limits: poolLimits(config),
+				limits: poolLimits(config, learning.learned),
 				leaseTtlMs: config.leaseTtlMs,
 				maxQueueLength: config.maxQueueLength,
 				maxQueuePerTenant: config.maxQueuePerTenant,
@@ -323,11 +344,34 @@ export class Pool extends DurableObject<Env> {
 			},
 			stored?.scheduler,
 		);
+		const health = new ProviderHealth(undefined, stored?.health);
 		this.ctx.storage.sql.exec(
 			"INSERT INTO meta (key, value) VALUES ('pool', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 			pool,
 		);
-		return this.scheduler;
+		this.loaded = { config, scheduler, health, learning };
+		return this.loaded;
+	}
+
+	/**
+	 * Reads the provider's rate-limit headers on the answer to `ticketId`: the pool lowers its
+	 * buckets to the room the provider reports, and adopts a smaller (or, for "auto", any)
+	 * advertised limit.
+	 */
+	private learnFrom(ticketId: string, reported: ReportedLimits | undefined, now: number): void {
+		if (!this.loaded) return;
+		const { scheduler, learning, config } = this.loaded;
+		if (!reported) {
+			learning.forget(ticketId);
+			return;
+		}
+		const { requests, tokens } = scheduler.status(now);
+		const advice = learning.observe(ticketId, reported, {
+			requests: requests.remaining,
+			tokens: tokens.remaining,
+		});
+		if (advice?.lowerTo) scheduler.lowerTo(advice.lowerTo, now);
+		if (advice?.adopt) scheduler.setLimits(poolLimits(config, learning.learned), now);
 	}
 
 	private migrate(): void {

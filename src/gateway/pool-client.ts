@@ -4,6 +4,7 @@
 import type { Failure } from "../core/backoff.ts";
 import type { RetryDecision } from "../core/provider-health.ts";
 import type { AcquireRequest, AcquireResult, Pool } from "../durable/pool.ts";
+import type { RateLimitInfo } from "../providers/types.ts";
 
 /**
  * An error from the Durable Object runtime rather than from the Pool's own code (those carry
@@ -34,17 +35,24 @@ export class PoolClient {
 		previousTicketId: string,
 		ask: AcquireRequest,
 		retryAfterMs: number,
+		reported: RateLimitInfo | undefined,
 		signal: AbortSignal,
 	) {
 		return this.#waitSurvivingRestart(ask, signal, (stub, request) =>
 			request === ask
-				? stub.rateLimited(previousTicketId, ask, retryAfterMs)
+				? stub.rateLimited(previousTicketId, ask, retryAfterMs, reported)
 				: stub.acquire(request),
 		);
 	}
 
-	release(ticketId: string, actualTokens: number | undefined, providerAnswered = false) {
-		return this.#stub.release(this.pool, ticketId, actualTokens, providerAnswered);
+	/** Ends a lease; `reported` is the provider's rate-limit headers, from which the Pool learns. */
+	release(
+		ticketId: string,
+		actualTokens: number | undefined,
+		providerAnswered = false,
+		reported?: RateLimitInfo,
+	) {
+		return this.#stub.release(this.pool, ticketId, actualTokens, providerAnswered, reported);
 	}
 
 	/** A send failed at the provider: the Pool ends its lease and says whether to send again. */

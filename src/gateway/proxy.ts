@@ -171,7 +171,13 @@ async function forward(
 				);
 			}
 			ask = resend(retryAfterMs);
-			admission = await poolClient.rateLimited(lease.ticketId, ask, retryAfterMs, request.signal);
+			admission = await poolClient.rateLimited(
+				lease.ticketId,
+				ask,
+				retryAfterMs,
+				limits,
+				request.signal,
+			);
 			continue;
 		}
 
@@ -229,7 +235,7 @@ async function forward(
 			if (failure) return Promise.resolve();
 			// The provider did no billable work when it answered with an error.
 			const actual = !upstream.ok ? 0 : usage ? usage.inputTokens + usage.outputTokens : undefined;
-			return poolClient.release(lease.ticketId, actual, upstream.status < 500);
+			return poolClient.release(lease.ticketId, actual, upstream.status < 500, limits);
 		};
 
 		const isStream = upstream.headers.get("content-type")?.includes("text/event-stream") ?? false;

@@ -17,7 +17,10 @@ export function installMockUpstream(
 		attempt: number,
 	) => Response | undefined | Promise<Response | undefined>,
 ) {
+	// Far above every test pool's limits, so a pool learns nothing from it unless a test says so.
 	const mock = createMockProvider({
+		requestsPerMinute: 1_000_000,
+		tokensPerMinute: 1_000_000_000,
 		latencyMs: 0,
 		chunkDelayMs: 0,
 		apiKey: TEST_PROVIDER_KEY,

@@ -110,6 +110,21 @@ export const testConfig = {
 			apiKeySecret: "TEST_PROVIDER_KEY",
 			limits: generous,
 		},
+		// Configured far above what the mock will really allow, and one that learns its limits.
+		{
+			name: "learner",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+		},
+		{
+			name: "auto",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: { requestsPerMinute: "auto", tokensPerMinute: "auto", maxConcurrent: 10 },
+		},
 		{
 			name: "nokey",
 			provider: "openai",

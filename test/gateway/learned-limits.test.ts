@@ -1,0 +1,57 @@
+// Through the Worker: the Pool believes the provider's rate-limit headers over its configuration
+// when they report less room, and an "auto" pool adopts the limits the provider advertises.
+import { env, exports } from "cloudflare:workers";
+import { afterEach, expect, it, vi } from "vitest";
+import { installMockUpstream } from "../support/mock-upstream.ts";
+import { TEST_KEYS } from "../support/test-config.ts";
+
+let upstream: ReturnType<typeof installMockUpstream> | undefined;
+afterEach(() => upstream?.restore());
+
+function send(pool: string) {
+	return exports.default.fetch(
+		new Request(`http://tollbooth.test/${pool}/v1/chat/completions`, {
+			method: "POST",
+			headers: { authorization: `Bearer ${TEST_KEYS.teamA}`, "content-type": "application/json" },
+			body: JSON.stringify({
+				model: "gpt-4o-mini",
+				messages: [{ role: "user", content: "Hi" }],
+				max_tokens: 8,
+			}),
+		}),
+	);
+}
+
+const status = (pool: string) => env.POOL.getByName(pool).status(pool);
+
+it("a provider that allows less than the configuration lowers the pool's buckets and limit", async () => {
+	// "learner" is configured for 6000 requests a minute; the provider really allows 60.
+	upstream = installMockUpstream({ requestsPerMinute: 60 });
+	expect((await status("learner")).requests.remaining).toBeGreaterThan(900);
+	for (let i = 0; i < 5; i++) expect((await send("learner")).status).toBe(200);
+
+	await vi.waitFor(
+		async () => expect((await status("learner")).limits.requestsPerMinute).toBe(60),
+		{
+			interval: 20,
+		},
+	);
+	const learned = await status("learner");
+	// The mock had 55 of its 60 left: the pool holds no more than that now.
+	expect(learned.requests.remaining).toBeLessThanOrEqual(56);
+	expect(learned.limits.source).toMatch(/provider|advertis|header/i);
+});
+
+it("an auto pool starts conservative and adopts the provider's advertised limits", async () => {
+	upstream = installMockUpstream({ requestsPerMinute: 900, tokensPerMinute: 90_000 });
+	const before = await status("auto");
+	expect(before.limits.requestsPerMinute).toBe(50);
+	expect(before.limits.source).toMatch(/auto/);
+
+	expect((await send("auto")).status).toBe(200);
+	await vi.waitFor(async () => expect((await status("auto")).limits.requestsPerMinute).toBe(900), {
+		interval: 20,
+	});
+	expect((await status("auto")).limits.tokensPerMinute).toBe(90_000);
+	expect((await status("auto")).requests.limitPerMinute).toBe(900);
+});
