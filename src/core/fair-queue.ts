@@ -1,6 +1,7 @@
-// The waiting line of one pool in admission order: priority classes that rise while they wait,
-// weighted fair shares between tenants of a class, first in first out within a tenant's class.
-// It knows no buckets: the scheduler walks it in order and says who was admitted, parked or shed.
+// The waiting line of one pool in admission order: priority classes, weighted fair shares between
+// tenants of a class, first in first out within a tenant's class, and aging: a tenant's line
+// passed over for long rises a class. It knows no buckets: the scheduler walks it in order and
+// says who was admitted, parked or shed.
 import { IndexedHeap } from "./indexed-heap.ts";
 import { MinHeap } from "./min-heap.ts";
 import { type InLine, WaiterLine } from "./waiter-line.ts";
@@ -60,6 +61,8 @@ interface ClassTotals extends Totals {
 
 interface Entry extends Waiter {
 	readonly flow: Flow;
+	/** When it first stood at the front of its line; aging counts from then. */
+	frontSinceMs: number | undefined;
 }
 
 /** One tenant's waiters of one class: first attempts, and retries served ahead of them. */
@@ -70,13 +73,17 @@ class Flow {
 	readonly retries = new WaiterLine<Entry>();
 	readonly totals: Totals = { requests: 0, tokens: 0 };
 	readonly retryTotals: Totals = { requests: 0, tokens: 0 };
-	/** The class its oldest waiter has risen to; its node is the owner's node of that tier. */
+	/**
+	 * Since when its oldest waiter has stood at its front: aging counts from then, so that a line
+	 * rises for being passed over, not for being long (a backlog is its own tenant's doing). A
+	 * waiter that joins at the front, re-submitted after a restart, brings its own age.
+	 */
+	frontSinceMs = 0;
+	/** The class the line has risen to; its node is the owner's node of that tier. */
 	tier = -1;
 	node: Node | undefined;
 	promoteAtMs = Number.POSITIVE_INFINITY;
 	promotionIndex = -1;
-	/** Aging-adjusted submission time of its newest waiter: the largest is shed first. */
-	shedKey = 0;
 	shedIndex = -1;
 	/** The ends of the line when it was last re-filed. */
 	oldestSeen: Entry | undefined;
@@ -208,10 +215,10 @@ export class FairQueue {
 		return this.#tenants.get(tenant)?.size ?? 0;
 	}
 
-	/** The class a waiter submitted at submittedMs in class `rank` has risen to by nowMs. */
-	tierAt(rank: number, submittedMs: number, nowMs: number): number {
+	/** The class a line of class `rank` whose front has waited since sinceMs has risen to by nowMs. */
+	tierAt(rank: number, sinceMs: number, nowMs: number): number {
 		let tier = rank;
-		while (tier > 0 && submittedMs + (rank - tier + 1) * this.#stepMs <= nowMs) tier--;
+		while (tier > 0 && sinceMs + (rank - tier + 1) * this.#stepMs <= nowMs) tier--;
 		return tier;
 	}
 
@@ -231,7 +238,13 @@ export class FairQueue {
 			flow = new Flow(owner, waiter.rank);
 			owner.flows[waiter.rank] = flow;
 		}
-		const entry: Entry = { ...waiter, seq: ++this.#seq, waiting: true, flow };
+		const entry: Entry = {
+			...waiter,
+			seq: ++this.#seq,
+			waiting: true,
+			flow,
+			frontSinceMs: undefined,
+		};
 		(entry.retry ? flow.retries : flow.firsts).add(entry);
 		this.#count(entry, 1);
 		this.#byId.set(entry.ticketId, entry);
@@ -313,11 +326,8 @@ export class FairQueue {
 		}
 	}
 
-	/**
-	 * The waiter to shed first: the lowest class after aging, newest first (of one tenant's when
-	 * `tenant` is given), with the tier it stands in now.
-	 */
-	victim(tenant?: string): { waiter: Waiter; tier: number } | undefined {
+	/** The waiter to shed first: of the lowest class asked for, the newest (of one tenant's). */
+	victim(tenant?: string): Waiter | undefined {
 		let flow: Flow | undefined;
 		if (tenant === undefined) {
 			flow = this.#shedOrder.peek();
@@ -328,9 +338,7 @@ export class FairQueue {
 				}
 			}
 		}
-		const waiter = flow?.newest();
-		if (!waiter) return undefined;
-		return { waiter, tier: this.tierAt(waiter.rank, waiter.submittedMs, this.#nowMs) };
+		return flow?.newest();
 	}
 
 	earliestDeadlineMs(): number | undefined {
@@ -363,11 +371,10 @@ export class FairQueue {
 		}));
 	}
 
-	/** The tier a waiter's line will stand in at atMs: the class its oldest will have risen to. */
+	/** The tier a waiter's line will stand in at atMs, if its front is still there. */
 	lineTierAt(waiter: Waiter, atMs: number): number {
 		const { flow } = waiter as Entry;
-		const oldest = flow.oldest();
-		return oldest ? this.tierAt(flow.rank, oldest.submittedMs, atMs) : waiter.rank;
+		return this.tierAt(flow.rank, flow.frontSinceMs, atMs);
 	}
 
 	/** Whether a waiter's tenant's tier is set aside. */
@@ -536,12 +543,21 @@ export class FairQueue {
 		}
 		if (newest !== flow.newestSeen) {
 			flow.newestSeen = newest;
-			flow.shedKey = newest.submittedMs + flow.rank * this.#stepMs;
 			this.#shedOrder.update(flow);
 		}
 		if (oldest === flow.oldestSeen && !aged) return;
+		if (oldest.frontSinceMs === undefined) {
+			// First at the front: since it arrived, if it found the line empty or came in ahead of
+			// the front (re-submitted); else since the waiter before it left.
+			const before = flow.oldestSeen;
+			const cameInFront = !before || before.waiting;
+			oldest.frontSinceMs = cameInFront
+				? oldest.submittedMs
+				: Math.max(oldest.submittedMs, this.#nowMs);
+		}
+		flow.frontSinceMs = oldest.frontSinceMs;
 		flow.oldestSeen = oldest;
-		const tier = this.tierAt(flow.rank, oldest.submittedMs, this.#nowMs);
+		const tier = this.tierAt(flow.rank, flow.frontSinceMs, this.#nowMs);
 		if (tier !== flow.tier || !flow.node) {
 			this.#detach(flow);
 			this.#attach(flow, tier);
@@ -550,7 +566,7 @@ export class FairQueue {
 		}
 		flow.promoteAtMs =
 			tier > 0
-				? oldest.submittedMs + (flow.rank - tier + 1) * this.#stepMs
+				? flow.frontSinceMs + (flow.rank - tier + 1) * this.#stepMs
 				: Number.POSITIVE_INFINITY;
 		if (tier > 0) this.#promotions.update(flow);
 		else this.#promotions.delete(flow);
@@ -621,9 +637,12 @@ function servesFirst(a: Node, b: Node): boolean {
 	return a.oldestSeq < b.oldestSeq;
 }
 
+/** Lowest class asked for first, then newest. */
 function shedsFirst(a: Flow, b: Flow): boolean {
-	if (a.shedKey !== b.shedKey) return a.shedKey > b.shedKey;
-	return (a.newest()?.seq ?? 0) > (b.newest()?.seq ?? 0);
+	if (a.rank !== b.rank) return a.rank > b.rank;
+	const newestA = a.newest();
+	const newestB = b.newest();
+	return newestA !== undefined && newestB !== undefined && comesBefore(newestB, newestA);
 }
 
 /** Adds or removes one request of `tokens`; returns the requests left. */

@@ -29,9 +29,11 @@ export interface SchedulerOptions {
 	 */
 	maxWaitMsByPriority?: Record<Priority, number>;
 	/**
-	 * A waiter rises one class for every third of this it waits, so that after this long it is
-	 * critical: no waiter waits longer than this behind work of a higher class submitted after
-	 * it. Finite and positive. Default: DEFAULT_AGING_BOUND_MS.
+	 * Aging. A tenant's line of a class rises one class for every third of this that its front
+	 * waiter waits at the front, so that after this long it is critical: no waiter stands at the
+	 * front of its tenant's line longer than this behind work of a higher class. Waiting behind its
+	 * own tenant's older waiters of its class does not count: a backlog earns no priority over
+	 * other tenants. Finite and positive. Default: DEFAULT_AGING_BOUND_MS.
 	 */
 	agingBoundMs?: number;
 	/** Tenants' weights and own limits; a tenant not listed has weight 1 and no limits. */
@@ -271,7 +273,7 @@ export class Scheduler {
 		const tenantFull = this.#queue.sizeOf(ask.tenant) > this.#maxQueuePerTenant;
 		if (tenantFull || this.#queue.size > this.#options.maxQueueLength) {
 			const victim = this.#queue.victim(tenantFull ? ask.tenant : undefined);
-			if (!victim || victim.waiter === waiter || victim.tier <= tier) {
+			if (!victim || victim === waiter || victim.rank <= rank) {
 				this.#queue.remove(waiter.ticketId);
 				const retryAfterMs = this.#bookReturn(ask, nowMs);
 				const scope = tenantFull
@@ -284,7 +286,7 @@ export class Scheduler {
 					estimate,
 				);
 			}
-			this.#shed(victim.waiter, nowMs);
+			this.#shed(victim, nowMs);
 		}
 		return { kind: "queued", position: estimate.position, etaMs: Math.ceil(estimate.etaMs) };
 	}

@@ -108,13 +108,27 @@ describe("fair queue", () => {
 		add(queue, "a-low-old", { tenant: "a", rank: 3, submittedMs: 0 });
 		add(queue, "a-low-new", { tenant: "a", rank: 3, submittedMs: 5 });
 		add(queue, "b-normal", { tenant: "b", rank: 2, submittedMs: 9 });
-		queue.advance(9);
-		expect(queue.victim()).toMatchObject({ waiter: { ticketId: "a-low-new" }, tier: 3 });
-		expect(queue.victim("b")).toMatchObject({ waiter: { ticketId: "b-normal" }, tier: 2 });
+		add(queue, "c-low", { tenant: "c", rank: 3, submittedMs: 4 });
+		expect(queue.victim()?.ticketId).toBe("a-low-new");
+		expect(queue.victim("b")?.ticketId).toBe("b-normal");
+		expect(queue.victim("c")?.ticketId).toBe("c-low");
+		expect(queue.victim("nobody")).toBeUndefined();
+	});
+
+	it("ages a line from when its front came to the front, not from its submission", () => {
+		const queue = new FairQueue(STEP_MS);
+		for (let i = 0; i < 3; i++) add(queue, `backlog${i}`, { tenant: "a", submittedMs: 0 });
+		add(queue, "other", { tenant: "b", submittedMs: 15_000 });
 		queue.advance(15_000);
-		// Aged past a newer normal: the normal is shed first now.
-		add(queue, "c-normal", { tenant: "c", rank: 2, submittedMs: 15_000 });
-		expect(queue.victim()?.waiter.ticketId).toBe("c-normal");
+		// The front of a's line has waited 15 s: it stands with the highs.
+		expect(takeAll(queue, (waiter) => (waiter.ticketId === "backlog0" ? "take" : "stop"))).toEqual([
+			"backlog0",
+		]);
+		// The next of a's is at the front from now on: no head start over b's.
+		queue.advance(16_000);
+		expect(queue.lineTierAt(queue.remove("other") as Waiter, 16_000)).toBe(2);
+		add(queue, "other2", { tenant: "b", submittedMs: 16_000 });
+		expect(queue.upcomingPromotions(5).map(({ atMs }) => atMs)).toEqual([25_000, 26_000]);
 	});
 
 	it("sums the demand ahead of a new ask: higher classes, its line, others' fair share", () => {

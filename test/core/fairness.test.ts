@@ -44,12 +44,16 @@ function sharesWhileAllWait(scheduler: Scheduler, tenants: string[], arrivals: A
 
 describe("fair shares between tenants of a class", () => {
 	it("gives a light tenant at least 45% against one sending ten times as much", () => {
-		// Light asks for 60% of the pool, heavy for 600%: both always have work waiting.
+		// Light asks for 60% of the pool, heavy for 600%: both always have work waiting. Heavy's
+		// callers would wait five minutes, light's only 30 s: in a first-come queue behind heavy's
+		// backlog, light's would all give up.
 		const arrivals = [
-			...stream(0, 10 * minute, 1_000 / 6, () => ask({ tenant: "light" })),
+			...stream(0, 10 * minute, 1_000 / 6, (_, atMs) =>
+				ask({ tenant: "light", deadlineMs: atMs + 30_000 }),
+			),
 			...stream(0, 10 * minute, 1_000 / 60, () => ask({ tenant: "heavy" })),
 		];
-		const scheduler = pool();
+		const scheduler = pool({ maxWaitMsByPriority: waitAtMost(5 * minute) });
 		const { admitted, contendedShare } = sharesWhileAllWait(
 			scheduler,
 			["light", "heavy"],
