@@ -59,10 +59,33 @@ interface ClassTotals extends Totals {
 	weight: number;
 }
 
-interface Entry extends Waiter {
+class Entry implements Waiter {
+	readonly ticketId: string;
+	readonly tenant: string;
+	readonly model: string;
+	readonly tokens: number;
+	readonly rank: number;
+	readonly retry: boolean;
+	readonly submittedMs: number;
+	readonly deadlineMs: number;
+	readonly seq: number;
 	readonly flow: Flow;
+	waiting = true;
 	/** When it first stood at the front of its line; aging counts from then. */
-	frontSinceMs: number | undefined;
+	frontSinceMs: number | undefined = undefined;
+
+	constructor(waiter: Omit<Waiter, "seq" | "waiting">, seq: number, flow: Flow) {
+		this.ticketId = waiter.ticketId;
+		this.tenant = waiter.tenant;
+		this.model = waiter.model;
+		this.tokens = waiter.tokens;
+		this.rank = waiter.rank;
+		this.retry = waiter.retry;
+		this.submittedMs = waiter.submittedMs;
+		this.deadlineMs = waiter.deadlineMs;
+		this.seq = seq;
+		this.flow = flow;
+	}
 }
 
 /** One tenant's waiters of one class: first attempts, and retries served ahead of them. */
@@ -171,6 +194,8 @@ export class FairQueue {
 	readonly #tenants = new Map<string, TenantQueue>();
 	readonly #tiers: IndexedHeap<Node>[] = [];
 	readonly #virtualTimes: number[] = new Array(CLASS_COUNT).fill(0);
+	/** The nodes a walk took out of their heaps, to put back; kept to spare an array per walk. */
+	readonly #passed: Node[] = [];
 	readonly #classes: ClassTotals[] = [];
 	readonly #promotions = new IndexedHeap<Flow>((a, b) => a.promoteAtMs < b.promoteAtMs, {
 		get: (flow) => flow.promotionIndex,
@@ -238,13 +263,7 @@ export class FairQueue {
 			flow = new Flow(owner, waiter.rank);
 			owner.flows[waiter.rank] = flow;
 		}
-		const entry: Entry = {
-			...waiter,
-			seq: ++this.#seq,
-			waiting: true,
-			flow,
-			frontSinceMs: undefined,
-		};
+		const entry = new Entry(waiter, ++this.#seq, flow);
 		(entry.retry ? flow.retries : flow.firsts).add(entry);
 		this.#count(entry, 1);
 		this.#byId.set(entry.ticketId, entry);
@@ -275,13 +294,16 @@ export class FairQueue {
 		visit: (waiter: Waiter, firstInLine: boolean) => Verdict,
 		costMs: (waiter: Waiter) => number,
 	): Waiter | undefined {
-		const passed: Node[] = [];
+		const passed = this.#passed;
+		passed.length = 0;
 		let visited = 0;
 		let taken: Entry | undefined;
 		let stopped = false;
 		for (let tier = 0; tier < CLASS_COUNT && !stopped; tier++) {
 			const heap = this.#tiers[tier] as IndexedHeap<Node>;
-			for (let node = heap.pop(); node && !stopped; node = stopped ? undefined : heap.pop()) {
+			// The node at the top stays in its heap unless the walk moves past it or parks it: most
+			// walks end at the first node, and then nothing needs re-filing.
+			for (let node = heap.peek(); node && !stopped; node = stopped ? undefined : heap.peek()) {
 				const flow = node.first as Flow;
 				let inLine = 0;
 				// The line's next without an iterator: most walks stop there.
@@ -307,7 +329,12 @@ export class FairQueue {
 					if (following.done) break;
 					entry = following.value;
 				}
-				if (!node.parked) passed.push(node);
+				if (node.parked) {
+					heap.delete(node);
+				} else if (!stopped) {
+					heap.delete(node);
+					passed.push(node);
+				}
 			}
 		}
 		for (const node of passed) if (node.flows.length > 0 && !node.parked) this.#placeNode(node);
@@ -347,6 +374,10 @@ export class FairQueue {
 
 	/** Removes and returns one waiter whose deadline is at or before nowMs, if any. */
 	popOverdue(nowMs: number): Waiter | undefined {
+		// Nothing is due while even the earliest, live or not, is later: leave the dead ones be.
+		if (!((this.#deadlines.peek()?.deadlineMs ?? Number.POSITIVE_INFINITY) <= nowMs)) {
+			return undefined;
+		}
 		const entry = this.#liveDeadline();
 		if (!entry || entry.deadlineMs > nowMs) return undefined;
 		this.#remove(entry);
@@ -495,6 +526,8 @@ export class FairQueue {
 		node.startTag += costMs / node.owner.weight;
 		node.owner.finishTags[node.tier] = node.startTag;
 		this.#remove(entry);
+		// Its tag moved: re-file it (its line may have left it, or left it empty).
+		if (node.flows.length > 0) this.#placeNode(node);
 	}
 
 	#remove(entry: Entry): void {

@@ -175,7 +175,7 @@ export class Scheduler {
 	#pending: Outcome[] = [];
 	#pausedUntilMs = 0;
 	/** The walk in progress: its time, its head, and how long until the head fits. */
-	#walk: { nowMs: number; head: Waiter | undefined; headReadyInMs: number } = {
+	readonly #walk: { nowMs: number; head: Waiter | undefined; headReadyInMs: number } = {
 		nowMs: 0,
 		head: undefined,
 		headReadyInMs: 0,
@@ -515,9 +515,16 @@ export class Scheduler {
 
 	/** The first waiter in order whose tenant has room (tenants without room are parked). */
 	#head(nowMs: number): Waiter | undefined {
-		this.#walk = { nowMs, head: undefined, headReadyInMs: 0 };
+		this.#startWalk(nowMs);
 		this.#queue.walk(1, 1, this.#visitForHead, this.#admissionCostMs);
 		return this.#walk.head;
+	}
+
+	#startWalk(nowMs: number): void {
+		const walk = this.#walk;
+		walk.nowMs = nowMs;
+		walk.head = undefined;
+		walk.headReadyInMs = 0;
 	}
 
 	readonly #visitForHead = (waiter: Waiter): Verdict => {
@@ -536,7 +543,7 @@ export class Scheduler {
 		if (nowMs < this.#pausedUntilMs || this.#leases.size >= this.#limits.maxConcurrent) {
 			return undefined;
 		}
-		this.#walk = { nowMs, head: undefined, headReadyInMs: 0 };
+		this.#startWalk(nowMs);
 		return this.#queue.walk(
 			BACKFILL_SCAN,
 			BACKFILL_DEPTH,
