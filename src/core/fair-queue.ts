@@ -38,8 +38,8 @@ export interface AheadQuery {
 	model: string;
 	tokens: number;
 	retry: boolean;
-	/** Lower classes down to this one count as wholly ahead: they will have aged past the ask. */
-	throughRank: number;
+	/** How long it would wait: the fronts of lower classes' lines that age past it meanwhile count. */
+	withinMs: number;
 }
 
 /**
@@ -57,6 +57,8 @@ interface ClassTotals extends Totals {
 	readonly byModel: Map<string, Totals>;
 	/** Summed weight of the tenants with waiters of this class. */
 	weight: number;
+	/** Tenants with waiters of this class: its lines. */
+	lines: number;
 }
 
 class Entry implements Waiter {
@@ -145,7 +147,7 @@ class Flow {
 }
 
 /**
- * One tenant's flows whose oldest waiter stands in one tier, with its start-time fair queuing
+ * One tenant's lines that stand in one tier, with its start-time fair queuing
  * tag: the node with the smallest tag in a tier is served next, and serving it advances the tag
  * by the request's cost over the tenant's weight.
  */
@@ -224,7 +226,7 @@ export class FairQueue {
 					},
 				}),
 			);
-			this.#classes.push({ requests: 0, tokens: 0, byModel: new Map(), weight: 0 });
+			this.#classes.push({ requests: 0, tokens: 0, byModel: new Map(), weight: 0, lines: 0 });
 		}
 	}
 
@@ -424,13 +426,25 @@ export class FairQueue {
 			tenantTokens: 0,
 		};
 		const owner = this.#tenants.get(query.tenant);
-		for (let rank = 0; rank <= query.throughRank; rank++) {
+		for (let rank = 0; rank < CLASS_COUNT; rank++) {
 			const totals = this.#classes[rank] as ClassTotals;
+			if (totals.requests === 0) continue;
 			const flow = owner?.flows[rank];
 			let own = flow?.totals;
 			let requests = totals.requests;
 			let tokens = totals.tokens;
-			if (rank === query.rank) {
+			if (rank > query.rank) {
+				// A lower class: each of its lines' fronts rises past the ask after standing at the
+				// front for (rank - query.rank) steps, at most, then the next front, and so on.
+				const perLine = Math.floor(query.withinMs / ((rank - query.rank) * this.#stepMs));
+				requests = Math.min(totals.requests, totals.lines * perLine);
+				tokens = (requests * totals.tokens) / totals.requests;
+				const ownRequests = Math.min(flow?.size ?? 0, perLine);
+				own = {
+					requests: ownRequests,
+					tokens: (ownRequests * (flow?.totals.tokens ?? 0)) / (flow?.size || 1),
+				};
+			} else if (rank === query.rank) {
 				// Its own class: its tenant's line ahead of it, and the others' fair share meanwhile.
 				own = query.retry ? flow?.retryTotals : flow?.totals;
 				const otherRequests = totals.requests - (flow?.totals.requests ?? 0);
@@ -445,7 +459,7 @@ export class FairQueue {
 			}
 			demand.requests += requests;
 			demand.tokens += tokens;
-			// Within its own class, the model's part is apportioned like the requests.
+			// Within its own class and below, the model's part is apportioned like the requests.
 			const model = totals.byModel.get(query.model);
 			if (model) {
 				const share = requests / totals.requests;
@@ -543,7 +557,10 @@ export class FairQueue {
 	#count(entry: Entry, sign: 1 | -1): void {
 		const { flow, tokens } = entry;
 		const totals = this.#classes[entry.rank] as ClassTotals;
-		if (sign === 1 && flow.size === 0) totals.weight += flow.owner.weight;
+		if (sign === 1 && flow.size === 0) {
+			totals.weight += flow.owner.weight;
+			totals.lines++;
+		}
 		flow.owner.size += sign;
 		addTo(flow.totals, sign, tokens);
 		if (entry.retry) addTo(flow.retryTotals, sign, tokens);
@@ -556,6 +573,7 @@ export class FairQueue {
 		if (addTo(model, sign, tokens) === 0) totals.byModel.delete(entry.model);
 		if (sign === -1 && flow.size === 0) {
 			totals.weight = totals.requests === 0 ? 0 : totals.weight - flow.owner.weight;
+			totals.lines--;
 		}
 	}
 

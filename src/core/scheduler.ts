@@ -658,8 +658,8 @@ export class Scheduler {
 
 	/**
 	 * Estimated wait, and place, of an ask that would join the queue now in `tier`: what is ahead
-	 * of it in higher tiers, its tenant's line and the others' fair share in its own, and lower
-	 * tiers whose waiters will have aged past it by the time it would be admitted.
+	 * of it in higher tiers, its tenant's line and the others' fair share in its own, and the
+	 * fronts of lower tiers' lines that will have aged past it by the time it would be admitted.
 	 */
 	#estimate(
 		ask: { tenant: string; model: string; tokens: number; retry?: boolean },
@@ -675,15 +675,13 @@ export class Scheduler {
 			model: ask.model,
 			tokens: ask.tokens,
 			retry: ask.retry === true,
-			throughRank: tier,
+			withinMs: 0,
 		};
 		let ahead = this.#queue.ahead(query, this.#poolCostMs);
 		let etaMs = this.#waitMs(ahead, ask, nowMs, model, tenant);
-		while (
-			query.throughRank < CLASS_COUNT - 1 &&
-			etaMs >= (query.throughRank + 1 - tier) * this.#stepMs
-		) {
-			query.throughRank++;
+		// Waiting longer lets more of the lower classes age past it: a few rounds settle it.
+		for (let round = 0; round < 3 && etaMs > query.withinMs; round++) {
+			query.withinMs = etaMs;
 			ahead = this.#queue.ahead(query, this.#poolCostMs);
 			etaMs = this.#waitMs(ahead, ask, nowMs, model, tenant);
 		}

@@ -144,12 +144,13 @@ describe("fair queue", () => {
 			model: "m",
 			tokens: 10,
 			retry: false,
-			throughRank: 2,
+			withinMs: 0,
 		};
 		const costOf = (requests: number, tokens: number) => requests + tokens / 1_000;
 		// high, own, and as much of b's as a's two turns (own and itself): two.
 		expect(queue.ahead(query, costOf)).toMatchObject({ requests: 4, tenantRequests: 1 });
-		expect(queue.ahead({ ...query, throughRank: 3 }, costOf)).toMatchObject({
+		// Waiting a step, the front of each lower line (one: a's low) rises past it.
+		expect(queue.ahead({ ...query, withinMs: STEP_MS }, costOf)).toMatchObject({
 			requests: 5,
 			tenantRequests: 2,
 			tenantTokens: 1_010,
