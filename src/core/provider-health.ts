@@ -76,7 +76,11 @@ export class ProviderHealth {
 		const budget = this.#budget.canRetry(nowMs);
 		if (!budget.allowed) return { retry: false, reason: budget.reason };
 		if (this.#breaker.state(nowMs) === "open") {
-			return { retry: false, reason: "circuit_open", retryAfterMs: this.#breaker.status(nowMs).retryAfterMs };
+			return {
+				retry: false,
+				reason: "circuit_open",
+				retryAfterMs: this.#breaker.status(nowMs).retryAfterMs,
+			};
 		}
 		this.#budget.recordRetry(nowMs);
 		const delayMs = backoffDelayMs(attempt, { ...this.backoff, retryAfterMs }, random);

@@ -33,7 +33,7 @@ export function errorResponse(
 	headers = new Headers(),
 ): Response {
 	const { retryAfterMs, details } = error.extras;
-	error.extras.headers?.forEach((value, name) => headers.set(name, value));
+	for (const [name, value] of error.extras.headers ?? []) headers.set(name, value);
 	headers.set("content-type", "application/json");
 	if (retryAfterMs !== undefined) {
 		headers.set("retry-after", retryAfterSeconds(retryAfterMs));
