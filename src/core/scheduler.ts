@@ -103,6 +103,11 @@ export interface Outcome {
 	result: { kind: "admitted"; lease: Lease } | Rejection;
 }
 
+export interface RateLimitView {
+	requests: BucketView;
+	tokens: BucketView;
+}
+
 export interface PoolStatus {
 	requests: BucketView;
 	tokens: BucketView;
@@ -413,6 +418,11 @@ export class Scheduler {
 			leases: [...this.#leases.values()],
 			pausedUntilMs: this.#pausedUntilMs,
 		};
+	}
+
+	/** The pool's request and token buckets: what a caller's rate-limit headers show, cheaply. */
+	rateLimitView(nowMs: number): RateLimitView {
+		return this.#pool.view(nowMs);
 	}
 
 	status(nowMs: number): PoolStatus {

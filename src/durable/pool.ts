@@ -15,6 +15,7 @@ import {
 	type Ask,
 	type Lease,
 	type PoolStatus,
+	type RateLimitView,
 	type Rejection,
 	Scheduler,
 	type SchedulerSnapshot,
@@ -36,23 +37,23 @@ export interface AcquireRequest {
 }
 
 export type AcquireResult =
-	| { kind: "admitted"; lease: Lease; queueMs: number; status: PoolStatus }
-	| (Rejection & { queueMs: number; status: PoolStatus })
-	| { kind: "cancelled"; queueMs: number; status: PoolStatus }
+	| { kind: "admitted"; lease: Lease; queueMs: number; limits: RateLimitView }
+	| (Rejection & { queueMs: number; limits: RateLimitView })
+	| { kind: "cancelled"; queueMs: number; limits: RateLimitView }
 	/** The provider is failing: the circuit breaker answers at once instead of queueing. */
 	| {
 			kind: "unavailable";
 			retryAfterMs: number;
 			message: string;
 			queueMs: number;
-			status: PoolStatus;
+			limits: RateLimitView;
 	  };
 
 /** A pool's live state for the admin API: the scheduler's view, the provider's health, and the
  * per-minute limits in force with where they come from (configured or learned). */
 export type PoolObjectStatus = PoolStatus & {
 	provider: ReturnType<ProviderHealth["status"]>;
-	limits: ReturnType<LearnedLimits["current"]>;
+	limitsInForce: ReturnType<LearnedLimits["current"]>;
 };
 
 /** What is stored: everything a restart must not lose. */
@@ -126,14 +127,13 @@ export class Pool extends DurableObject<Env> {
 		actualTokens?: number,
 		providerAnswered = false,
 		reported?: ReportedLimits,
-	): Promise<PoolStatus> {
+	): Promise<void> {
 		const { scheduler, health } = this.poolFor(pool);
 		const now = Date.now();
 		scheduler.release(ticketId, actualTokens, now);
 		if (providerAnswered) health.succeeded(now);
 		this.learnFrom(ticketId, reported, now);
 		this.settle(now);
-		return scheduler.status(now);
 	}
 
 	/**
@@ -187,7 +187,7 @@ export class Pool extends DurableObject<Env> {
 		waiter?.resolve({
 			kind: "cancelled",
 			queueMs: now - waiter.submittedMs,
-			status: scheduler.status(now),
+			limits: scheduler.rateLimitView(now),
 		});
 		this.settle(now);
 	}
@@ -195,7 +195,11 @@ export class Pool extends DurableObject<Env> {
 	async status(pool: string): Promise<PoolObjectStatus> {
 		const now = Date.now();
 		const { scheduler, health, learning } = this.poolFor(pool);
-		return { ...scheduler.status(now), provider: health.status(now), limits: learning.current() };
+		return {
+			...scheduler.status(now),
+			provider: health.status(now),
+			limitsInForce: learning.current(),
+		};
 	}
 
 	/** What this instance has written to storage since it started, for benchmarks and operators. */
@@ -225,9 +229,9 @@ export class Pool extends DurableObject<Env> {
 			return Promise.resolve({
 				kind: "unavailable",
 				retryAfterMs: gate.retryAfterMs,
-				message: `${message} Retry after the retry-after.`,
+				message: `${message} Try again after retry-after.`,
 				queueMs: 0,
-				status: scheduler.status(now),
+				limits: scheduler.rateLimitView(now),
 			});
 		}
 		const submittedMs = now - (request.priorWaitMs ?? 0);
@@ -251,7 +255,7 @@ export class Pool extends DurableObject<Env> {
 			return result;
 		}
 		this.settle(now);
-		return Promise.resolve({ ...decision, queueMs: 0, status: scheduler.status(now) });
+		return Promise.resolve({ ...decision, queueMs: 0, limits: scheduler.rateLimitView(now) });
 	}
 
 	/** Applies whatever time has made possible, persists, and arranges the next wake-up. */
@@ -266,7 +270,7 @@ export class Pool extends DurableObject<Env> {
 			waiter.resolve({
 				...result,
 				queueMs: now - waiter.submittedMs,
-				status: scheduler.status(now),
+				limits: scheduler.rateLimitView(now),
 			});
 		}
 		this.scheduleWake(scheduler.nextWakeMs(now), now);
@@ -365,7 +369,7 @@ export class Pool extends DurableObject<Env> {
 			learning.forget(ticketId);
 			return;
 		}
-		const { requests, tokens } = scheduler.status(now);
+		const { requests, tokens } = scheduler.rateLimitView(now);
 		const advice = learning.observe(ticketId, reported, {
 			requests: requests.remaining,
 			tokens: tokens.remaining,

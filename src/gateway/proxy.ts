@@ -216,7 +216,7 @@ async function forward(
 		}
 
 		const headers = callerResponseHeaders(upstream.headers);
-		setRateLimitHeaders(headers, admission.status);
+		setRateLimitHeaders(headers, admission.limits);
 		headers.set("x-tollbooth-pool", pool.name);
 		headers.set("x-tollbooth-queue-ms", String(Math.round(record.queueMs)));
 		headers.set("x-tollbooth-retries", String(record.attempts - 1));
@@ -311,7 +311,7 @@ function admitted(result: AcquireResult) {
 		throw new GatewayError(499, "The caller closed the request while it waited.", "cancelled");
 	}
 	const headers = new Headers();
-	setRateLimitHeaders(headers, result.status);
+	setRateLimitHeaders(headers, result.limits);
 	if (result.kind === "unavailable") {
 		throw new GatewayError(503, result.message, "circuit_open", {
 			retryAfterMs: result.retryAfterMs,
