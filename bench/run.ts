@@ -6,8 +6,10 @@ import { core } from "./scenarios/core.ts";
 import { decisions } from "./scenarios/decisions.ts";
 import { limit } from "./scenarios/limit.ts";
 import { overhead } from "./scenarios/overhead.ts";
+import { overload } from "./scenarios/overload.ts";
 import { sharding } from "./scenarios/sharding.ts";
 import { streaming } from "./scenarios/streaming.ts";
+import { wrongLimit } from "./scenarios/wrong-limit.ts";
 
 const SCENARIOS: readonly Scenario[] = [
 	limit,
@@ -17,6 +19,8 @@ const SCENARIOS: readonly Scenario[] = [
 	streaming,
 	core,
 	sharding,
+	overload,
+	wrongLimit,
 ];
 
 async function main(names: string[]): Promise<boolean> {

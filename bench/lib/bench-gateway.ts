@@ -11,6 +11,12 @@ export const BENCH_GATEWAY_KEY = "tb-bench-key";
 /** The provider key every bench pool sends; start the mock with `apiKey: BENCH_PROVIDER_KEY`. */
 export const BENCH_PROVIDER_KEY = "bench-provider-key";
 const PROVIDER_KEY_SECRET = "BENCH_PROVIDER_KEY";
+/** The admin token of every bench gateway, for /admin/* (see readAdmin). */
+export const BENCH_ADMIN_KEY = "tb-bench-admin-key";
+
+function sha256Hex(text: string): string {
+	return createHash("sha256").update(text).digest("hex");
+}
 
 export function benchConfig(pools: readonly PoolSpec[]): object {
 	return {
@@ -18,12 +24,13 @@ export function benchConfig(pools: readonly PoolSpec[]): object {
 		tenants: [
 			{
 				name: "bench",
-				keySha256: [createHash("sha256").update(BENCH_GATEWAY_KEY).digest("hex")],
+				keySha256: [sha256Hex(BENCH_GATEWAY_KEY)],
 				pools: ["*"],
 				defaultPriority: "normal",
 				maxPriority: "critical",
 			},
 		],
+		adminKeySha256: [sha256Hex(BENCH_ADMIN_KEY)],
 	};
 }
 
@@ -43,4 +50,14 @@ export function startBenchGateway(
 		vars: { ...options.vars, [PROVIDER_KEY_SECRET]: BENCH_PROVIDER_KEY, MOCK_PROVIDER: "off" },
 		entry: options.entry,
 	});
+}
+
+/** GET /admin/<path> of a bench gateway, e.g. "pools/openai" for a pool's live state. */
+export async function readAdmin(gateway: WranglerDev, path: string): Promise<unknown> {
+	const response = await fetch(`${gateway.origin}/admin/${path}`, {
+		headers: { authorization: `Bearer ${BENCH_ADMIN_KEY}` },
+	});
+	if (!response.ok)
+		throw new Error(`GET /admin/${path}: ${response.status} ${await response.text()}`);
+	return response.json();
 }

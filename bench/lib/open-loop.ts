@@ -70,18 +70,35 @@ async function shoot(
 }
 
 /**
+ * Starts round(rate × duration) calls at evenly spaced due times, each whatever the earlier ones are
+ * doing (a caller of its own, e.g. one that retries), then waits for every call to end.
+ */
+export async function runArrivals<T>(
+	ratePerSecond: number,
+	durationMs: number,
+	call: (index: number, dueMs: number, startedAtMs: number) => Promise<T>,
+): Promise<{ startedAtMs: number; offered: number; results: T[] }> {
+	const offered = Math.round((ratePerSecond * durationMs) / 1000);
+	const startedAtMs = performance.now();
+	const results: Promise<T>[] = [];
+	for (let index = 0; index < offered; index++) {
+		const dueMs = (index * 1000) / ratePerSecond;
+		const earlyMs = startedAtMs + dueMs - performance.now();
+		if (earlyMs > 0) await sleep(earlyMs);
+		results.push(call(index, dueMs, startedAtMs));
+	}
+	return { startedAtMs, offered, results: await Promise.all(results) };
+}
+
+/**
  * Sends round(rate × duration) requests at evenly spaced due times, then waits for every answer;
  * it ends at most timeoutMs after the last send.
  */
 export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
-	const offered = Math.round((options.ratePerSecond * options.durationMs) / 1000);
-	const startedAtMs = performance.now();
-	const shots: Promise<Shot>[] = [];
-	for (let index = 0; index < offered; index++) {
-		const dueMs = (index * 1000) / options.ratePerSecond;
-		const earlyMs = startedAtMs + dueMs - performance.now();
-		if (earlyMs > 0) await sleep(earlyMs);
-		shots.push(shoot(options, index, dueMs, startedAtMs));
-	}
-	return { startedAtMs, offered, shots: await Promise.all(shots) };
+	const { startedAtMs, offered, results } = await runArrivals(
+		options.ratePerSecond,
+		options.durationMs,
+		(index, dueMs, startedAtMs) => shoot(options, index, dueMs, startedAtMs),
+	);
+	return { startedAtMs, offered, shots: results };
 }
