@@ -248,7 +248,8 @@ async function run(): Promise<boolean> {
 		setup: {
 			requestsPerMinute: REQUESTS_PER_MINUTE,
 			tokensPerMinute: TOKENS_PER_MINUTE,
-			burst: "default (10 s' worth): 100 requests, 16,667 tokens; the mock provider's buckets hold the same",
+			burst:
+				"default (10 s' worth): 100 requests, 16,667 tokens; the mock provider's buckets hold the same",
 			offeredPerSecond: OFFERED_PER_SECOND,
 			loadMs: LOAD_MS,
 			providerLatencyMs: PROVIDER_LATENCY_MS,
