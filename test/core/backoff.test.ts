@@ -9,18 +9,7 @@ import {
 	DEFAULT_MAX_ATTEMPTS,
 } from "../../src/core/backoff.ts";
 import retryVectors from "../fixtures/providers/retry/sdk_retry_vectors.json";
-
-/** mulberry32: a tiny seeded generator, so that a jittered run is the same every time. */
-function seededRandom(seed: number): () => number {
-	let state = seed >>> 0;
-	return () => {
-		state = (state + 0x6d2b79f5) >>> 0;
-		let t = state;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-	};
-}
+import { seededRandom } from "../support/seeded-random.ts";
 
 const JUST_BELOW_ONE = 1 - 2 ** -52;
 

@@ -3,8 +3,9 @@
 import { describe, expect, it } from "vitest";
 import { PRIORITIES } from "../../src/core/priority.ts";
 import { Scheduler } from "../../src/core/scheduler.ts";
+import { seededRandom as random } from "../support/seeded-random.ts";
 import { ask, options, waitAtMost } from "./build.ts";
-import { type Arrival, drive, random } from "./drive.ts";
+import { type Arrival, drive } from "./drive.ts";
 
 /** One request a second, none in the bucket: everything submitted at 0 waits. */
 function oneASecond(rest: Parameters<typeof options>[1] = {}): Scheduler {

@@ -9,6 +9,7 @@ import {
 } from "../../src/core/backoff.ts";
 import { CircuitBreaker } from "../../src/core/circuit-breaker.ts";
 import { RetryBudget } from "../../src/core/retry-budget.ts";
+import { seededRandom } from "../support/seeded-random.ts";
 
 /** 100 callers, each starting a request every second (100 a second), staggered by 10 ms. */
 const CALLERS = 100;
@@ -21,18 +22,6 @@ const OUTAGE_FROM_MS = 5_000;
 const END_MS = 25_000;
 /** The naive clients: no jitter, 100 ms then 200 ms, the same three attempts as the pool. */
 const NAIVE_BASE_MS = 100;
-
-/** mulberry32: a tiny seeded generator, so that a jittered run is the same every time. */
-function seededRandom(seed: number): () => number {
-	let state = seed >>> 0;
-	return () => {
-		state = (state + 0x6d2b79f5) >>> 0;
-		let t = state;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-	};
-}
 
 /** A fake clock: callbacks by whole millisecond, run in order; a callback may schedule more. */
 class Clock {

@@ -1,7 +1,7 @@
 // Unit tests of the indexed heap: order under pushes, pops, removals and re-keying.
 import { describe, expect, it } from "vitest";
 import { IndexedHeap } from "../../src/core/indexed-heap.ts";
-import { random } from "./drive.ts";
+import { seededRandom as random } from "../support/seeded-random.ts";
 
 interface Item {
 	key: number;

@@ -5,8 +5,9 @@
 import { describe, expect, it } from "vitest";
 import { PRIORITIES } from "../../src/core/priority.ts";
 import { Scheduler, type SchedulerOptions } from "../../src/core/scheduler.ts";
+import { seededRandom as random } from "../support/seeded-random.ts";
 import { ask, options } from "./build.ts";
-import { type Arrival, drive, random, type Story } from "./drive.ts";
+import { type Arrival, drive, type Story } from "./drive.ts";
 
 interface Return {
 	reason: string;

@@ -1,6 +1,7 @@
 // Drives a StreamMeter in tests: feeds chunks through it and collects what the client would get.
 
 import type { StreamMeter } from "../../src/providers/types.ts";
+import { seededRandom as random } from "../support/seeded-random.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -21,18 +22,6 @@ export function concat(chunks: readonly Uint8Array[]): Uint8Array {
 		offset += chunk.byteLength;
 	}
 	return bytes;
-}
-
-/** A small seeded PRNG (mulberry32), so a failing split can be reproduced from its seed. */
-function random(seed: number): () => number {
-	let state = seed >>> 0;
-	return () => {
-		state = (state + 0x6d2b79f5) >>> 0;
-		let t = state;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
 }
 
 /** `bytes` cut at random places into chunks of 1 to `maxChunkBytes` bytes. */
