@@ -1,26 +1,15 @@
 // Through the Worker: a provider that breaks a stream, goes silent, or never finishes its answer
 // leaves no caller hanging and no slot held.
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
+import { postToPool } from "../support/gateway.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
-import { TEST_KEYS } from "../support/test-config.ts";
 
 let upstream: ReturnType<typeof installMockUpstream> | undefined;
 afterEach(() => upstream?.restore());
 
-function send(pool: string, path: string, body: object, fault: string) {
-	return exports.default.fetch(
-		new Request(`http://tollbooth.test/${pool}/v1${path}`, {
-			method: "POST",
-			headers: {
-				authorization: `Bearer ${TEST_KEYS.teamA}`,
-				"content-type": "application/json",
-				"x-mock-fault": fault,
-			},
-			body: JSON.stringify(body),
-		}),
-	);
-}
+const send = (pool: string, path: string, body: object, fault: string) =>
+	postToPool(pool, { path, body, headers: { "x-mock-fault": fault } });
 
 const chat = {
 	model: "gpt-4o-mini",

@@ -1,28 +1,13 @@
-// Through the Worker: the Pool believes the provider's rate-limit headers over its configuration
-// when they report less room, and an "auto" pool adopts the limits the provider advertises.
-import { env, exports } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
+import { poolStatus, postToPool } from "../support/gateway.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
-import { TEST_KEYS } from "../support/test-config.ts";
 
 let upstream: ReturnType<typeof installMockUpstream> | undefined;
 afterEach(() => upstream?.restore());
 
-function send(pool: string) {
-	return exports.default.fetch(
-		new Request(`http://tollbooth.test/${pool}/v1/chat/completions`, {
-			method: "POST",
-			headers: { authorization: `Bearer ${TEST_KEYS.teamA}`, "content-type": "application/json" },
-			body: JSON.stringify({
-				model: "gpt-4o-mini",
-				messages: [{ role: "user", content: "Hi" }],
-				max_tokens: 8,
-			}),
-		}),
-	);
-}
+const send = (pool: string) => postToPool(pool);
 
-const status = (pool: string) => env.POOL.getByName(pool).status(pool);
+const status = poolStatus;
 
 it("a provider that allows less than the configuration lowers the pool's buckets and limit", async () => {
 	// "learner" is configured for 6000 requests a minute; the provider really allows 60.

@@ -1,26 +1,21 @@
 // Through the Worker: priorities are capped by the tenant's policy, go first when they wait, and
 // push the lowest waiters out of a full queue; a caller turned away hears where it stood.
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
+import { CHAT, postToPool } from "../support/gateway.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
 import { TEST_KEYS } from "../support/test-config.ts";
 
 let upstream: ReturnType<typeof installMockUpstream> | undefined;
 afterEach(() => upstream?.restore());
 
-function send(pool: string, headers: Record<string, string> = {}, key: string = TEST_KEYS.teamA) {
-	return exports.default.fetch(
-		new Request(`http://tollbooth.test/${pool}/v1/chat/completions`, {
-			method: "POST",
-			headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-			body: JSON.stringify({
-				model: "gpt-4o-mini",
-				messages: [{ role: "user", content: headers["x-priority"] ?? "default" }],
-				max_tokens: 8,
-			}),
-		}),
-	);
-}
+/** The message says the priority, so the provider's log shows the order requests went in. */
+const send = (pool: string, headers: Record<string, string> = {}, key: string = TEST_KEYS.teamA) =>
+	postToPool(pool, {
+		headers,
+		key,
+		body: { ...CHAT, messages: [{ role: "user", content: headers["x-priority"] ?? "default" }] },
+	});
 
 const queued = async (pool: string) => (await env.POOL.getByName(pool).status(pool)).queued;
 

@@ -1,8 +1,9 @@
 // Through the Worker, against the mock provider in fault modes: failures are retried with backoff
 // while that can help and the budget allows, a dead provider trips the breaker, and every caller
 // gets an answer with no slot left held.
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
+import { poolStatus, postToPool, settledPool } from "../support/gateway.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
 import { TEST_KEYS } from "../support/test-config.ts";
 
@@ -16,25 +17,11 @@ const message = {
 	max_tokens: 16,
 };
 
-function send(pool: string, path = "/chat/completions", body: object = chat) {
-	return exports.default.fetch(
-		new Request(`http://tollbooth.test/${pool}/v1${path}`, {
-			method: "POST",
-			headers: { authorization: `Bearer ${TEST_KEYS.teamA}`, "content-type": "application/json" },
-			body: JSON.stringify(body),
-		}),
-	);
-}
+const send = (pool: string, path?: string, body?: object) => postToPool(pool, { path, body });
 
-const status = (pool: string) => env.POOL.getByName(pool).status(pool);
+const status = poolStatus;
 
-async function settled(pool: string) {
-	await vi.waitFor(async () => expect((await status(pool)).inFlight).toBe(0), {
-		timeout: 1000,
-		interval: 20,
-	});
-	return status(pool);
-}
+const settled = settledPool;
 
 /** The first `failures` sends get `fault`; the rest go to the healthy mock. */
 function failingFirst(failures: number, fault: string) {

@@ -1,27 +1,15 @@
 // Through the Worker: a Pool object that restarts while callers wait does not lose them, and its
 // buckets come back as they were.
 import { abortAllDurableObjects } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
+import { postToPool } from "../support/gateway.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
-import { TEST_KEYS } from "../support/test-config.ts";
 
 let upstream: ReturnType<typeof installMockUpstream> | undefined;
 afterEach(() => upstream?.restore());
 
-function send(pool: string) {
-	return exports.default.fetch(
-		new Request(`http://tollbooth.test/${pool}/v1/chat/completions`, {
-			method: "POST",
-			headers: { authorization: `Bearer ${TEST_KEYS.teamA}`, "content-type": "application/json" },
-			body: JSON.stringify({
-				model: "gpt-4o-mini",
-				messages: [{ role: "user", content: "Hi" }],
-				max_tokens: 8,
-			}),
-		}),
-	);
-}
+const send = (pool: string) => postToPool(pool);
 
 it("callers waiting when the Pool object restarts are re-queued by the Worker and served", async () => {
 	upstream = installMockUpstream();

@@ -1,7 +1,8 @@
 // Through the Worker: requests that do not fit wait instead of failing, deadlines and a full queue
 // answer at once with retry-after, and a provider 429 is absorbed by one pool-wide pause.
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
+import { postToPool } from "../support/gateway.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
 import { TEST_KEYS } from "../support/test-config.ts";
 
@@ -17,20 +18,8 @@ const chat = {
 	max_tokens: 16,
 };
 
-function send(pool: string, headers: Record<string, string> = {}, signal?: AbortSignal) {
-	return exports.default.fetch(
-		new Request(`http://tollbooth.test/${pool}/v1/chat/completions`, {
-			method: "POST",
-			headers: {
-				authorization: `Bearer ${TEST_KEYS.teamA}`,
-				"content-type": "application/json",
-				...headers,
-			},
-			body: JSON.stringify(chat),
-			signal,
-		}),
-	);
-}
+const send = (pool: string, headers: Record<string, string> = {}) =>
+	postToPool(pool, { headers, body: chat });
 
 it("requests beyond the burst wait for the bucket and are then served, not rejected", async () => {
 	upstream = installMockUpstream();
