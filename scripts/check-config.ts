@@ -1,6 +1,6 @@
-// `npm run check-config [-- --env production]`: validates TOLLBOOTH_CONFIG as the Worker would
-// see it (wrangler.toml vars for that environment, with .dev.vars on top for local dev), before
-// a deploy, and says what is wrong with exactly the message a request would get.
+// `npm run check-config [-- --env dev]`: validates TOLLBOOTH_CONFIG as the Worker would see it
+// (wrangler.toml's top level, which is production, or an environment's; for local dev with
+// .dev.vars on top) before a deploy, and says what is wrong with the message a request would get.
 import { parseArgs } from "node:util";
 import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
 import { parseConfig } from "../src/config.ts";
@@ -9,14 +9,20 @@ const { values } = parseArgs({
 	options: { env: { type: "string" }, config: { type: "string", default: "wrangler.toml" } },
 });
 const config = unstable_readConfig({ config: values.config, env: values.env });
-const vars = values.env
-	? config.vars
-	: unstable_getVarsForDev(config.configPath, undefined, config.vars, undefined, true);
+const vars =
+	values.env === "dev"
+		? unstable_getVarsForDev(config.configPath, undefined, config.vars, "dev", true)
+		: config.vars;
 const raw = vars.TOLLBOOTH_CONFIG;
 const result = parseConfig(
 	typeof raw === "object" && raw !== null && "value" in raw ? raw.value : raw,
 );
-const where = values.env ? `[env.${values.env}]` : "local dev (wrangler.toml [vars] + .dev.vars)";
+const where =
+	values.env === "dev"
+		? "local dev ([env.dev] + .dev.vars)"
+		: values.env
+			? `[env.${values.env}]`
+			: "production (wrangler.toml top level)";
 
 if (!result.ok) {
 	console.error(`✗ ${where}: ${result.message}`);

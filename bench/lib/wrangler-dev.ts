@@ -10,6 +10,8 @@ import { basename, join, relative, resolve } from "node:path";
 const PROJECT_ROOT = resolve(import.meta.dirname, "../..");
 const WRANGLER_CLI = join(PROJECT_ROOT, "node_modules/wrangler/bin/wrangler.js");
 const WRANGLER_TOML = join(PROJECT_ROOT, "wrangler.toml");
+/** wrangler.toml's local-development environment, which `npm run dev` serves too. */
+export const DEV_ENV = "dev";
 /** The module name under which a bench entry imports tollbooth's Worker (see `entry`). */
 const TOLLBOOTH_MODULE = "tollbooth-worker";
 const POLL_INTERVAL_MS = 250;
@@ -127,6 +129,8 @@ async function snapshotWorker(
 			...entryArgs,
 			"--config",
 			WRANGLER_TOML,
+			"--env",
+			DEV_ENV,
 			"--dry-run",
 			"--outdir",
 			outdir,
@@ -184,6 +188,8 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
 			"--no-bundle",
 			"--config",
 			snapshot.config,
+			"--env",
+			DEV_ENV,
 			"--ip",
 			"127.0.0.1",
 			"--port",

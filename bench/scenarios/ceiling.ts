@@ -9,7 +9,7 @@ import { lineChart } from "../lib/svg-chart.ts";
 const VARIANTS: readonly Variant[] = ["constant", "passthrough", "pooled", "tollbooth"];
 const CONNECTIONS = 32;
 const WARMUP_MS = 3_000;
-const ROUNDS = 8;
+const ROUNDS = 5;
 const PHASE_MS = 1_000;
 const OF_PASSTHROUGH_TARGET = 0.7;
 const OF_CONSTANT_TARGET = 0.5;

@@ -7,8 +7,8 @@ import type { Scenario } from "../lib/scenario.ts";
 
 /** Worker invocations looping at once, one level per phase. */
 const CONCURRENCIES = [1, 16, 64] as const;
-const PHASE_MS = 6_000;
-const WARMUP_MS = 2_000;
+const PHASE_MS = 4_000;
+const WARMUP_MS = 1_000;
 const RPC_SAMPLES = 300;
 const DECISIONS_PER_SECOND_TARGET = 2_000;
 const ROWS_PER_DECISION_TARGET = 1;

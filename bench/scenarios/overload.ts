@@ -33,7 +33,7 @@ export const OVERLOAD_MS = 60_000;
 export const HIGH_SHARE = 0.2;
 /** The high-only reference phase before the overload, well under R. */
 const UNLOADED_PER_SECOND = 4;
-const UNLOADED_MS = 15_000;
+const UNLOADED_MS = 10_000;
 /** The pool's burst is spent within ~5 s at 3× R: the saturated window runs from here to the end. */
 export const SATURATED_FROM_MS = 10_000;
 /** An answer may come this much after the caller's max wait plus the provider's latency. */
@@ -55,10 +55,10 @@ const RETRY_AFTER_HONOURED_MS = 60_000;
 export type PriorityClass = "high" | "low";
 
 /** What each class sends as x-max-wait-ms; the pool's maxWaitMs for it is the same. */
-export const MAX_WAIT_MS: Record<PriorityClass, number> = { high: 10_000, low: 45_000 };
+export const MAX_WAIT_MS: Record<PriorityClass, number> = { high: 10_000, low: 30_000 };
 /**
  * A waiter rises one class every agingBound / 3 = 30 s, so a low one would reach high after 60 s:
- * never within its 45 s. Below 67.5 s, aged low waiters would queue ahead of fresh high ones.
+ * never within its 30 s. Below 67.5 s, aged low waiters would queue ahead of fresh high ones.
  */
 export const AGING_BOUND_MS = 90_000;
 const MAX_QUEUE_LENGTH = 2_000;

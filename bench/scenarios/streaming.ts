@@ -11,7 +11,7 @@ import { cumulative, lineChart } from "../lib/svg-chart.ts";
 const VARIANTS: readonly Variant[] = ["direct", "passthrough", "tollbooth"];
 const CHUNKS = 500;
 const CHUNK_DELAY_MS = 2;
-const ROUNDS = 10;
+const ROUNDS = 6;
 const FIRST_BYTE_TARGET_MS = 2;
 /** Not buffered: as many separate chunks reach the caller as through the pass-through Worker. */
 const CHUNK_COUNT_SHARE_TARGET = 0.9;
