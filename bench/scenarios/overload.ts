@@ -350,6 +350,24 @@ export function deadlineCheck(
 	return check;
 }
 
+/** The rows that say whether every caller was answered or told in time. */
+export function deadlineRows(deadline: DeadlineCheck): Row[] {
+	return [
+		{
+			label: "callers not told (cut off, no retry-after)",
+			value: String(deadline.notTold),
+			target: "0",
+			met: deadline.notTold === 0,
+		},
+		{
+			label: "worst answer past max wait + latency",
+			value: `${milliseconds(deadline.worstOverrunMs)} (caller ${deadline.worstIndex})`,
+			target: `≤ ${milliseconds(DEADLINE_MARGIN_MS)}`,
+			met: deadline.worstOverrunMs <= DEADLINE_MARGIN_MS,
+		},
+	];
+}
+
 export function outcomesByClass(
 	shots: readonly Shot[],
 	classes: readonly PriorityClass[],
@@ -567,18 +585,7 @@ async function run(): Promise<boolean> {
 			target: "0",
 			met: passedOn === 0,
 		},
-		{
-			label: "callers not told (cut off, no retry-after)",
-			value: String(deadline.notTold),
-			target: "0",
-			met: deadline.notTold === 0,
-		},
-		{
-			label: "worst answer past max wait + latency",
-			value: `${milliseconds(deadline.worstOverrunMs)} (caller ${deadline.worstIndex})`,
-			target: `≤ ${milliseconds(DEADLINE_MARGIN_MS)}`,
-			met: deadline.worstOverrunMs <= DEADLINE_MARGIN_MS,
-		},
+		...deadlineRows(deadline),
 		{
 			label: "pool at the end: in flight, queued",
 			value: `${pool.status?.inFlight}, ${pool.status?.queued}`,
