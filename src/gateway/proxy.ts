@@ -200,8 +200,8 @@ async function forward(
 				admission = await poolClient.acquire(ask, request.signal);
 				continue;
 			}
-			if (sendError) throw sendError;
 		}
+		// No answer at all (connection failed, no first byte in time) and no retry left.
 		if (!upstream) throw sendError;
 
 		if (upstream.status === 401 || upstream.status === 403) {
