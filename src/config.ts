@@ -1,8 +1,10 @@
 // The operator's configuration (pools and tenants), validated with zod. It comes from the
 // TOLLBOOTH_CONFIG var: an object in wrangler.toml, or a JSON string from .dev.vars / --var.
 import { z } from "zod";
+import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./core/backoff.ts";
 import { type PerMinuteLimits, startingLimits } from "./core/limit-learning.ts";
 import type { PoolLimits, RateLimits } from "./core/limits.ts";
+import type { PoolStateOptions } from "./core/pool-state.ts";
 import { PRIORITIES } from "./core/priority.ts";
 
 const priority = z.enum(PRIORITIES as unknown as ["critical", "high", "normal", "low"]);
@@ -62,7 +64,7 @@ const poolSchema = z.strictObject({
 	/** A lease not released by then is reclaimed (its holder is assumed gone). */
 	leaseTtlMs: z.number().int().positive().default(600_000),
 	/** Sends of one request, counting the first, when the provider answers 429. */
-	maxAttempts: z.number().int().min(1).max(10).default(3),
+	maxAttempts: z.number().int().min(1).max(10).default(DEFAULT_MAX_ATTEMPTS),
 	/** Time allowed for the provider's response headers to arrive. */
 	firstByteTimeoutMs: z.number().int().positive().default(120_000),
 	/** Time allowed for a whole non-streamed answer (streams have no total limit). */
@@ -244,6 +246,26 @@ function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
 		burstRequests:
 			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * BURST_SECONDS) / 60),
 		burstTokens: limits.burstTokens ?? (limits.tokensPerMinute * BURST_SECONDS) / 60,
+	};
+}
+
+/** Everything the pool's core state machine needs, from its configuration and the tenants'. */
+export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): PoolStateOptions {
+	return {
+		scheduler: {
+			leaseTtlMs: pool.leaseTtlMs,
+			maxQueueLength: pool.maxQueueLength,
+			maxQueuePerTenant: pool.maxQueuePerTenant ?? pool.maxQueueLength,
+			maxWaitMsByPriority: pool.maxWaitMs,
+			agingBoundMs: pool.agingBoundMs,
+			tenants: Object.fromEntries(
+				tenants.map((tenant) => [tenant.name, { weight: tenant.weight, ...tenant.limits }]),
+			),
+		},
+		configuredLimits: pool.limits,
+		limitsFor: (learned) => poolLimits(pool, learned),
+		maxAttempts: pool.maxAttempts,
+		backoff: DEFAULT_BACKOFF,
 	};
 }
 

@@ -41,7 +41,10 @@ function scheduler(): Scheduler {
 		},
 		leaseTtlMs: FAR_MS,
 		maxQueueLength: 1e9,
+		maxQueuePerTenant: 1e9,
 		maxWaitMsByPriority: { critical: FAR_MS, high: FAR_MS, normal: FAR_MS, low: FAR_MS },
+		agingBoundMs: 60_000,
+		tenants: {},
 	});
 }
 

@@ -15,7 +15,6 @@ export { Pool };
 /** What the bench calls on the Pool object (src/durable/pool.ts), in the shapes it uses. */
 interface PoolStub {
 	acquire(request: {
-		pool: string;
 		ticketId: string;
 		tenant: string;
 		model: string;
@@ -23,9 +22,9 @@ interface PoolStub {
 		tokens: number;
 		maxWaitMs: number;
 	}): Promise<{ kind: string }>;
-	release(pool: string, ticketId: string, actualTokens?: number): Promise<unknown>;
+	release(ticketId: string, actualTokens?: number): Promise<unknown>;
 	/** Reads only: the round trip of an RPC that writes nothing. */
-	status(pool: string): Promise<unknown>;
+	status(): Promise<unknown>;
 	storageStats(): Promise<{ writes: number; rowsWritten: number }>;
 }
 
@@ -81,19 +80,18 @@ interface Context {
 async function pooled(request: Request, env: BenchEnv, ctx: Context, url: URL): Promise<Response> {
 	const pool = url.searchParams.get("pool") ?? "";
 	const stub = env.POOL.getByName(pool);
-	const ask = benchAsk(pool);
+	const ask = benchAsk();
 	const admission = await stub.acquire(ask);
 	if (admission.kind !== "admitted") return new Response(admission.kind, { status: 503 });
 	const path = url.pathname.slice(POOLED_PREFIX.length);
 	const answer = await fetch(new Request(env.BENCH_UPSTREAM + path, request));
 	const text = await answer.text();
-	ctx.waitUntil(stub.release(pool, ask.ticketId, 1));
+	ctx.waitUntil(stub.release(ask.ticketId, 1));
 	return new Response(text, answer);
 }
 
-function benchAsk(pool: string) {
+function benchAsk() {
 	return {
-		pool,
 		ticketId: crypto.randomUUID(),
 		tenant: "bench",
 		model: "gpt-4o-mini",
@@ -116,14 +114,14 @@ async function rpcCosts(env: BenchEnv, pool: string, n: number): Promise<Respons
 		for (let index = 0; index < n; index++) await call(index);
 		return (performance.now() - startedMs) / n;
 	};
-	const statusMs = await timed(() => stub.status(pool));
-	const freshStubStatusMs = await timed(() => env.POOL.getByName(pool).status(pool));
+	const statusMs = await timed(() => stub.status());
+	const freshStubStatusMs = await timed(() => env.POOL.getByName(pool).status());
 	const acquireMs = await timed(async () => {
-		const ask = benchAsk(pool);
+		const ask = benchAsk();
 		tickets.push(ask.ticketId);
 		await stub.acquire(ask);
 	});
-	const releaseMs = await timed((index) => stub.release(pool, tickets[index] ?? "", 1));
+	const releaseMs = await timed((index) => stub.release(tickets[index] ?? "", 1));
 	return Response.json({ n, statusMs, freshStubStatusMs, acquireMs, releaseMs });
 }
 
@@ -135,13 +133,13 @@ async function decisions(env: BenchEnv, pool: string, ms: number): Promise<Respo
 	let refused = 0;
 	// Date.now() moves on at each I/O, so at each RPC's return.
 	while (Date.now() - startedMs < ms) {
-		const ask = benchAsk(pool);
+		const ask = benchAsk();
 		const result = await stub.acquire(ask);
 		if (result.kind !== "admitted") {
 			refused += 1;
 			continue;
 		}
-		await stub.release(pool, ask.ticketId, 1);
+		await stub.release(ask.ticketId, 1);
 		admitted += 1;
 	}
 	return Response.json({ admitted, refused, elapsedMs: Date.now() - startedMs });

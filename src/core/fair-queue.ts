@@ -17,6 +17,8 @@ export interface Waiter extends InLine {
 	/** The class the caller asked for (0 = critical). */
 	readonly rank: number;
 	readonly retry: boolean;
+	/** Which send of its request it waits for (1 = the first). */
+	readonly attempt?: number;
 	readonly deadlineMs: number;
 }
 
@@ -28,6 +30,29 @@ export interface Demand {
 	modelTokens: number;
 	tenantRequests: number;
 	tenantTokens: number;
+}
+
+/** Nothing ahead: the start of a sum of demands. */
+export function noDemand(): Demand {
+	return {
+		requests: 0,
+		tokens: 0,
+		modelRequests: 0,
+		modelTokens: 0,
+		tenantRequests: 0,
+		tenantTokens: 0,
+	};
+}
+
+export function addDemand(a: Demand, b: Demand): Demand {
+	return {
+		requests: a.requests + b.requests,
+		tokens: a.tokens + b.tokens,
+		modelRequests: a.modelRequests + b.modelRequests,
+		modelTokens: a.modelTokens + b.modelTokens,
+		tenantRequests: a.tenantRequests + b.tenantRequests,
+		tenantTokens: a.tenantTokens + b.tenantTokens,
+	};
 }
 
 export interface AheadQuery {
@@ -58,7 +83,7 @@ interface ClassTotals extends Totals {
 	/** Summed weight of the tenants with waiters of this class. */
 	weight: number;
 	/** Tenants with waiters of this class: its lines. */
-	lines: number;
+	lineCount: number;
 }
 
 class Entry implements Waiter {
@@ -71,12 +96,12 @@ class Entry implements Waiter {
 	readonly submittedMs: number;
 	readonly deadlineMs: number;
 	readonly seq: number;
-	readonly flow: Flow;
+	readonly line: Line;
 	waiting = true;
 	/** When it first stood at the front of its line; aging counts from then. */
 	frontSinceMs: number | undefined = undefined;
 
-	constructor(waiter: Omit<Waiter, "seq" | "waiting">, seq: number, flow: Flow) {
+	constructor(waiter: Omit<Waiter, "seq" | "waiting">, seq: number, line: Line) {
 		this.ticketId = waiter.ticketId;
 		this.tenant = waiter.tenant;
 		this.model = waiter.model;
@@ -86,12 +111,12 @@ class Entry implements Waiter {
 		this.submittedMs = waiter.submittedMs;
 		this.deadlineMs = waiter.deadlineMs;
 		this.seq = seq;
-		this.flow = flow;
+		this.line = line;
 	}
 }
 
 /** One tenant's waiters of one class: first attempts, and retries served ahead of them. */
-class Flow {
+class Line {
 	readonly owner: TenantQueue;
 	readonly rank: number;
 	readonly firsts = new WaiterLine<Entry>();
@@ -154,9 +179,9 @@ class Flow {
 class Node {
 	readonly owner: TenantQueue;
 	readonly tier: number;
-	readonly flows: Flow[] = [];
+	readonly lines: Line[] = [];
 	startTag = 0;
-	first: Flow | undefined;
+	first: Line | undefined;
 	oldestMs = 0;
 	oldestSeq = 0;
 	heapIndex = -1;
@@ -172,7 +197,7 @@ class Node {
 class TenantQueue {
 	readonly name: string;
 	readonly weight: number;
-	readonly flows: (Flow | undefined)[] = new Array(CLASS_COUNT).fill(undefined);
+	readonly lines: (Line | undefined)[] = new Array(CLASS_COUNT).fill(undefined);
 	readonly nodes: Node[] = [];
 	/** Where each tier's tag resumes when the tenant has waiters there again. */
 	readonly finishTags: number[] = new Array(CLASS_COUNT).fill(0);
@@ -199,16 +224,16 @@ export class FairQueue {
 	/** The nodes a walk took out of their heaps, to put back; kept to spare an array per walk. */
 	readonly #passed: Node[] = [];
 	readonly #classes: ClassTotals[] = [];
-	readonly #promotions = new IndexedHeap<Flow>((a, b) => a.promoteAtMs < b.promoteAtMs, {
-		get: (flow) => flow.promotionIndex,
-		set: (flow, index) => {
-			flow.promotionIndex = index;
+	readonly #promotions = new IndexedHeap<Line>((a, b) => a.promoteAtMs < b.promoteAtMs, {
+		get: (line) => line.promotionIndex,
+		set: (line, index) => {
+			line.promotionIndex = index;
 		},
 	});
-	readonly #shedOrder = new IndexedHeap<Flow>(shedsFirst, {
-		get: (flow) => flow.shedIndex,
-		set: (flow, index) => {
-			flow.shedIndex = index;
+	readonly #shedOrder = new IndexedHeap<Line>(shedsFirst, {
+		get: (line) => line.shedIndex,
+		set: (line, index) => {
+			line.shedIndex = index;
 		},
 	});
 	// Lazy deletion: waiters that left stay here until they surface or a rebuild.
@@ -226,7 +251,7 @@ export class FairQueue {
 					},
 				}),
 			);
-			this.#classes.push({ requests: 0, tokens: 0, byModel: new Map(), weight: 0, lines: 0 });
+			this.#classes.push({ requests: 0, tokens: 0, byModel: new Map(), weight: 0, lineCount: 0 });
 		}
 	}
 
@@ -252,28 +277,28 @@ export class FairQueue {
 	/** Lets time pass: waiters whose wait has earned it rise a class. */
 	advance(nowMs: number): void {
 		if (nowMs > this.#nowMs) this.#nowMs = nowMs;
-		for (let flow = this.#promotions.peek(); flow && flow.promoteAtMs <= this.#nowMs; ) {
-			this.#refresh(flow, true);
-			flow = this.#promotions.peek();
+		for (let line = this.#promotions.peek(); line && line.promoteAtMs <= this.#nowMs; ) {
+			this.#refresh(line, true);
+			line = this.#promotions.peek();
 		}
 	}
 
 	add(waiter: Omit<Waiter, "seq" | "waiting">, weight: number): Waiter {
 		const owner = this.#tenantQueue(waiter.tenant, weight);
-		let flow = owner.flows[waiter.rank];
-		if (!flow) {
-			flow = new Flow(owner, waiter.rank);
-			owner.flows[waiter.rank] = flow;
+		let line = owner.lines[waiter.rank];
+		if (!line) {
+			line = new Line(owner, waiter.rank);
+			owner.lines[waiter.rank] = line;
 		}
-		const entry = new Entry(waiter, ++this.#seq, flow);
-		(entry.retry ? flow.retries : flow.firsts).add(entry);
+		const entry = new Entry(waiter, ++this.#seq, line);
+		(entry.retry ? line.retries : line.firsts).add(entry);
 		this.#count(entry, 1);
 		this.#byId.set(entry.ticketId, entry);
 		this.#deadlines.push(entry);
 		if (this.#deadlines.size > 2 * this.size + HEAP_GARBAGE_ALLOWANCE) {
 			this.#deadlines.retain((queued) => queued.waiting);
 		}
-		this.#refresh(flow);
+		this.#refresh(line);
 		return entry;
 	}
 
@@ -306,10 +331,10 @@ export class FairQueue {
 			// The node at the top stays in its heap unless the walk moves past it or parks it: most
 			// walks end at the first node, and then nothing needs re-filing.
 			for (let node = heap.peek(); node && !stopped; node = stopped ? undefined : heap.peek()) {
-				const flow = node.first as Flow;
+				const line = node.first as Line;
 				let inLine = 0;
 				// The line's next without an iterator: most walks stop there.
-				for (let entry = flow.next() as Entry, rest: Iterator<Entry> | undefined; ; ) {
+				for (let entry = line.next() as Entry, rest: Iterator<Entry> | undefined; ; ) {
 					const verdict = visit(entry, inLine === 0);
 					if (verdict === "park" && inLine === 0) {
 						node.parked = true;
@@ -324,7 +349,7 @@ export class FairQueue {
 					stopped = verdict === "take" || verdict === "stop" || visited >= limit;
 					if (stopped || inLine >= depth) break;
 					if (!rest) {
-						rest = flow.inOrder();
+						rest = line.inOrder();
 						rest.next();
 					}
 					const following = rest.next();
@@ -339,7 +364,7 @@ export class FairQueue {
 				}
 			}
 		}
-		for (const node of passed) if (node.flows.length > 0 && !node.parked) this.#placeNode(node);
+		for (const node of passed) if (node.lines.length > 0 && !node.parked) this.#placeNode(node);
 		return taken;
 	}
 
@@ -351,23 +376,23 @@ export class FairQueue {
 			if (!node.parked) continue;
 			node.parked = false;
 			node.startTag = Math.max(node.startTag, this.#virtualTimes[node.tier] as number);
-			if (node.flows.length > 0) this.#placeNode(node);
+			if (node.lines.length > 0) this.#placeNode(node);
 		}
 	}
 
 	/** The waiter to shed first: of the lowest class asked for, the newest (of one tenant's). */
 	victim(tenant?: string): Waiter | undefined {
-		let flow: Flow | undefined;
+		let line: Line | undefined;
 		if (tenant === undefined) {
-			flow = this.#shedOrder.peek();
+			line = this.#shedOrder.peek();
 		} else {
-			for (const candidate of this.#tenants.get(tenant)?.flows ?? []) {
-				if (candidate && candidate.size > 0 && (!flow || shedsFirst(candidate, flow))) {
-					flow = candidate;
+			for (const candidate of this.#tenants.get(tenant)?.lines ?? []) {
+				if (candidate && candidate.size > 0 && (!line || shedsFirst(candidate, line))) {
+					line = candidate;
 				}
 			}
 		}
-		return flow?.newest();
+		return line?.newest();
 	}
 
 	earliestDeadlineMs(): number | undefined {
@@ -391,65 +416,58 @@ export class FairQueue {
 	 * would serve next, and the tier it rises to.
 	 */
 	upcomingPromotions(limit: number): { atMs: number; waiter: Waiter; tier: number }[] {
-		const flows: Flow[] = [];
-		for (let flow = this.#promotions.pop(); flow; flow = this.#promotions.pop()) {
-			flows.push(flow);
-			if (flows.length >= limit) break;
+		const lines: Line[] = [];
+		for (let line = this.#promotions.pop(); line; line = this.#promotions.pop()) {
+			lines.push(line);
+			if (lines.length >= limit) break;
 		}
-		for (const flow of flows) this.#promotions.push(flow);
-		return flows.map((flow) => ({
-			atMs: flow.promoteAtMs,
-			waiter: flow.next() as Entry,
-			tier: flow.tier - 1,
+		for (const line of lines) this.#promotions.push(line);
+		return lines.map((line) => ({
+			atMs: line.promoteAtMs,
+			waiter: line.next() as Entry,
+			tier: line.tier - 1,
 		}));
 	}
 
 	/** The tier a waiter's line will stand in at atMs, if its front is still there. */
 	lineTierAt(waiter: Waiter, atMs: number): number {
-		const { flow } = waiter as Entry;
-		return this.tierAt(flow.rank, flow.frontSinceMs, atMs);
+		const { line } = waiter as Entry;
+		return this.tierAt(line.rank, line.frontSinceMs, atMs);
 	}
 
 	/** Whether a waiter's tenant's tier is set aside. */
 	isParked(waiter: Waiter): boolean {
-		return (waiter as Entry).flow.node?.parked === true;
+		return (waiter as Entry).line.node?.parked === true;
 	}
 
 	/** Demand that would be admitted before a new ask (an estimate: fair shares are approximated). */
 	ahead(query: AheadQuery, costOf: (requests: number, tokens: number) => number): Demand {
-		const demand: Demand = {
-			requests: 0,
-			tokens: 0,
-			modelRequests: 0,
-			modelTokens: 0,
-			tenantRequests: 0,
-			tenantTokens: 0,
-		};
+		const demand = noDemand();
 		const owner = this.#tenants.get(query.tenant);
 		for (let rank = 0; rank < CLASS_COUNT; rank++) {
 			const totals = this.#classes[rank] as ClassTotals;
 			if (totals.requests === 0) continue;
-			const flow = owner?.flows[rank];
-			let own = flow?.totals;
+			const line = owner?.lines[rank];
+			let own = line?.totals;
 			let requests = totals.requests;
 			let tokens = totals.tokens;
 			if (rank > query.rank) {
 				// A lower class: each of its lines' fronts rises past the ask after standing at the
 				// front for (rank - query.rank) steps, at most, then the next front, and so on.
 				const perLine = Math.floor(query.withinMs / ((rank - query.rank) * this.#stepMs));
-				requests = Math.min(totals.requests, totals.lines * perLine);
+				requests = Math.min(totals.requests, totals.lineCount * perLine);
 				tokens = (requests * totals.tokens) / totals.requests;
-				const ownRequests = Math.min(flow?.size ?? 0, perLine);
+				const ownRequests = Math.min(line?.size ?? 0, perLine);
 				own = {
 					requests: ownRequests,
-					tokens: (ownRequests * (flow?.totals.tokens ?? 0)) / (flow?.size || 1),
+					tokens: (ownRequests * (line?.totals.tokens ?? 0)) / (line?.size || 1),
 				};
 			} else if (rank === query.rank) {
 				// Its own class: its tenant's line ahead of it, and the others' fair share meanwhile.
-				own = query.retry ? flow?.retryTotals : flow?.totals;
-				const otherRequests = totals.requests - (flow?.totals.requests ?? 0);
-				const otherTokens = totals.tokens - (flow?.totals.tokens ?? 0);
-				const otherWeight = totals.weight - (flow && flow.size > 0 ? flow.owner.weight : 0);
+				own = query.retry ? line?.retryTotals : line?.totals;
+				const otherRequests = totals.requests - (line?.totals.requests ?? 0);
+				const otherTokens = totals.tokens - (line?.totals.tokens ?? 0);
+				const otherWeight = totals.weight - (line && line.size > 0 ? line.owner.weight : 0);
 				const otherCostMs = costOf(otherRequests, otherTokens);
 				const ownCostMs = costOf((own?.requests ?? 0) + 1, (own?.tokens ?? 0) + query.tokens);
 				const otherShare =
@@ -474,19 +492,12 @@ export class FairQueue {
 
 	/** Everything waiting, as demand on the pool, on a model and on a tenant. */
 	all(tenant: string, model: string): Demand {
-		const demand: Demand = {
-			requests: 0,
-			tokens: 0,
-			modelRequests: 0,
-			modelTokens: 0,
-			tenantRequests: 0,
-			tenantTokens: 0,
-		};
+		const demand = noDemand();
 		const owner = this.#tenants.get(tenant);
 		for (let rank = 0; rank < CLASS_COUNT; rank++) {
 			const totals = this.#classes[rank] as ClassTotals;
 			const byModel = totals.byModel.get(model);
-			const own = owner?.flows[rank]?.totals;
+			const own = owner?.lines[rank]?.totals;
 			demand.requests += totals.requests;
 			demand.tokens += totals.tokens;
 			demand.modelRequests += byModel?.requests ?? 0;
@@ -500,8 +511,8 @@ export class FairQueue {
 	oldestSubmittedMs(): number | undefined {
 		let oldest: number | undefined;
 		for (const owner of this.#tenants.values()) {
-			for (const flow of owner.flows) {
-				const submittedMs = flow?.oldest()?.submittedMs;
+			for (const line of owner.lines) {
+				const submittedMs = line?.oldest()?.submittedMs;
 				if (submittedMs !== undefined && (oldest === undefined || submittedMs < oldest)) {
 					oldest = submittedMs;
 				}
@@ -535,35 +546,35 @@ export class FairQueue {
 	}
 
 	#serve(entry: Entry, costMs: number, inOrder: boolean): void {
-		const node = entry.flow.node as Node;
+		const node = entry.line.node as Node;
 		if (inOrder) this.#virtualTimes[node.tier] = node.startTag;
 		node.startTag += costMs / node.owner.weight;
 		node.owner.finishTags[node.tier] = node.startTag;
 		this.#remove(entry);
 		// Its tag moved: re-file it (its line may have left it, or left it empty).
-		if (node.flows.length > 0) this.#placeNode(node);
+		if (node.lines.length > 0) this.#placeNode(node);
 	}
 
 	#remove(entry: Entry): void {
 		entry.waiting = false;
 		this.#byId.delete(entry.ticketId);
-		const { flow } = entry;
-		(entry.retry ? flow.retries : flow.firsts).left();
+		const { line } = entry;
+		(entry.retry ? line.retries : line.firsts).left();
 		this.#count(entry, -1);
-		this.#refresh(flow);
+		this.#refresh(line);
 	}
 
 	/** Adds (sign 1) or takes away (sign -1) a waiter in the running totals. */
 	#count(entry: Entry, sign: 1 | -1): void {
-		const { flow, tokens } = entry;
+		const { line, tokens } = entry;
 		const totals = this.#classes[entry.rank] as ClassTotals;
-		if (sign === 1 && flow.size === 0) {
-			totals.weight += flow.owner.weight;
-			totals.lines++;
+		if (sign === 1 && line.size === 0) {
+			totals.weight += line.owner.weight;
+			totals.lineCount++;
 		}
-		flow.owner.size += sign;
-		addTo(flow.totals, sign, tokens);
-		if (entry.retry) addTo(flow.retryTotals, sign, tokens);
+		line.owner.size += sign;
+		addTo(line.totals, sign, tokens);
+		if (entry.retry) addTo(line.retryTotals, sign, tokens);
 		addTo(totals, sign, tokens);
 		let model = totals.byModel.get(entry.model);
 		if (!model) {
@@ -571,9 +582,9 @@ export class FairQueue {
 			totals.byModel.set(entry.model, model);
 		}
 		if (addTo(model, sign, tokens) === 0) totals.byModel.delete(entry.model);
-		if (sign === -1 && flow.size === 0) {
-			totals.weight = totals.requests === 0 ? 0 : totals.weight - flow.owner.weight;
-			totals.lines--;
+		if (sign === -1 && line.size === 0) {
+			totals.weight = totals.requests === 0 ? 0 : totals.weight - line.owner.weight;
+			totals.lineCount--;
 		}
 	}
 
@@ -581,68 +592,68 @@ export class FairQueue {
 	 * Re-files a line after it changed, or after time passed (`aged`): its tier, node, promotion
 	 * time and shedding order, each only if the end of the line it depends on changed.
 	 */
-	#refresh(flow: Flow, aged = false): void {
-		const oldest = flow.oldest();
-		const newest = flow.newest();
+	#refresh(line: Line, aged = false): void {
+		const oldest = line.oldest();
+		const newest = line.newest();
 		if (!oldest || !newest) {
-			this.#detach(flow);
-			flow.tier = -1;
-			flow.oldestSeen = flow.newestSeen = undefined;
-			this.#promotions.delete(flow);
-			this.#shedOrder.delete(flow);
+			this.#detach(line);
+			line.tier = -1;
+			line.oldestSeen = line.newestSeen = undefined;
+			this.#promotions.delete(line);
+			this.#shedOrder.delete(line);
 			return;
 		}
-		if (newest !== flow.newestSeen) {
-			flow.newestSeen = newest;
-			this.#shedOrder.update(flow);
+		if (newest !== line.newestSeen) {
+			line.newestSeen = newest;
+			this.#shedOrder.update(line);
 		}
-		if (oldest === flow.oldestSeen && !aged) return;
+		if (oldest === line.oldestSeen && !aged) return;
 		if (oldest.frontSinceMs === undefined) {
 			// First at the front: since it arrived, if it found the line empty or came in ahead of
 			// the front (re-submitted); else since the waiter before it left.
-			const before = flow.oldestSeen;
+			const before = line.oldestSeen;
 			const cameInFront = !before || before.waiting;
 			oldest.frontSinceMs = cameInFront
 				? oldest.submittedMs
 				: Math.max(oldest.submittedMs, this.#nowMs);
 		}
-		flow.frontSinceMs = oldest.frontSinceMs;
-		flow.oldestSeen = oldest;
-		const tier = this.tierAt(flow.rank, flow.frontSinceMs, this.#nowMs);
-		if (tier !== flow.tier || !flow.node) {
-			this.#detach(flow);
-			this.#attach(flow, tier);
+		line.frontSinceMs = oldest.frontSinceMs;
+		line.oldestSeen = oldest;
+		const tier = this.tierAt(line.rank, line.frontSinceMs, this.#nowMs);
+		if (tier !== line.tier || !line.node) {
+			this.#detach(line);
+			this.#attach(line, tier);
 		} else {
-			this.#placeNode(flow.node);
+			this.#placeNode(line.node);
 		}
-		flow.promoteAtMs =
+		line.promoteAtMs =
 			tier > 0
-				? flow.frontSinceMs + (flow.rank - tier + 1) * this.#stepMs
+				? line.frontSinceMs + (line.rank - tier + 1) * this.#stepMs
 				: Number.POSITIVE_INFINITY;
-		if (tier > 0) this.#promotions.update(flow);
-		else this.#promotions.delete(flow);
+		if (tier > 0) this.#promotions.update(line);
+		else this.#promotions.delete(line);
 	}
 
-	#attach(flow: Flow, tier: number): void {
-		const node = flow.owner.nodes[tier] as Node;
-		flow.tier = tier;
-		flow.node = node;
-		node.flows.push(flow);
-		if (node.flows.length === 1) {
+	#attach(line: Line, tier: number): void {
+		const node = line.owner.nodes[tier] as Node;
+		line.tier = tier;
+		line.node = node;
+		node.lines.push(line);
+		if (node.lines.length === 1) {
 			node.startTag = Math.max(
 				this.#virtualTimes[tier] as number,
-				flow.owner.finishTags[tier] as number,
+				line.owner.finishTags[tier] as number,
 			);
 		}
 		this.#placeNode(node);
 	}
 
-	#detach(flow: Flow): void {
-		const node = flow.node;
+	#detach(line: Line): void {
+		const node = line.node;
 		if (!node) return;
-		flow.node = undefined;
-		node.flows.splice(node.flows.indexOf(flow), 1);
-		if (node.flows.length > 0) {
+		line.node = undefined;
+		node.lines.splice(node.lines.indexOf(line), 1);
+		if (node.lines.length > 0) {
 			this.#placeNode(node);
 			return;
 		}
@@ -652,12 +663,12 @@ export class FairQueue {
 
 	/** Finds the node's oldest line and re-files the node in its tier. */
 	#placeNode(node: Node): void {
-		let first: Flow | undefined;
+		let first: Line | undefined;
 		let oldest: Entry | undefined;
-		for (const flow of node.flows) {
-			const candidate = flow.oldest();
+		for (const line of node.lines) {
+			const candidate = line.oldest();
 			if (candidate && (!oldest || comesBefore(candidate, oldest))) {
-				first = flow;
+				first = line;
 				oldest = candidate;
 			}
 		}
@@ -689,7 +700,7 @@ function servesFirst(a: Node, b: Node): boolean {
 }
 
 /** Lowest class asked for first, then newest. */
-function shedsFirst(a: Flow, b: Flow): boolean {
+function shedsFirst(a: Line, b: Line): boolean {
 	if (a.rank !== b.rank) return a.rank > b.rank;
 	const newestA = a.newest();
 	const newestB = b.newest();

@@ -1,6 +1,6 @@
-// The request bucket and the token bucket that one RateLimits describes (a pool's, or a model's),
-// each ask taking one request and its tokens from both.
-import type { RateLimits } from "./limits.ts";
+// The request bucket and the token bucket of one scope that limits admissions (the pool, one of its
+// models, one tenant): every ask takes one request and its tokens from each bucket the scope has.
+// A limit the scope leaves out has no bucket and never binds.
 import {
 	type BucketSpec,
 	type BucketState,
@@ -22,115 +22,148 @@ export interface BucketView {
 	resetMs: number;
 }
 
+/** A scope's limits: per-minute rates, and capacities (default: a whole minute of the rate). */
+export interface BucketLimits {
+	requestsPerMinute?: number;
+	tokensPerMinute?: number;
+	burstRequests?: number;
+	burstTokens?: number;
+}
+
 export interface RateBucketsState {
-	requests: BucketState;
-	tokens: BucketState;
+	requests?: BucketState;
+	tokens?: BucketState;
+}
+
+export interface RateBucketsView {
+	requests?: BucketView;
+	tokens?: BucketView;
+}
+
+class Bucket {
+	readonly spec: BucketSpec;
+	state: BucketState;
+
+	/** Starts full, or from a saved state whose level is clamped to today's capacity. */
+	constructor(
+		readonly limitPerMinute: number,
+		capacity: number,
+		saved: BucketState | undefined,
+	) {
+		this.spec = bucketSpec(limitPerMinute, capacity);
+		this.state = saved ? clampToCapacity(this.spec, saved) : fullBucket(this.spec);
+	}
+
+	charge(amount: number, nowMs: number): void {
+		this.state = charge(this.spec, this.state, amount, nowMs);
+	}
+
+	/** Caps the level at `room`; never raises it. */
+	lowerTo(room: number, nowMs: number): void {
+		if (room < levelAt(this.spec, this.state, nowMs)) {
+			this.state = { level: Math.max(0, room), updatedMs: Math.max(this.state.updatedMs, nowMs) };
+		}
+	}
+
+	view(nowMs: number): BucketView {
+		return {
+			limitPerMinute: this.limitPerMinute,
+			capacity: this.spec.capacity,
+			remaining: wholeUnitsAt(this.spec, this.state, nowMs),
+			resetMs: Math.ceil(msUntilLevel(this.spec, this.state, this.spec.capacity, nowMs)),
+		};
+	}
+}
+
+function bucketOf(
+	perMinute: number | undefined,
+	capacity: number | undefined,
+	saved: BucketState | undefined,
+): Bucket | undefined {
+	return perMinute === undefined ? undefined : new Bucket(perMinute, capacity ?? perMinute, saved);
 }
 
 export class RateBuckets {
-	readonly #limits: RateLimits;
-	readonly #requestsSpec: BucketSpec;
-	readonly #tokensSpec: BucketSpec;
-	#requests: BucketState;
-	#tokens: BucketState;
+	readonly #requests: Bucket | undefined;
+	readonly #tokens: Bucket | undefined;
 
-	/** Starts full, or from a saved state whose levels are clamped to today's capacities. */
-	constructor(limits: RateLimits, saved?: RateBucketsState) {
-		this.#limits = limits;
-		this.#requestsSpec = bucketSpec(limits.requestsPerMinute, limits.burstRequests);
-		this.#tokensSpec = bucketSpec(limits.tokensPerMinute, limits.burstTokens);
-		this.#requests = saved
-			? clampToCapacity(this.#requestsSpec, saved.requests)
-			: fullBucket(this.#requestsSpec);
-		this.#tokens = saved
-			? clampToCapacity(this.#tokensSpec, saved.tokens)
-			: fullBucket(this.#tokensSpec);
+	constructor(limits: BucketLimits, saved?: RateBucketsState) {
+		this.#requests = bucketOf(limits.requestsPerMinute, limits.burstRequests, saved?.requests);
+		this.#tokens = bucketOf(limits.tokensPerMinute, limits.burstTokens, saved?.tokens);
+	}
+
+	/** Whether any bucket binds this scope. */
+	get bounded(): boolean {
+		return this.#requests !== undefined || this.#tokens !== undefined;
 	}
 
 	get tokenCapacity(): number {
-		return this.#tokensSpec.capacity;
+		return this.#tokens?.spec.capacity ?? Number.POSITIVE_INFINITY;
 	}
 
 	fits(tokens: number, nowMs: number): boolean {
 		return (
-			hasRoom(this.#requestsSpec, this.#requests, 1, nowMs) &&
-			hasRoom(this.#tokensSpec, this.#tokens, tokens, nowMs)
+			(this.#requests === undefined ||
+				hasRoom(this.#requests.spec, this.#requests.state, 1, nowMs)) &&
+			(this.#tokens === undefined || hasRoom(this.#tokens.spec, this.#tokens.state, tokens, nowMs))
 		);
 	}
 
 	take(tokens: number, nowMs: number): void {
-		this.#requests = charge(this.#requestsSpec, this.#requests, 1, nowMs);
-		this.#tokens = charge(this.#tokensSpec, this.#tokens, tokens, nowMs);
+		this.#requests?.charge(1, nowMs);
+		this.#tokens?.charge(tokens, nowMs);
 	}
 
 	/** Charges extra tokens, or refunds them when negative (reconciling an estimate). */
 	chargeTokens(tokens: number, nowMs: number): void {
-		this.#tokens = charge(this.#tokensSpec, this.#tokens, tokens, nowMs);
+		this.#tokens?.charge(tokens, nowMs);
 	}
 
 	/** Caps the levels at what the provider reports as remaining; never raises them. */
 	lowerTo(room: { requests?: number; tokens?: number }, nowMs: number): void {
-		if (room.requests !== undefined) {
-			this.#requests = capped(this.#requestsSpec, this.#requests, room.requests, nowMs);
-		}
-		if (room.tokens !== undefined) {
-			this.#tokens = capped(this.#tokensSpec, this.#tokens, room.tokens, nowMs);
-		}
+		if (room.requests !== undefined) this.#requests?.lowerTo(room.requests, nowMs);
+		if (room.tokens !== undefined) this.#tokens?.lowerTo(room.tokens, nowMs);
 	}
 
 	/** Milliseconds of refill that `requests` requests and `tokens` tokens use up. */
 	costMs(requests: number, tokens: number): number {
 		return Math.max(
-			requests / this.#requestsSpec.refillPerMs,
-			tokens / this.#tokensSpec.refillPerMs,
+			this.#requests ? requests / this.#requests.spec.refillPerMs : 0,
+			this.#tokens ? tokens / this.#tokens.spec.refillPerMs : 0,
 		);
 	}
 
 	/** Milliseconds until `requests` requests and `tokens` tokens will have refilled. */
 	waitMs(requests: number, tokens: number, nowMs: number): number {
 		return Math.max(
-			msUntilLevel(this.#requestsSpec, this.#requests, requests, nowMs),
-			msUntilLevel(this.#tokensSpec, this.#tokens, tokens, nowMs),
+			this.#requests ? msUntilLevel(this.#requests.spec, this.#requests.state, requests, nowMs) : 0,
+			this.#tokens ? msUntilLevel(this.#tokens.spec, this.#tokens.state, tokens, nowMs) : 0,
 		);
 	}
 
-	view(nowMs: number): { requests: BucketView; tokens: BucketView } {
-		return {
-			requests: viewOf(this.#requestsSpec, this.#requests, this.#limits.requestsPerMinute, nowMs),
-			tokens: viewOf(this.#tokensSpec, this.#tokens, this.#limits.tokensPerMinute, nowMs),
-		};
+	view(nowMs: number): RateBucketsView {
+		const view: RateBucketsView = {};
+		if (this.#requests) view.requests = this.#requests.view(nowMs);
+		if (this.#tokens) view.tokens = this.#tokens.view(nowMs);
+		return view;
 	}
 
 	state(): RateBucketsState {
-		return { requests: this.#requests, tokens: this.#tokens };
+		const state: RateBucketsState = {};
+		if (this.#requests) state.requests = this.#requests.state;
+		if (this.#tokens) state.tokens = this.#tokens.state;
+		return state;
 	}
 
 	/** The levels as of nowMs, so that new limits apply to the refill from now on only. */
 	stateAt(nowMs: number): RateBucketsState {
-		return {
-			requests: { level: levelAt(this.#requestsSpec, this.#requests, nowMs), updatedMs: nowMs },
-			tokens: { level: levelAt(this.#tokensSpec, this.#tokens, nowMs), updatedMs: nowMs },
-		};
+		const at = (bucket: Bucket | undefined) =>
+			bucket && { level: levelAt(bucket.spec, bucket.state, nowMs), updatedMs: nowMs };
+		const state: RateBucketsState = {};
+		const requests = at(this.#requests);
+		const tokens = at(this.#tokens);
+		if (requests) state.requests = requests;
+		if (tokens) state.tokens = tokens;
+		return state;
 	}
-}
-
-function capped(spec: BucketSpec, state: BucketState, room: number, nowMs: number): BucketState {
-	const level = levelAt(spec, state, nowMs);
-	return room < level
-		? { level: Math.max(0, room), updatedMs: Math.max(state.updatedMs, nowMs) }
-		: state;
-}
-
-function viewOf(
-	spec: BucketSpec,
-	state: BucketState,
-	limitPerMinute: number,
-	nowMs: number,
-): BucketView {
-	return {
-		limitPerMinute,
-		capacity: spec.capacity,
-		remaining: wholeUnitsAt(spec, state, nowMs),
-		resetMs: Math.ceil(msUntilLevel(spec, state, spec.capacity, nowMs)),
-	};
 }

@@ -1,6 +1,7 @@
 // The returns promised to callers turned away, in time order, so that each retry-after counts
 // every caller told to come back before it: callers who honour it find room instead of arriving
 // together. Only retry-after uses it; admission never waits for a caller who may not come back.
+import type { Demand } from "./fair-queue.ts";
 
 interface Booking {
 	readonly atMs: number;
@@ -10,14 +11,7 @@ interface Booking {
 }
 
 /** Requests and tokens promised and not yet due: in all, for a tenant, for a model. */
-export interface Promised {
-	requests: number;
-	tokens: number;
-	tenantRequests: number;
-	tenantTokens: number;
-	modelRequests: number;
-	modelTokens: number;
-}
+export type Promised = Demand;
 
 interface Totals {
 	requests: number;

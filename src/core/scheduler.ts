@@ -1,56 +1,53 @@
-// The admission scheduler for one provider credential: rate buckets, concurrency leases, the fair
-// priority queue, tenants' own limits and the provider's pause. Pure: every decision is made at
-// the nowMs the caller passes in.
-import { CLASS_COUNT, type Demand, FairQueue, type Verdict, type Waiter } from "./fair-queue.ts";
+// The admission scheduler for one provider credential: who is admitted now, who waits and who is
+// turned away, over the pool's, its models' and its tenants' buckets, its concurrency leases, the
+// fair priority queue and the provider's pause. Pure: every decision is made at the nowMs passed in.
+import {
+	CLASS_COUNT,
+	type Demand,
+	FairQueue,
+	noDemand,
+	type Verdict,
+	type Waiter,
+} from "./fair-queue.ts";
+import { type Lease, LeaseTable } from "./lease-table.ts";
 import type { PoolLimits } from "./limits.ts";
 import { MinHeap } from "./min-heap.ts";
 import { PRIORITIES, type Priority } from "./priority.ts";
 import { type BucketView, RateBuckets, type RateBucketsState } from "./rate-buckets.ts";
-import { ReturnSchedule } from "./return-schedule.ts";
 import {
 	type TenantBucketsState,
 	TenantLimits,
 	type TenantPolicy,
 	type TenantView,
 } from "./tenant-limits.ts";
+import { type Estimate, type EstimatedAsk, WaitEstimate } from "./wait-estimate.ts";
 
-export type { BucketView, RateBucketsState, TenantBucketsState, TenantPolicy, TenantView };
+export type { BucketView, Lease, RateBucketsState, TenantBucketsState, TenantPolicy, TenantView };
 
+/** The queue policy of one pool; every value comes from the configuration, which holds the defaults. */
 export interface SchedulerOptions {
 	limits: PoolLimits;
 	leaseTtlMs: number;
 	/** Waiters in all. When full, an arrival of a higher class sheds the lowest, newest waiter. */
 	maxQueueLength: number;
-	/** Waiters of one tenant, shed the same way among its own. Default: maxQueueLength. */
-	maxQueuePerTenant?: number;
-	/**
-	 * Longest a waiter of each class may wait, from its submission; the ask's own deadline may
-	 * shorten it. Default: DEFAULT_MAX_WAIT_MS_BY_PRIORITY.
-	 */
-	maxWaitMsByPriority?: Record<Priority, number>;
+	/** Waiters of one tenant, shed the same way among its own. */
+	maxQueuePerTenant: number;
+	/** Longest a waiter of each class may wait, from its submission; an ask's deadline may shorten it. */
+	maxWaitMsByPriority: Record<Priority, number>;
 	/**
 	 * Aging. A tenant's line of a class rises one class for every third of this that its front
 	 * waiter waits at the front, so that after this long it is critical: no waiter stands at the
 	 * front of its tenant's line longer than this behind work of a higher class. Waiting behind its
 	 * own tenant's older waiters of its class does not count: a backlog earns no priority over
-	 * other tenants. Finite and positive. Default: DEFAULT_AGING_BOUND_MS.
+	 * other tenants. Finite and positive.
 	 */
-	agingBoundMs?: number;
+	agingBoundMs: number;
 	/** Tenants' weights and own limits; a tenant not listed has weight 1 and no limits. */
-	tenants?: Record<string, TenantPolicy>;
+	tenants: Record<string, TenantPolicy>;
 }
 
-export const DEFAULT_MAX_WAIT_MS_BY_PRIORITY: Readonly<Record<Priority, number>> = {
-	critical: 60_000,
-	high: 60_000,
-	normal: 120_000,
-	low: 300_000,
-};
-
-export const DEFAULT_AGING_BOUND_MS = 60_000;
-
 export interface Ask {
-	/** Unique per attempt; also the lease id. */
+	/** Unique among the pool's waiters and leases; also the lease id. */
 	ticketId: string;
 	tenant: string;
 	model: string;
@@ -61,20 +58,13 @@ export interface Ask {
 	deadlineMs: number;
 	/** A re-send after a provider 429: queued ahead of its tenant's first attempts of its class. */
 	retry?: boolean;
+	/** Which send of its request this is (1, the default, is the first). */
+	attempt?: number;
 	/**
 	 * When the request first asked, if earlier than now: a waiter re-submitted after a restart
 	 * keeps its age (its aging, its place among its tenant's waiters, its class's longest wait).
 	 */
 	submittedMs?: number;
-}
-
-export interface Lease {
-	ticketId: string;
-	tenant: string;
-	model: string;
-	tokens: number;
-	admittedMs: number;
-	expiresMs: number;
 }
 
 /**
@@ -111,7 +101,7 @@ export interface RateLimitView {
 export interface PoolStatus {
 	requests: BucketView;
 	tokens: BucketView;
-	models: Record<string, { requests: BucketView; tokens: BucketView }>;
+	models: Record<string, RateLimitView>;
 	inFlight: number;
 	maxConcurrent: number;
 	queued: number;
@@ -135,7 +125,8 @@ export interface PoolStatus {
 
 /** JSON-serialisable state that must survive a restart. Waiters do not: they are re-submitted. */
 export interface SchedulerSnapshot {
-	pool: RateBucketsState;
+	/** A pool's scope always has both buckets. */
+	pool: Required<RateBucketsState>;
 	models: Record<string, RateBucketsState>;
 	/** Tenants' own buckets; absent in snapshots from before tenants had limits. */
 	tenants?: Record<string, TenantBucketsState>;
@@ -143,14 +134,12 @@ export interface SchedulerSnapshot {
 	pausedUntilMs: number;
 }
 
-const NOTHING_AHEAD: Demand = {
-	requests: 0,
-	tokens: 0,
-	modelRequests: 0,
-	modelTokens: 0,
-	tenantRequests: 0,
-	tenantTokens: 0,
-};
+/** The buckets an ask draws on: the pool's, its model's if limited, its tenant's own. */
+interface Scopes {
+	model: RateBuckets | undefined;
+	tenant: TenantLimits;
+}
+
 const DEFAULT_POLICY: TenantPolicy = { weight: 1 };
 /** Waiters looked at behind a blocked head, per decision, for one that can go around it... */
 const BACKFILL_SCAN = 16;
@@ -158,22 +147,17 @@ const BACKFILL_SCAN = 16;
 const BACKFILL_DEPTH = 4;
 /** Upcoming promotions nextWakeMs looks at for one that would give the queue a new head. */
 const PROMOTION_LOOKAHEAD = 8;
-/** Past this many released leases still in the expiry index, it is rebuilt from the live ones. */
-const HEAP_GARBAGE_ALLOWANCE = 1024;
 
 export class Scheduler {
 	readonly #options: SchedulerOptions;
 	readonly #maxWaitMs: readonly number[];
-	readonly #stepMs: number;
 	#limits: PoolLimits;
 	#pool: RateBuckets;
 	#models: Map<string, RateBuckets>;
 	readonly #tenants = new Map<string, TenantLimits>();
 	readonly #queue: FairQueue;
-	readonly #returns = new ReturnSchedule();
-	readonly #leases = new Map<string, Lease>();
-	// Lazy deletion: a released lease stays here until it surfaces or the index is rebuilt.
-	readonly #leaseExpiries = new MinHeap<Lease>((lease) => lease.expiresMs);
+	readonly #estimate: WaitEstimate;
+	readonly #leases = new LeaseTable();
 	// Tenants set aside at a bucket limit of their own, by when that bucket has room (lazy).
 	readonly #tenantWakes = new MinHeap<{ tenant: string; atMs: number }>((wake) => wake.atMs);
 	/** Outcomes decided outside tick() (sheds in submit, limits changed), handed out by tick(). */
@@ -189,14 +173,12 @@ export class Scheduler {
 
 	constructor(options: SchedulerOptions, snapshot?: SchedulerSnapshot) {
 		this.#options = options;
-		const agingBoundMs = options.agingBoundMs ?? DEFAULT_AGING_BOUND_MS;
+		const { agingBoundMs } = options;
 		if (!(Number.isFinite(agingBoundMs) && agingBoundMs > 0)) {
 			throw new RangeError(`agingBoundMs ${agingBoundMs} is not a positive number of ms`);
 		}
-		this.#stepMs = agingBoundMs / (CLASS_COUNT - 1);
-		const maxWaitMs = options.maxWaitMsByPriority ?? DEFAULT_MAX_WAIT_MS_BY_PRIORITY;
-		this.#maxWaitMs = PRIORITIES.map((priority) => maxWaitMs[priority]);
-		for (const [name, policy] of Object.entries(options.tenants ?? {})) {
+		this.#maxWaitMs = PRIORITIES.map((priority) => options.maxWaitMsByPriority[priority]);
+		for (const [name, policy] of Object.entries(options.tenants)) {
 			if (!(Number.isFinite(policy.weight) && policy.weight > 0)) {
 				throw new RangeError(`tenant ${name}: weight ${policy.weight} is not positive`);
 			}
@@ -206,14 +188,20 @@ export class Scheduler {
 				new TenantLimits(policy, saved ? snapshot?.tenants?.[name] : undefined),
 			);
 		}
-		this.#queue = new FairQueue(this.#stepMs);
+		this.#queue = new FairQueue(agingBoundMs / (CLASS_COUNT - 1));
+		this.#estimate = new WaitEstimate({
+			queue: this.#queue,
+			poolCostMs: (requests, tokens) => this.#pool.costMs(requests, tokens),
+			waitMs: (ahead, ask, nowMs) => this.#waitMs(ahead, ask, nowMs),
+			weightOf: (tenant) => this.#tenantOf(tenant).policy.weight,
+		});
 		this.#limits = options.limits;
 		this.#pool = new RateBuckets(this.#limits, snapshot?.pool);
 		this.#models = modelBuckets(this.#limits, snapshot?.models ?? {});
 		if (snapshot) {
 			this.#pausedUntilMs = snapshot.pausedUntilMs;
 			for (const lease of snapshot.leases) {
-				this.#addLease(lease);
+				this.#leases.add({ ...lease, attempt: lease.attempt ?? 1 });
 				this.#tenantOf(lease.tenant).inFlight++;
 			}
 		}
@@ -229,20 +217,19 @@ export class Scheduler {
 		}
 		const rank = PRIORITIES.indexOf(ask.priority);
 		if (rank < 0) throw new RangeError(`ticket ${ask.ticketId}: no priority ${ask.priority}`);
-		const model = this.#models.get(ask.model);
-		const tenant = this.#tenantOf(ask.tenant);
-		const tooLarge = this.#tooLarge(ask, model, tenant);
+		const scopes = this.#scopesOf(ask);
+		const tooLarge = this.#tooLarge(ask, scopes);
 		if (tooLarge) return tooLarge;
 
 		this.#prepare(nowMs);
-		if (this.#queue.size === 0 && this.#canAdmit(ask, model, tenant, nowMs)) {
-			return { kind: "admitted", lease: this.#admit(ask, model, tenant, nowMs) };
+		if (this.#queue.size === 0 && this.#canAdmit(ask.tokens, scopes, nowMs)) {
+			return { kind: "admitted", lease: this.#admit(ask, scopes, nowMs) };
 		}
 
 		const submittedMs = Math.min(ask.submittedMs ?? nowMs, nowMs);
 		const tier = this.#queue.tierAt(rank, submittedMs, nowMs);
 		// Estimated before it joins; waiters admissible now (a tick is due) still count as ahead.
-		const estimate = this.#estimate(ask, tier, tenant, model, nowMs);
+		const estimate = this.#estimate.of(ask, tier, nowMs);
 		const waiter = this.#queue.add(
 			{
 				ticketId: ask.ticketId,
@@ -251,10 +238,11 @@ export class Scheduler {
 				tokens: ask.tokens,
 				rank,
 				retry: ask.retry === true,
+				attempt: ask.attempt ?? 1,
 				submittedMs,
 				deadlineMs: Math.min(ask.deadlineMs, submittedMs + (this.#maxWaitMs[rank] as number)),
 			},
-			tenant.policy.weight,
+			scopes.tenant.policy.weight,
 		);
 		// It may be next in order, or able to go around a blocked head (others admissible now go too).
 		for (let next = this.#select(nowMs); next; next = this.#select(nowMs)) {
@@ -266,7 +254,7 @@ export class Scheduler {
 		if (waiter.deadlineMs <= nowMs || nowMs + estimate.etaMs > waiter.deadlineMs) {
 			this.#queue.remove(waiter.ticketId);
 			this.#sinceStart.deadlineRejected++;
-			const retryAfterMs = this.#bookReturn(ask, nowMs);
+			const retryAfterMs = this.#estimate.bookReturn(ask, nowMs);
 			return rejection(
 				"deadline",
 				retryAfterMs,
@@ -275,14 +263,14 @@ export class Scheduler {
 			);
 		}
 
-		const tenantFull = this.#queue.sizeOf(ask.tenant) > this.#maxQueuePerTenant;
+		const tenantFull = this.#queue.sizeOf(ask.tenant) > this.#options.maxQueuePerTenant;
 		if (tenantFull || this.#queue.size > this.#options.maxQueueLength) {
 			const victim = this.#queue.victim(tenantFull ? ask.tenant : undefined);
 			if (!victim || victim === waiter || victim.rank <= rank) {
 				this.#queue.remove(waiter.ticketId);
-				const retryAfterMs = this.#bookReturn(ask, nowMs);
+				const retryAfterMs = this.#estimate.bookReturn(ask, nowMs);
 				const scope = tenantFull
-					? `for tenant ${ask.tenant} (${this.#maxQueuePerTenant} waiting)`
+					? `for tenant ${ask.tenant} (${this.#options.maxQueuePerTenant} waiting)`
 					: `for this provider key (${this.#options.maxQueueLength} waiting)`;
 				return rejection(
 					"queue_full",
@@ -301,25 +289,28 @@ export class Scheduler {
 		return this.#queue.remove(ticketId) !== undefined;
 	}
 
+	/** The lease of an admitted ticket, while it is held. */
+	lease(ticketId: string): Lease | undefined {
+		return this.#leases.get(ticketId);
+	}
+
 	/**
 	 * Ends a lease and reconciles its reserved tokens with the actual count: a refund or an extra
 	 * charge. `undefined` keeps the reservation. False when the lease is unknown or was reclaimed.
 	 */
 	release(ticketId: string, actualTokens: number | undefined, nowMs: number): boolean {
-		const lease = this.#leases.get(ticketId);
+		const lease = this.#leases.remove(ticketId);
 		if (!lease) return false;
-		const tenant = this.#tenantOf(lease.tenant);
+		const scopes = this.#scopesOf(lease);
 		if (actualTokens !== undefined) {
 			if (!isTokenCount(actualTokens)) {
 				throw new RangeError(`ticket ${ticketId}: actual usage ${actualTokens} is not a count`);
 			}
-			const extraTokens = actualTokens - lease.tokens;
-			this.#pool.chargeTokens(extraTokens, nowMs);
-			this.#models.get(lease.model)?.chargeTokens(extraTokens, nowMs);
-			tenant.chargeTokens(extraTokens, nowMs);
+			for (const buckets of this.#bucketsOf(scopes)) {
+				buckets.chargeTokens(actualTokens - lease.tokens, nowMs);
+			}
 		}
-		this.#leases.delete(ticketId);
-		this.#endLease(lease, tenant);
+		this.#endLease(lease, scopes.tenant);
 		return true;
 	}
 
@@ -347,11 +338,7 @@ export class Scheduler {
 		this.#models = modelBuckets(limits, models);
 		const tooLarge: Outcome[] = [];
 		for (const waiter of this.#queue.waiters()) {
-			const result = this.#tooLarge(
-				waiter,
-				this.#models.get(waiter.model),
-				this.#tenantOf(waiter.tenant),
-			);
+			const result = this.#tooLarge(waiter, this.#scopesOf(waiter));
 			if (result) tooLarge.push({ ticketId: waiter.ticketId, result });
 		}
 		for (const outcome of tooLarge) this.#queue.remove(outcome.ticketId);
@@ -365,7 +352,14 @@ export class Scheduler {
 	tick(nowMs: number): Outcome[] {
 		const outcomes = this.#pending;
 		this.#pending = [];
-		this.#reclaimExpiredLeases(nowMs);
+		for (
+			let lease = this.#leases.popExpired(nowMs);
+			lease;
+			lease = this.#leases.popExpired(nowMs)
+		) {
+			// Its slot is free again; its reserved tokens stay charged.
+			this.#endLease(lease, this.#tenantOf(lease.tenant));
+		}
 		this.#prepare(nowMs);
 		this.#admitWaiters(nowMs, outcomes);
 		if (this.#rejectOverdue(nowMs, outcomes)) this.#admitWaiters(nowMs, outcomes);
@@ -382,7 +376,7 @@ export class Scheduler {
 		if (this.#pending.length > 0) return nowMs;
 		this.#prepare(nowMs);
 		let wakeMs = Math.min(
-			this.#earliestLeaseExpiryMs() ?? Number.POSITIVE_INFINITY,
+			this.#leases.earliestExpiryMs() ?? Number.POSITIVE_INFINITY,
 			this.#queue.earliestDeadlineMs() ?? Number.POSITIVE_INFINITY,
 			this.#tenantWakes.peek()?.atMs ?? Number.POSITIVE_INFINITY,
 		);
@@ -410,7 +404,7 @@ export class Scheduler {
 			if (state) tenants[name] = state;
 		}
 		return {
-			pool: this.#pool.state(),
+			pool: this.#pool.state() as Required<RateBucketsState>,
 			models: Object.fromEntries(
 				[...this.#models].map(([model, buckets]) => [model, buckets.state()]),
 			),
@@ -422,7 +416,8 @@ export class Scheduler {
 
 	/** The pool's request and token buckets: what a caller's rate-limit headers show, cheaply. */
 	rateLimitView(nowMs: number): RateLimitView {
-		return this.#pool.view(nowMs);
+		// A pool's scope always has both buckets.
+		return this.#pool.view(nowMs) as RateLimitView;
 	}
 
 	status(nowMs: number): PoolStatus {
@@ -432,13 +427,13 @@ export class Scheduler {
 		const tenants: Record<string, TenantView> = {};
 		for (const [name, limits] of this.#tenants) {
 			const queued = byTenant.get(name) ?? 0;
-			const listed = this.#options.tenants && Object.hasOwn(this.#options.tenants, name);
+			const listed = Object.hasOwn(this.#options.tenants, name);
 			if (listed || queued > 0 || limits.inFlight > 0) tenants[name] = limits.view(queued, nowMs);
 		}
 		return {
-			...this.#pool.view(nowMs),
+			...this.rateLimitView(nowMs),
 			models: Object.fromEntries(
-				[...this.#models].map(([model, buckets]) => [model, buckets.view(nowMs)]),
+				[...this.#models].map(([model, buckets]) => [model, buckets.view(nowMs) as RateLimitView]),
 			),
 			inFlight: this.#leases.size,
 			maxConcurrent: this.#limits.maxConcurrent,
@@ -453,10 +448,6 @@ export class Scheduler {
 		};
 	}
 
-	get #maxQueuePerTenant(): number {
-		return this.#options.maxQueuePerTenant ?? this.#options.maxQueueLength;
-	}
-
 	#tenantOf(name: string): TenantLimits {
 		let tenant = this.#tenants.get(name);
 		if (!tenant) {
@@ -466,25 +457,39 @@ export class Scheduler {
 		return tenant;
 	}
 
+	#scopesOf(ask: { model: string; tenant: string }): Scopes {
+		return { model: this.#models.get(ask.model), tenant: this.#tenantOf(ask.tenant) };
+	}
+
+	/** Every bucket an ask of these scopes takes from: the one admission check. */
+	#bucketsOf(scopes: Scopes): RateBuckets[] {
+		const buckets = [this.#pool, scopes.tenant.buckets];
+		if (scopes.model) buckets.push(scopes.model);
+		return buckets;
+	}
+
 	#tooLarge(
 		ask: { tokens: number; model: string; tenant: string },
-		model: RateBuckets | undefined,
-		tenant: TenantLimits,
+		scopes: Scopes,
 	): Rejection | undefined {
-		const modelCapacity = model?.tokenCapacity ?? Number.POSITIVE_INFINITY;
-		const capacity = Math.min(this.#pool.tokenCapacity, modelCapacity, tenant.tokenCapacity);
+		const modelCapacity = scopes.model?.tokenCapacity ?? Number.POSITIVE_INFINITY;
+		const capacity = Math.min(
+			this.#pool.tokenCapacity,
+			modelCapacity,
+			scopes.tenant.buckets.tokenCapacity,
+		);
 		if (ask.tokens <= capacity) return undefined;
-		const scope =
+		const setting =
 			capacity === this.#pool.tokenCapacity
-				? "this provider key"
+				? "this pool's limits.burstTokens (default: limits.tokensPerMinute)"
 				: capacity === modelCapacity
-					? `model ${ask.model}`
-					: `tenant ${ask.tenant}'s per-minute limit`;
+					? `limits.models["${ask.model}"].burstTokens (default: its tokensPerMinute)`
+					: `tenant ${ask.tenant}'s limits.tokensPerMinute`;
 		return {
 			kind: "rejected",
 			reason: "too_large",
 			retryAfterMs: 0,
-			message: `This request is estimated at ${ask.tokens} tokens, more than the ${capacity}-token burst capacity of ${scope}, so it can never be admitted. Lower max_tokens or shorten the input.`,
+			message: `This request is estimated at ${count(ask.tokens)} tokens, more than the ${count(capacity)} tokens that ${setting} lets through at once, so it can never be admitted. Lower max_tokens or shorten the input, or raise that limit if the provider allows it.`,
 		};
 	}
 
@@ -498,18 +503,16 @@ export class Scheduler {
 		}
 	}
 
-	#canAdmit(
-		ask: { tokens: number },
-		model: RateBuckets | undefined,
-		tenant: TenantLimits,
-		nowMs: number,
-	): boolean {
+	/** Whether a slot is free and the pool is not paused: what every admission needs first. */
+	#open(nowMs: number): boolean {
+		return nowMs >= this.#pausedUntilMs && this.#leases.size < this.#limits.maxConcurrent;
+	}
+
+	#canAdmit(tokens: number, scopes: Scopes, nowMs: number): boolean {
 		return (
-			nowMs >= this.#pausedUntilMs &&
-			this.#leases.size < this.#limits.maxConcurrent &&
-			this.#pool.fits(ask.tokens, nowMs) &&
-			(model === undefined || model.fits(ask.tokens, nowMs)) &&
-			tenant.allows(ask.tokens, nowMs)
+			this.#open(nowMs) &&
+			!scopes.tenant.atConcurrencyLimit &&
+			this.#bucketsOf(scopes).every((buckets) => buckets.fits(tokens, nowMs))
 		);
 	}
 
@@ -517,7 +520,7 @@ export class Scheduler {
 	#park(waiter: Waiter, tenant: TenantLimits, nowMs: number): Verdict {
 		// At its concurrency limit it waits for a release or an expiry, which unpark it.
 		if (!tenant.atConcurrencyLimit) {
-			const atMs = nowMs + Math.ceil(tenant.waitMs(1, waiter.tokens, nowMs));
+			const atMs = nowMs + Math.ceil(tenant.buckets.waitMs(1, waiter.tokens, nowMs));
 			this.#tenantWakes.push({ tenant: waiter.tenant, atMs });
 		}
 		return "park";
@@ -550,9 +553,7 @@ export class Scheduler {
 	 * next few in order that fits and does not make the head's earliest start any later.
 	 */
 	#select(nowMs: number): Waiter | undefined {
-		if (nowMs < this.#pausedUntilMs || this.#leases.size >= this.#limits.maxConcurrent) {
-			return undefined;
-		}
+		if (!this.#open(nowMs)) return undefined;
 		this.#startWalk(nowMs);
 		return this.#queue.walk(
 			BACKFILL_SCAN,
@@ -565,14 +566,11 @@ export class Scheduler {
 	readonly #visitForAdmission = (waiter: Waiter, firstInLine: boolean): Verdict => {
 		const walk = this.#walk;
 		const { nowMs, head } = walk;
-		const tenant = this.#tenantOf(waiter.tenant);
-		if (!tenant.allows(waiter.tokens, nowMs)) {
-			return firstInLine ? this.#park(waiter, tenant, nowMs) : "pass";
+		const scopes = this.#scopesOf(waiter);
+		if (!scopes.tenant.allows(waiter.tokens, nowMs)) {
+			return firstInLine ? this.#park(waiter, scopes.tenant, nowMs) : "pass";
 		}
-		const model = this.#models.get(waiter.model);
-		const fits =
-			this.#pool.fits(waiter.tokens, nowMs) &&
-			(model === undefined || model.fits(waiter.tokens, nowMs));
+		const fits = this.#canAdmit(waiter.tokens, scopes, nowMs);
 		if (head)
 			return fits && !this.#delays(head, waiter, walk.headReadyInMs, nowMs) ? "take" : "pass";
 		walk.head = waiter;
@@ -588,12 +586,9 @@ export class Scheduler {
 	/** What an admission costs its tenant in fair-share terms: milliseconds of the pool's refill. */
 	readonly #admissionCostMs = (waiter: Waiter): number => this.#pool.costMs(1, waiter.tokens);
 
-	readonly #poolCostMs = (requests: number, tokens: number): number =>
-		this.#pool.costMs(requests, tokens);
-
-	/** Milliseconds until the pause is over and the pool and model buckets have room for it. */
+	/** Milliseconds until the pause is over and the buckets have room for it. */
 	#readyInMs(waiter: Waiter, nowMs: number): number {
-		return Math.ceil(this.#waitMs(NOTHING_AHEAD, waiter, nowMs));
+		return Math.ceil(this.#waitMs(noDemand(), waiter, nowMs));
 	}
 
 	/** Whether admitting `candidate` now would make the head's earliest start later. */
@@ -607,7 +602,7 @@ export class Scheduler {
 			const tenant = this.#tenantOf(head.tenant);
 			const { maxConcurrent } = tenant.policy;
 			if (maxConcurrent !== undefined && tenant.inFlight + 1 >= maxConcurrent) return true;
-			readyInMs = Math.max(readyInMs, tenant.waitMs(2, tokens, nowMs));
+			readyInMs = Math.max(readyInMs, tenant.buckets.waitMs(2, tokens, nowMs));
 		}
 		return Math.ceil(readyInMs) > headReadyInMs;
 	}
@@ -622,42 +617,27 @@ export class Scheduler {
 	}
 
 	#admitWaiter(waiter: Waiter, nowMs: number): Lease {
-		return this.#admit(
-			waiter,
-			this.#models.get(waiter.model),
-			this.#tenantOf(waiter.tenant),
-			nowMs,
-		);
+		return this.#admit(waiter, this.#scopesOf(waiter), nowMs);
 	}
 
 	#admit(
-		ask: { ticketId: string; tenant: string; model: string; tokens: number },
-		model: RateBuckets | undefined,
-		tenant: TenantLimits,
+		ask: { ticketId: string; tenant: string; model: string; tokens: number; attempt?: number },
+		scopes: Scopes,
 		nowMs: number,
 	): Lease {
-		this.#pool.take(ask.tokens, nowMs);
-		model?.take(ask.tokens, nowMs);
-		tenant.take(ask.tokens, nowMs);
-		tenant.inFlight++;
+		for (const buckets of this.#bucketsOf(scopes)) buckets.take(ask.tokens, nowMs);
+		scopes.tenant.inFlight++;
 		const lease: Lease = {
 			ticketId: ask.ticketId,
 			tenant: ask.tenant,
 			model: ask.model,
 			tokens: ask.tokens,
+			attempt: ask.attempt ?? 1,
 			admittedMs: nowMs,
 			expiresMs: nowMs + this.#options.leaseTtlMs,
 		};
-		this.#addLease(lease);
+		this.#leases.add(lease);
 		return lease;
-	}
-
-	#addLease(lease: Lease): void {
-		this.#leases.set(lease.ticketId, lease);
-		this.#leaseExpiries.push(lease);
-		if (this.#leaseExpiries.size > 2 * this.#leases.size + HEAP_GARBAGE_ALLOWANCE) {
-			this.#leaseExpiries.retain((held) => this.#leases.get(held.ticketId) === held);
-		}
 	}
 
 	/** A lease is over (released or reclaimed): its tenant has a slot again. */
@@ -666,79 +646,16 @@ export class Scheduler {
 		if (tenant.limited) this.#queue.unpark(lease.tenant);
 	}
 
-	/**
-	 * Estimated wait, and place, of an ask that would join the queue now in `tier`: what is ahead
-	 * of it in higher tiers, its tenant's line and the others' fair share in its own, and the
-	 * fronts of lower tiers' lines that will have aged past it by the time it would be admitted.
-	 */
-	#estimate(
-		ask: { tenant: string; model: string; tokens: number; retry?: boolean },
-		tier: number,
-		tenant: TenantLimits,
-		model: RateBuckets | undefined,
-		nowMs: number,
-	): { position: number; etaMs: number } {
-		const query = {
-			rank: tier,
-			tenant: ask.tenant,
-			weight: tenant.policy.weight,
-			model: ask.model,
-			tokens: ask.tokens,
-			retry: ask.retry === true,
-			withinMs: 0,
-		};
-		let ahead = this.#queue.ahead(query, this.#poolCostMs);
-		let etaMs = this.#waitMs(ahead, ask, nowMs, model, tenant);
-		// Waiting longer lets more of the lower classes age past it: a few rounds settle it.
-		for (let round = 0; round < 3 && etaMs > query.withinMs; round++) {
-			query.withinMs = etaMs;
-			ahead = this.#queue.ahead(query, this.#poolCostMs);
-			etaMs = this.#waitMs(ahead, ask, nowMs, model, tenant);
-		}
-		return { position: Math.round(ahead.requests) + 1, etaMs };
-	}
-
 	/** Estimated milliseconds until the ask fits, if everything in `ahead` is admitted first. */
-	#waitMs(
-		ahead: Demand,
-		ask: { tokens: number; model: string; tenant: string },
-		nowMs: number,
-		model = this.#models.get(ask.model),
-		tenant = this.#tenantOf(ask.tenant),
-	): number {
-		const poolWaitMs = this.#pool.waitMs(ahead.requests + 1, ahead.tokens + ask.tokens, nowMs);
-		const modelWaitMs =
-			model?.waitMs(ahead.modelRequests + 1, ahead.modelTokens + ask.tokens, nowMs) ?? 0;
-		const tenantWaitMs = tenant.waitMs(
-			ahead.tenantRequests + 1,
-			ahead.tenantTokens + ask.tokens,
-			nowMs,
+	#waitMs(ahead: Demand, ask: EstimatedAsk, nowMs: number): number {
+		const { model, tenant } = this.#scopesOf(ask);
+		return Math.max(
+			this.#pausedUntilMs - nowMs,
+			this.#pool.waitMs(ahead.requests + 1, ahead.tokens + ask.tokens, nowMs),
+			model?.waitMs(ahead.modelRequests + 1, ahead.modelTokens + ask.tokens, nowMs) ?? 0,
+			tenant.buckets.waitMs(ahead.tenantRequests + 1, ahead.tenantTokens + ask.tokens, nowMs),
+			0,
 		);
-		return Math.max(this.#pausedUntilMs - nowMs, poolWaitMs, modelWaitMs, tenantWaitMs, 0);
-	}
-
-	/**
-	 * Books the caller's return for when everything waiting now (of any class: lower classes take
-	 * every refill the higher leave before the caller is back) and every caller already told to
-	 * come back will have been served; returns its retry-after.
-	 */
-	#bookReturn(ask: { tenant: string; model: string; tokens: number }, nowMs: number): number {
-		const waiting = this.#queue.all(ask.tenant, ask.model);
-		const promised = this.#returns.promised(ask.tenant, ask.model, nowMs);
-		const demand: Demand = {
-			requests: waiting.requests + promised.requests,
-			tokens: waiting.tokens + promised.tokens,
-			modelRequests: waiting.modelRequests + promised.modelRequests,
-			modelTokens: waiting.modelTokens + promised.modelTokens,
-			tenantRequests: waiting.tenantRequests + promised.tenantRequests,
-			tenantTokens: waiting.tenantTokens + promised.tenantTokens,
-		};
-		const returnMs = Math.max(
-			nowMs + this.#waitMs(demand, ask, nowMs),
-			this.#returns.lastMs + this.#pool.costMs(1, ask.tokens),
-		);
-		this.#returns.book(returnMs, ask.tenant, ask.model, ask.tokens);
-		return Math.max(1, Math.ceil(returnMs - nowMs));
 	}
 
 	/** Turns a waiter away to make room, telling it when to come back. */
@@ -758,38 +675,9 @@ export class Scheduler {
 	/** A rejection for a waiter that left the queue, with the estimate it would have on rejoining. */
 	#turnedAway(waiter: Waiter, nowMs: number, make: (retryAfterMs: number) => Rejection): Rejection {
 		// It would come back as a new first attempt of its class.
-		const estimate = this.#estimate(
-			{ tenant: waiter.tenant, model: waiter.model, tokens: waiter.tokens, retry: false },
-			waiter.rank,
-			this.#tenantOf(waiter.tenant),
-			this.#models.get(waiter.model),
-			nowMs,
-		);
-		const retryAfterMs = this.#bookReturn(waiter, nowMs);
+		const estimate: Estimate = this.#estimate.of({ ...waiter, retry: false }, waiter.rank, nowMs);
+		const retryAfterMs = this.#estimate.bookReturn(waiter, nowMs);
 		return { ...make(retryAfterMs), position: estimate.position, etaMs: Math.ceil(estimate.etaMs) };
-	}
-
-	#earliestLeaseExpiryMs(): number | undefined {
-		let lease = this.#leaseExpiries.peek();
-		while (lease && this.#leases.get(lease.ticketId) !== lease) {
-			this.#leaseExpiries.pop();
-			lease = this.#leaseExpiries.peek();
-		}
-		return lease?.expiresMs;
-	}
-
-	/** Frees the slots of leases past expiry; their reserved tokens stay charged. */
-	#reclaimExpiredLeases(nowMs: number): void {
-		for (
-			let expiresMs = this.#earliestLeaseExpiryMs();
-			expiresMs !== undefined && expiresMs <= nowMs;
-			expiresMs = this.#earliestLeaseExpiryMs()
-		) {
-			const lease = this.#leaseExpiries.pop();
-			if (!lease) continue;
-			this.#leases.delete(lease.ticketId);
-			this.#endLease(lease, this.#tenantOf(lease.tenant));
-		}
 	}
 
 	/** Rejects every waiter whose deadline has come; says whether there were any. */
@@ -834,7 +722,7 @@ function rejection(
 	reason: Rejection["reason"],
 	retryAfterMs: number,
 	message: string,
-	estimate?: { position: number; etaMs: number },
+	estimate?: Estimate,
 ): Rejection {
 	const result: Rejection = { kind: "rejected", reason, retryAfterMs, message };
 	if (estimate) {
@@ -846,4 +734,9 @@ function rejection(
 
 function seconds(ms: number): string {
 	return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+/** A token count as a person reads it: whole, with thousands separators. */
+function count(tokens: number): string {
+	return Math.round(tokens).toLocaleString("en-US");
 }

@@ -1,8 +1,8 @@
 // /admin/*: live pool state for operators, behind an admin token (compared by its SHA-256).
 import { Hono } from "hono";
 import { loadConfig } from "../config.ts";
-import type { GatewayEnv } from "./app.ts";
 import { gatewayKeyOf, sha256Hex } from "./auth.ts";
+import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
 
 export const admin = new Hono<GatewayEnv>();
@@ -27,7 +27,7 @@ admin.get("/pools", async (c) => {
 		c.var.config.pools.map(async (pool) => ({
 			name: pool.name,
 			provider: pool.provider,
-			status: await c.env.POOL.getByName(pool.name).status(pool.name),
+			status: await c.env.POOL.getByName(pool.name).status(),
 		})),
 	);
 	return c.json({ pools });
@@ -36,7 +36,7 @@ admin.get("/pools", async (c) => {
 admin.get("/pools/:name", async (c) => {
 	const pool = c.var.config.pools.find((candidate) => candidate.name === c.req.param("name"));
 	if (!pool) throw new GatewayError(404, `No pool named "${c.req.param("name")}".`, "unknown_pool");
-	const status = await c.env.POOL.getByName(pool.name).status(pool.name);
+	const status = await c.env.POOL.getByName(pool.name).status();
 	return c.json({
 		name: pool.name,
 		provider: pool.provider,

@@ -1,32 +1,18 @@
 // The Hono app: routes, configuration and auth middleware, and the one error handler.
 import { Hono } from "hono";
-import type { Config, PoolConfig, TenantConfig } from "../config.ts";
 import { loadConfig } from "../config.ts";
 import { providerFor } from "../providers/index.ts";
-import type { Provider } from "../providers/types.ts";
-import { AnalyticsEngineSink, type UsageRecord, type UsageSink } from "../usage/record.ts";
+import { AnalyticsEngineSink } from "../usage/record.ts";
 import { admin } from "./admin.ts";
 import { findTenant, gatewayKeyOf } from "./auth.ts";
+import type { GatewayEnv } from "./env.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
 import { proxy } from "./proxy.ts";
-
-export interface GatewayVariables {
-	config: Config;
-	pool: PoolConfig;
-	provider: Provider;
-	tenant: TenantConfig;
-	usage: UsageSink;
-	/** This request's usage record, filled in as it goes and written once at its end. */
-	record: UsageRecord & { deferred: boolean };
-}
-
-export type GatewayEnv = { Bindings: Env; Variables: GatewayVariables };
+import { UsageRecording } from "./usage-recording.ts";
 
 const fallbackProvider = providerFor("openai");
 
-export function createApp(
-	usageSinkFor: (env: Env) => UsageSink = (env) => new AnalyticsEngineSink(env.USAGE),
-) {
+export function createApp() {
 	const app = new Hono<GatewayEnv>();
 
 	app.onError((error, c) => {
@@ -36,14 +22,16 @@ export function createApp(
 				? error
 				: new GatewayError(500, "tollbooth failed unexpectedly; see the Worker logs.", "internal");
 		if (known !== error) console.error("tollbooth: unexpected error", error);
-		const record = c.get("record");
-		record.outcome =
+		const usage = c.get("usage");
+		const { record } = usage;
+		usage.end(
 			known.reason === "cancelled"
 				? "cancelled"
 				: known.status >= 502
 					? "upstream_failed"
-					: "rejected";
-		record.cause = known.reason;
+					: "rejected",
+			known.reason,
+		);
 		const headers = new Headers();
 		if (record.pool) headers.set("x-tollbooth-pool", record.pool);
 		headers.set("x-tollbooth-retries", String(Math.max(0, record.attempts - 1)));
@@ -51,29 +39,10 @@ export function createApp(
 	});
 
 	app.use("*", async function recordUsage(c, next) {
-		const record: GatewayVariables["record"] = {
-			tenant: "",
-			pool: "",
-			model: "",
-			priority: "",
-			outcome: "rejected",
-			cause: "",
-			status: 0,
-			promptTokens: 0,
-			completionTokens: 0,
-			queueMs: 0,
-			upstreamMs: 0,
-			attempts: 0,
-			deferred: false,
-		};
-		const usage = usageSinkFor(c.env);
-		c.set("record", record);
+		const usage = new UsageRecording(new AnalyticsEngineSink(c.env.USAGE));
 		c.set("usage", usage);
 		await next();
-		if (!record.deferred) {
-			record.status = c.res.status;
-			usage.write(record);
-		}
+		usage.write(c.res.status, (promise) => c.executionCtx.waitUntil(promise));
 	});
 
 	app.notFound(() => {
@@ -102,7 +71,7 @@ export function createApp(
 		}
 		c.set("config", config);
 		c.set("pool", pool);
-		c.get("record").pool = pool.name;
+		c.get("usage").record.pool = pool.name;
 		c.set("provider", providerFor(pool.provider));
 		const key = gatewayKeyOf(c.req.raw.headers);
 		if (!key) {
@@ -127,7 +96,7 @@ export function createApp(
 			);
 		}
 		c.set("tenant", tenant);
-		c.get("record").tenant = tenant.name;
+		c.get("usage").record.tenant = tenant.name;
 		await next();
 	});
 

@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import type { PoolConfig } from "../config.ts";
 import { PRIORITIES, type Priority } from "../core/priority.ts";
 import type { Provider } from "../providers/types.ts";
-import type { GatewayEnv } from "./app.ts";
+import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
 
 /** Endpoints that run a model: a request without one is a client error, not a pass-through. */

@@ -1,10 +1,14 @@
-// The Worker's side of one Pool object: waiting for admission while the caller is there, and
-// riding out a restart of the object, which drops everything that was waiting in it.
-
-import type { Failure } from "../core/backoff.ts";
-import type { RetryDecision } from "../core/provider-health.ts";
-import type { AcquireRequest, AcquireResult, Pool } from "../durable/pool.ts";
-import type { RateLimitInfo } from "../providers/types.ts";
+// The Worker's side of one Pool object: waiting for admission while the caller is there (a caller
+// who leaves is taken off the queue), and riding out a restart of the object, which drops
+// everything that was waiting in it.
+import type {
+	AcquireRequest,
+	AcquireResult,
+	AttemptAnswer,
+	AttemptReport,
+	Pool,
+	ReportedLimits,
+} from "../durable/pool.ts";
 
 /**
  * An error from the Durable Object runtime rather than from the Pool's own code (those carry
@@ -25,23 +29,26 @@ export class PoolClient {
 		this.#stub = namespace.getByName(pool);
 	}
 
-	/** Resolves when the Pool admits or rejects `ask`; a caller that leaves is taken off the queue. */
+	/** Resolves when the Pool admits or rejects `ask`. */
 	acquire(ask: AcquireRequest, signal: AbortSignal): Promise<AcquireResult> {
-		return this.#waitSurvivingRestart(ask, signal, (stub, request) => stub.acquire(request));
+		// An acquire, or the re-acquire after a restart, never answers "final".
+		return this.#whileCallerWaits(ask, signal, (stub) =>
+			stub.acquire(ask),
+		) as Promise<AcquireResult>;
 	}
 
-	/** The provider answered `previousTicketId` with 429: pause the pool, then admit `ask` first. */
-	rateLimited(
-		previousTicketId: string,
-		ask: AcquireRequest,
-		retryAfterMs: number,
-		reported: RateLimitInfo | undefined,
+	/**
+	 * A send did not succeed: the Pool ends its lease and answers with the next send's admission
+	 * (after its backoff or pause), or with the end of the request.
+	 */
+	attemptEnded(
+		ticketId: string,
+		report: AttemptReport,
+		next: AcquireRequest,
 		signal: AbortSignal,
-	) {
-		return this.#waitSurvivingRestart(ask, signal, (stub, request) =>
-			request === ask
-				? stub.rateLimited(previousTicketId, ask, retryAfterMs, reported)
-				: stub.acquire(request),
+	): Promise<AttemptAnswer> {
+		return this.#whileCallerWaits(next, signal, (stub) =>
+			stub.attemptEnded(ticketId, report, next),
 		);
 	}
 
@@ -50,34 +57,24 @@ export class PoolClient {
 		ticketId: string,
 		actualTokens: number | undefined,
 		providerAnswered = false,
-		reported?: RateLimitInfo,
-	) {
-		return this.#stub.release(this.pool, ticketId, actualTokens, providerAnswered, reported);
-	}
-
-	/** A send failed at the provider: the Pool ends its lease and says whether to send again. */
-	failed(
-		ticketId: string,
-		failure: Failure,
-		attempt: number,
-		maxAttempts: number,
-		retryAfterMs: number | undefined,
-	): Promise<RetryDecision> {
-		return this.#stub.failed(this.pool, ticketId, failure, attempt, maxAttempts, retryAfterMs);
+		reported?: ReportedLimits,
+	): Promise<void> {
+		return this.#stub.release(ticketId, actualTokens, providerAnswered, reported);
 	}
 
 	/**
-	 * A waiter's call fails when its Pool object restarts (a deploy, an eviction): ask once more
-	 * on a fresh stub, with the time already waited so the request keeps its place by age.
+	 * Waits on a call that may queue `ask`: a caller who leaves cancels it, and if the Pool object
+	 * restarts meanwhile (a deploy, an eviction), asks once more on a fresh stub, with the time
+	 * already waited so the request keeps its place by age.
 	 */
-	async #waitSurvivingRestart(
+	async #whileCallerWaits(
 		ask: AcquireRequest,
 		signal: AbortSignal,
-		call: (stub: DurableObjectStub<Pool>, request: AcquireRequest) => Promise<AcquireResult>,
-	): Promise<AcquireResult> {
+		call: (stub: DurableObjectStub<Pool>) => Promise<AttemptAnswer>,
+	): Promise<AttemptAnswer> {
 		const startedMs = Date.now();
 		try {
-			return await this.#whileCallerWaits(ask, signal, () => call(this.#stub, ask));
+			return await this.#cancelledOnAbort(ask.ticketId, signal, () => call(this.#stub));
 		} catch (error) {
 			if (!isObjectRestart(error) || signal.aborted) throw error;
 			this.#stub = this.namespace.getByName(this.pool);
@@ -86,17 +83,17 @@ export class PoolClient {
 				ticketId: crypto.randomUUID(),
 				priorWaitMs: (ask.priorWaitMs ?? 0) + Date.now() - startedMs,
 			};
-			return this.#whileCallerWaits(again, signal, () => call(this.#stub, again));
+			return this.#cancelledOnAbort(again.ticketId, signal, () => this.#stub.acquire(again));
 		}
 	}
 
-	async #whileCallerWaits(
-		ask: AcquireRequest,
+	async #cancelledOnAbort(
+		ticketId: string,
 		signal: AbortSignal,
-		call: () => Promise<AcquireResult>,
-	): Promise<AcquireResult> {
+		call: () => Promise<AttemptAnswer>,
+	): Promise<AttemptAnswer> {
 		const stub = this.#stub;
-		const cancel = () => void stub.cancel(this.pool, ask.ticketId);
+		const cancel = () => void stub.cancel(ticketId);
 		signal.addEventListener("abort", cancel, { once: true });
 		try {
 			return await call();

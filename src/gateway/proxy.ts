@@ -1,14 +1,13 @@
-// The request path for /<pool>/v1/*: estimate the cost, wait for the Pool's admission, forward
-// with the pool's key, absorb provider 429s and failures through the Pool, relay the answer,
-// release the lease.
+// The request path for /<pool>/v1/*: estimate the cost, wait for the Pool's admission, send with
+// the pool's key, let the Pool judge every send that did not succeed (send again, or give up),
+// relay the answer, release the lease.
 import type { Context } from "hono";
 import type { PoolConfig } from "../config.ts";
-import { classifyFailure, type Failure } from "../core/backoff.ts";
-import type { AcquireRequest, AcquireResult } from "../durable/pool.ts";
+import type { AcquireRequest, AcquireResult, AttemptReport } from "../durable/pool.ts";
 import { isRecord } from "../providers/estimate.ts";
 import { providerFor } from "../providers/index.ts";
-import type { Usage } from "../providers/types.ts";
-import type { GatewayEnv } from "./app.ts";
+import type { Provider } from "../providers/types.ts";
+import { setRateLimitHeaders } from "./caller-limit-headers.ts";
 import {
 	type Cost,
 	effectivePriority,
@@ -17,20 +16,17 @@ import {
 	readJson,
 	requestedMaxWaitMs,
 } from "./caller-request.ts";
+import type { GatewayEnv } from "./env.ts";
 import { GatewayError, retryAfterSeconds } from "./errors.ts";
 import { PoolClient } from "./pool-client.ts";
-import { setRateLimitHeaders } from "./rate-limit-headers.ts";
 import { readBody } from "./request-body.ts";
+import { type SendOutcome, sendOnce } from "./send.ts";
 import {
 	callerResponseHeaders,
 	relayStream,
-	UpstreamDeadline,
 	upstreamRequestHeaders,
 	upstreamUrl,
 } from "./upstream.ts";
-
-/** Wait before resending after a provider 429 that named no retry-after (doubles per attempt). */
-const DEFAULT_RETRY_AFTER_MS = 1000;
 
 /** Why a pool may turn a request away that its fallback pool could still serve. */
 const OVERFLOW_REASONS = new Set([
@@ -42,7 +38,7 @@ const OVERFLOW_REASONS = new Set([
 ]);
 
 export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
-	const { pool, provider, config, record } = c.var;
+	const { pool, provider, config, usage } = c.var;
 	const request = c.req.raw;
 	const rest = c.req.path.slice(`/${pool.name}/v1`.length);
 	const raw = await readBody(request, config.maxBodyBytes);
@@ -60,7 +56,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 		const mapped = model && pool.fallback?.models[model];
 		const fallbackJson = mapped && isRecord(json) ? { ...json, model: mapped } : json;
 		const fallbackProvider = providerFor(fallback.provider);
-		record.pool = fallback.name;
+		usage.record.pool = fallback.name;
 		return forward(
 			c,
 			fallback,
@@ -71,7 +67,7 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 	}
 }
 
-/** Sends the request through one pool: admission, the send and its retries, the answer. */
+/** Sends the request through one pool: admission, each send and the Pool's verdict on it, the answer. */
 async function forward(
 	c: Context<GatewayEnv>,
 	pool: PoolConfig,
@@ -79,18 +75,16 @@ async function forward(
 	rest: string,
 	raw: ArrayBuffer | undefined,
 ): Promise<Response> {
-	const { tenant, record } = c.var;
+	const { tenant, usage } = c.var;
+	const { record } = usage;
 	const provider = providerFor(pool.provider);
 	const request = c.req.raw;
+	const signal = request.signal;
 	const url = upstreamUrl(pool.baseUrl, rest, new URL(request.url).search);
 	const priority = effectivePriority(
 		request.headers.get("x-priority"),
 		tenant.defaultPriority,
 		tenant.maxPriority,
-	);
-	const maxWaitMs = requestedMaxWaitMs(
-		request.headers.get("x-max-wait-ms"),
-		pool.maxWaitMs[priority.effective],
 	);
 	record.priority = priority.effective;
 	record.model = cost.model;
@@ -105,207 +99,171 @@ async function forward(
 		);
 	}
 	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
-	const upstreamInit = {
+	const init: RequestInit = {
 		method: request.method,
 		headers: upstreamRequestHeaders(request.headers, provider, apiKey),
 		body: prepared ? JSON.stringify(prepared.body) : raw,
 	};
-
-	const poolClient = new PoolClient(c.env.POOL, pool.name);
-	let ask: AcquireRequest = {
-		pool: pool.name,
+	const ask: AcquireRequest = {
 		ticketId: crypto.randomUUID(),
 		tenant: tenant.name,
 		model: cost.model,
 		priority: priority.effective,
 		tokens: cost.tokens,
-		maxWaitMs,
+		maxWaitMs: requestedMaxWaitMs(
+			request.headers.get("x-max-wait-ms"),
+			pool.maxWaitMs[priority.effective],
+		),
 	};
-	/** The next send of this request: a new ticket, ahead of first attempts in the queue. */
-	const resend = (extraWaitMs = 0): AcquireRequest => ({
-		...ask,
-		ticketId: crypto.randomUUID(),
-		retry: true,
-		maxWaitMs: maxWaitMs + extraWaitMs,
-	});
-	let admission = await poolClient.acquire(ask, request.signal);
+	const poolClient = new PoolClient(c.env.POOL, pool.name);
+	const release = (...args: Parameters<PoolClient["release"]>) =>
+		c.executionCtx.waitUntil(poolClient.release(...args));
 
+	let admission: AcquireResult = await poolClient.acquire(ask, signal);
 	for (;;) {
 		record.queueMs += admission.queueMs;
-		const lease = admitted(admission);
-		if (request.signal.aborted) {
-			c.executionCtx.waitUntil(poolClient.release(lease.ticketId, 0));
+		const lease = admittedLease(admission);
+		if (signal.aborted) {
+			// Admitted as the caller left: nothing was sent, so nothing is charged.
+			release(lease.ticketId, 0);
 			throw new GatewayError(499, "The caller closed the request.", "cancelled");
 		}
 		record.attempts += 1;
-		const startedMs = Date.now();
-		const deadline = new UpstreamDeadline(request.signal);
-		deadline.arm("first byte", pool.firstByteTimeoutMs);
-		let upstream: Response | undefined;
-		let sendError: GatewayError | undefined;
-		try {
-			upstream = await fetch(url, { ...upstreamInit, signal: deadline.signal });
-		} catch (error) {
-			sendError = deadline.failure(error);
-		} finally {
-			deadline.disarm();
-			record.upstreamMs += Date.now() - startedMs;
+		const sent = await sendOnce(url, init, pool, provider, signal, c.var.upstreamFetch ?? fetch);
+		if (sent.kind === "caller_gone") {
+			// The send has ended (its fetch was aborted); the provider may have started: keep the charge.
+			release(lease.ticketId, undefined);
+			throw sent.error;
 		}
-		if (sendError?.reason === "cancelled") {
-			c.executionCtx.waitUntil(poolClient.release(lease.ticketId, 0));
-			throw sendError;
-		}
-		const limits = upstream && provider.parseRateLimitHeaders(upstream.headers, Date.now());
-
-		if (upstream?.status === 429) {
-			const retryAfterMs =
-				limits?.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS * 2 ** (record.attempts - 1);
-			await upstream.body?.cancel();
-			if (record.attempts >= pool.maxAttempts) {
-				c.executionCtx.waitUntil(poolClient.release(lease.ticketId, undefined));
-				throw new GatewayError(
-					429,
-					`The provider kept rate limiting pool "${pool.name}" after ${record.attempts} attempts; retry after ${retryAfterSeconds(retryAfterMs)} s.`,
-					"provider_rate_limited",
-					{ retryAfterMs },
-				);
-			}
-			ask = resend(retryAfterMs);
-			admission = await poolClient.rateLimited(
-				lease.ticketId,
-				ask,
-				retryAfterMs,
-				limits,
-				request.signal,
+		if (sent.kind === "answered") {
+			const headers = answerHeaders(
+				sent.response.headers,
+				admission.limits,
+				pool,
+				record,
+				priority,
 			);
+			return relayAnswer(c, sent, headers, {
+				provider,
+				rest,
+				injectedUsage: prepared?.injectedUsage ?? false,
+				release: (actualTokens) =>
+					poolClient.release(lease.ticketId, actualTokens, true, sent.limits),
+			});
+		}
+		const answer = await poolClient.attemptEnded(lease.ticketId, reportOf(sent), ask, signal);
+		if (answer.kind !== "final") {
+			admission = answer;
 			continue;
 		}
-
-		const failure = sendError
-			? failureOfError(sendError)
-			: failureOf(upstream, limits?.shouldRetry);
-		if (failure) {
-			const decision = await poolClient.failed(
-				lease.ticketId,
-				failure,
-				record.attempts,
-				pool.maxAttempts,
-				limits?.retryAfterMs,
+		if (sent.kind === "no_answer") throw sent.error;
+		record.cause = answer.reason;
+		if (answer.reason === "provider_rate_limited") {
+			const retryAfterMs = answer.retryAfterMs ?? 0;
+			throw new GatewayError(
+				429,
+				`The provider kept rate limiting pool "${pool.name}" after ${record.attempts} attempts; retry after ${retryAfterSeconds(retryAfterMs)} s.`,
+				"provider_rate_limited",
+				{ retryAfterMs },
 			);
-			record.cause = decision.reason;
-			if (decision.retry) {
-				await upstream?.body?.cancel();
-				await sleep(decision.delayMs, request.signal);
-				ask = resend();
-				admission = await poolClient.acquire(ask, request.signal);
-				continue;
-			}
 		}
-		// No answer at all (connection failed, no first byte in time) and no retry left.
-		if (!upstream) throw sendError;
-
-		if (upstream.status === 401 || upstream.status === 403) {
+		if (sent.status === 401 || sent.status === 403) {
 			// The provider refused the pool's own key: its message may quote part of that key.
-			await upstream.body?.cancel();
-			c.executionCtx.waitUntil(poolClient.release(lease.ticketId, 0));
 			throw new GatewayError(
 				502,
-				`The provider refused the API key of pool "${pool.name}" (status ${upstream.status}); the operator must check the secret ${pool.apiKeySecret}.`,
+				`The provider refused the API key of pool "${pool.name}" (status ${sent.status}); the operator must check the secret ${pool.apiKeySecret}.`,
 				"provider_auth",
 			);
 		}
-
-		const headers = callerResponseHeaders(upstream.headers);
-		setRateLimitHeaders(headers, admission.limits);
-		headers.set("x-tollbooth-pool", pool.name);
-		headers.set("x-tollbooth-queue-ms", String(Math.round(record.queueMs)));
-		headers.set("x-tollbooth-retries", String(record.attempts - 1));
-		headers.set("x-tollbooth-priority", priority.effective);
-		if (priority.capped) headers.set("x-tollbooth-priority-capped-from", priority.requested);
-		record.status = upstream.status;
-		record.outcome = upstream.ok ? "ok" : "provider_error";
-		if (!failure) record.cause = upstream.ok ? "ok" : `provider_${upstream.status}`;
-
-		/** Ends the lease with the usage the provider reported (a failed send was released already). */
-		const release = (usage: Usage | undefined) => {
-			if (usage) {
-				record.promptTokens = usage.inputTokens;
-				record.completionTokens = usage.outputTokens;
-			}
-			if (failure) return Promise.resolve();
-			// The provider did no billable work when it answered with an error.
-			const actual = !upstream.ok ? 0 : usage ? usage.inputTokens + usage.outputTokens : undefined;
-			return poolClient.release(lease.ticketId, actual, upstream.status < 500, limits);
-		};
-
-		const isStream = upstream.headers.get("content-type")?.includes("text/event-stream") ?? false;
-		if (isStream && upstream.body) {
-			const meter = provider.meterStream(prepared?.injectedUsage ?? false);
-			const rearmIdle = () => deadline.arm("idle", pool.streamIdleTimeoutMs);
-			rearmIdle();
-			const { readable, ended } = relayStream(upstream.body, meter, provider, rearmIdle);
-			record.deferred = true;
-			c.executionCtx.waitUntil(
-				ended.then(async (end) => {
-					if (end === "caller_gone")
-						Object.assign(record, { outcome: "cancelled", cause: "caller_gone" });
-					if (end === "upstream_broke")
-						Object.assign(record, { outcome: "upstream_failed", cause: "stream_broke" });
-					deadline.disarm();
-					await release(meter.usage());
-					c.var.usage.write(record);
-				}),
-			);
-			return new Response(readable, { status: upstream.status, headers });
-		}
-
-		let text: string;
-		deadline.arm("total", Math.max(0, pool.totalTimeoutMs - (Date.now() - startedMs)));
-		try {
-			text = await upstream.text();
-		} catch (error) {
-			c.executionCtx.waitUntil(release(undefined));
-			throw deadline.failure(error);
-		} finally {
-			deadline.disarm();
-		}
-		const usage = upstream.ok ? provider.usageFromJson(rest, parseJson(text)) : undefined;
-		c.executionCtx.waitUntil(release(usage));
-		return new Response(text, { status: upstream.status, headers });
+		record.status = sent.status;
+		usage.end("provider_error", answer.reason);
+		const headers = answerHeaders(sent.headers, answer.limits, pool, record, priority);
+		return new Response(sent.text, { status: sent.status, headers });
 	}
 }
 
-/** A provider answer that is its failure, one a resend may cure (5xx, 529, 408, 409). */
-function failureOf(
-	upstream: Response | undefined,
-	shouldRetry: boolean | undefined,
-): Failure | undefined {
-	if (!upstream) return undefined;
-	const failure: Failure = { status: upstream.status, shouldRetry };
-	const failureClass = classifyFailure(failure);
-	return failureClass.retryable && failureClass.via === "backoff" ? failure : undefined;
+/** The facts of a send that did not succeed, for the Pool to judge. */
+function reportOf(sent: Extract<SendOutcome, { kind: "refused" | "no_answer" }>): AttemptReport {
+	if (sent.kind === "no_answer") return { noAnswer: sent.cause };
+	const report: AttemptReport = { status: sent.status, reported: sent.limits };
+	if (sent.limits.retryAfterMs !== undefined) report.retryAfterMs = sent.limits.retryAfterMs;
+	if (sent.limits.shouldRetry !== undefined) report.shouldRetry = sent.limits.shouldRetry;
+	return report;
 }
 
-/** No answer at all: the connection failed, or no first byte came in time. */
-function failureOfError(error: GatewayError): Failure {
-	return { kind: error.reason === "timeout" ? "timeout" : "connection" };
+function answerHeaders(
+	upstream: Headers,
+	limits: AcquireResult["limits"],
+	pool: PoolConfig,
+	record: GatewayEnv["Variables"]["usage"]["record"],
+	priority: ReturnType<typeof effectivePriority>,
+): Headers {
+	const headers = callerResponseHeaders(upstream);
+	setRateLimitHeaders(headers, limits);
+	headers.set("x-tollbooth-pool", pool.name);
+	headers.set("x-tollbooth-queue-ms", String(Math.round(record.queueMs)));
+	headers.set("x-tollbooth-retries", String(record.attempts - 1));
+	headers.set("x-tollbooth-priority", priority.effective);
+	if (priority.capped) headers.set("x-tollbooth-priority-capped-from", priority.requested);
+	return headers;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-	return new Promise((resolve, reject) => {
-		const timer = setTimeout(resolve, ms);
-		signal.addEventListener(
-			"abort",
-			() => {
-				clearTimeout(timer);
-				reject(new GatewayError(499, "The caller closed the request.", "cancelled"));
-			},
-			{ once: true },
+interface RelayContext {
+	provider: Provider;
+	rest: string;
+	injectedUsage: boolean;
+	/** Ends the lease with the tokens the provider reported (undefined keeps the reservation). */
+	release(actualTokens: number | undefined): Promise<void>;
+}
+
+/** Relays a 2xx answer, streamed or whole, and ends the lease once the upstream answer has ended. */
+async function relayAnswer(
+	c: Context<GatewayEnv>,
+	sent: Extract<SendOutcome, { kind: "answered" }>,
+	headers: Headers,
+	relay: RelayContext,
+): Promise<Response> {
+	const { usage } = c.var;
+	const { response, deadline } = sent;
+	const pool = c.var.pool;
+	usage.record.status = response.status;
+	const isStream = response.headers.get("content-type")?.includes("text/event-stream") ?? false;
+	if (isStream && response.body) {
+		const meter = relay.provider.meterStream(relay.injectedUsage);
+		const rearmIdle = () => deadline.arm("idle", pool.streamIdleTimeoutMs);
+		rearmIdle();
+		const { readable, ended } = relayStream(response.body, meter, relay.provider, rearmIdle);
+		usage.endsWithStream(
+			ended.then(async (end) => {
+				deadline.disarm();
+				const used = meter.usage();
+				if (end === "caller_gone") usage.end("cancelled", "caller_gone", used);
+				else if (end === "upstream_broke") usage.end("upstream_failed", "stream_broke", used);
+				else usage.end("ok", "ok", used);
+				await relay.release(used ? used.inputTokens + used.outputTokens : undefined);
+			}),
 		);
-	});
+		return new Response(readable, { status: response.status, headers });
+	}
+
+	let text: string;
+	deadline.arm("total", Math.max(0, pool.totalTimeoutMs - (Date.now() - sent.startedMs)));
+	try {
+		text = await response.text();
+	} catch (error) {
+		c.executionCtx.waitUntil(relay.release(undefined));
+		throw deadline.failure(error);
+	} finally {
+		deadline.disarm();
+	}
+	const used = relay.provider.usageFromJson(relay.rest, parseJson(text));
+	usage.end("ok", "ok", used);
+	c.executionCtx.waitUntil(relay.release(used ? used.inputTokens + used.outputTokens : undefined));
+	return new Response(text, { status: response.status, headers });
 }
 
-function admitted(result: AcquireResult) {
+/** The lease of an admission, or the error the caller gets for a refusal. */
+function admittedLease(result: AcquireResult) {
 	if (result.kind === "admitted") return result.lease;
 	if (result.kind === "cancelled") {
 		throw new GatewayError(499, "The caller closed the request while it waited.", "cancelled");

@@ -18,7 +18,7 @@ import {
 	parseRfc3339DelayMs,
 	rateLimitInfo,
 	rateLimitWindow,
-} from "./rate-limit-headers.ts";
+} from "./provider-limit-headers.ts";
 import { meterSse } from "./sse-meter.ts";
 import type { Estimate, Provider, RateLimitInfo, StreamMeter, Usage } from "./types.ts";
 

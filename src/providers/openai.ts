@@ -19,7 +19,7 @@ import {
 	parseGoDurationMs,
 	rateLimitInfo,
 	rateLimitWindow,
-} from "./rate-limit-headers.ts";
+} from "./provider-limit-headers.ts";
 import { meterSse } from "./sse-meter.ts";
 import type { Estimate, Provider, RateLimitInfo, StreamMeter, Usage } from "./types.ts";
 

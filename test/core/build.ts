@@ -19,7 +19,18 @@ export function options(
 	limits: Partial<PoolLimits> = {},
 	rest: Partial<Omit<SchedulerOptions, "limits">> = {},
 ): SchedulerOptions {
-	return { limits: poolLimits(limits), leaseTtlMs: 600_000, maxQueueLength: 10_000, ...rest };
+	const maxQueueLength = rest.maxQueueLength ?? 10_000;
+	return {
+		limits: poolLimits(limits),
+		leaseTtlMs: 600_000,
+		maxQueueLength,
+		maxQueuePerTenant: maxQueueLength,
+		// The waits and aging bound these tests were written against.
+		maxWaitMsByPriority: { critical: 60_000, high: 60_000, normal: 120_000, low: 300_000 },
+		agingBoundMs: 60_000,
+		tenants: {},
+		...rest,
+	};
 }
 
 /** The same longest wait for every class. */

@@ -1,7 +1,7 @@
 // LearnedLimits: the provider's `remaining` read against what the pool admitted since, and the
 // limits learned carried across a restart.
 import { describe, expect, it } from "vitest";
-import { LearnedLimits } from "../../src/core/learned-limits.ts";
+import { LearnedLimits } from "../../src/core/limit-learning.ts";
 
 const room = { requests: 100, tokens: 100_000 };
 

@@ -34,6 +34,8 @@ function measure(waiting: number): number {
 		},
 		leaseTtlMs: 1e12,
 		maxQueueLength: 1_000_000,
+		maxQueuePerTenant: 1_000_000,
+		tenants: {},
 		maxWaitMsByPriority: { critical: 1e12, high: 1e12, normal: 1e12, low: 1e12 },
 		agingBoundMs: 1e12,
 	});

@@ -34,6 +34,7 @@ describe("Scheduler.submit", () => {
 				tenant: "t1",
 				model: "gpt-test",
 				tokens: 42,
+				attempt: 1,
 				admittedMs: 1_000,
 				expiresMs: 31_000,
 			},
@@ -48,7 +49,9 @@ describe("Scheduler.submit", () => {
 		const scheduler = new Scheduler(options());
 		const decision = scheduler.submit(ask({ tokens: 10_001 }), 0);
 		expect(decision).toMatchObject({ kind: "rejected", reason: "too_large", retryAfterMs: 0 });
-		expect(decision.kind === "rejected" && decision.message).toMatch(/10001 tokens.*10000-token/);
+		expect(decision.kind === "rejected" && decision.message).toMatch(
+			/10,001 tokens.*10,000 tokens that this pool's limits\.burstTokens/,
+		);
 		expect(scheduler.status(0).tokens.remaining).toBe(10_000);
 		expect(scheduler.status(0).requests.remaining).toBe(100);
 	});
@@ -68,7 +71,9 @@ describe("Scheduler.submit", () => {
 		);
 		const decision = scheduler.submit(ask({ model: "small", tokens: 1_001 }), 0);
 		expect(decision).toMatchObject({ kind: "rejected", reason: "too_large" });
-		expect(decision.kind === "rejected" && decision.message).toMatch(/1000-token .*model small/);
+		expect(decision.kind === "rejected" && decision.message).toMatch(
+			/1,000 tokens that limits\.models\["small"\]\.burstTokens/,
+		);
 		expect(admitted(scheduler.submit(ask({ model: "other", tokens: 1_001 }), 0))).toBe(true);
 	});
 

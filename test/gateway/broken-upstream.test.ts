@@ -25,13 +25,10 @@ const message = {
 };
 
 async function idle(pool: string): Promise<void> {
-	await vi.waitFor(
-		async () => expect((await env.POOL.getByName(pool).status(pool)).inFlight).toBe(0),
-		{
-			timeout: 1000,
-			interval: 20,
-		},
-	);
+	await vi.waitFor(async () => expect((await env.POOL.getByName(pool).status()).inFlight).toBe(0), {
+		timeout: 1000,
+		interval: 20,
+	});
 }
 
 it("a stream cut half-way ends for the caller with the provider's own error event", async () => {

@@ -34,7 +34,7 @@ const sendAbortable = (pool: string, body: object, signal: AbortSignal) =>
 		createExecutionContext(),
 	);
 
-const status = (pool: string) => env.POOL.getByName(pool).status(pool);
+const status = (pool: string) => env.POOL.getByName(pool).status();
 
 it("a caller that leaves mid-stream frees its slot at once, not at lease expiry", async () => {
 	upstream = installMockUpstream({ chunkDelayMs: 100 });

@@ -57,7 +57,7 @@ async function sseData(response: Response): Promise<string[]> {
 }
 
 async function inFlight(pool: string): Promise<number> {
-	return (await env.POOL.getByName(pool).status(pool)).inFlight;
+	return (await env.POOL.getByName(pool).status()).inFlight;
 }
 
 /** Releases happen after the response (waitUntil): wait for the pool to settle. */
@@ -253,7 +253,9 @@ describe("errors, in the provider's own shape", () => {
 			body: { ...chat, max_tokens: 50_000 },
 		});
 		expect(response.status).toBe(400);
-		expect(((await response.json()) as OpenAIError).error.message).toMatch(/20000/);
+		expect(((await response.json()) as OpenAIError).error.message).toMatch(
+			/20,000 tokens that this pool.s limits\.burstTokens/,
+		);
 		expect(upstream.sent).toHaveLength(0);
 	});
 

@@ -17,7 +17,7 @@ const send = (pool: string, headers: Record<string, string> = {}, key: string = 
 		body: { ...CHAT, messages: [{ role: "user", content: headers["x-priority"] ?? "default" }] },
 	});
 
-const queued = async (pool: string) => (await env.POOL.getByName(pool).status(pool)).queued;
+const queued = async (pool: string) => (await env.POOL.getByName(pool).status()).queued;
 
 it("caps x-priority at the tenant's maximum, silently, and says so in the answer", async () => {
 	upstream = installMockUpstream();

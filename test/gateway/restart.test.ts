@@ -13,7 +13,7 @@ const send = (pool: string) => postToPool(pool);
 
 it("callers waiting when the Pool object restarts are re-queued by the Worker and served", async () => {
 	upstream = installMockUpstream();
-	const status = () => env.POOL.getByName("tight-restart").status("tight-restart");
+	const status = () => env.POOL.getByName("tight-restart").status();
 	await Promise.all([send("tight-restart"), send("tight-restart")]); // the burst is spent
 	const waiting = [send("tight-restart"), send("tight-restart")];
 	await vi.waitFor(async () => expect((await status()).queued).toBe(2), { interval: 10 });

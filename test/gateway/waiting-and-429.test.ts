@@ -86,7 +86,7 @@ it("a provider 429 never reaches the caller: the whole pool pauses for retry-aft
 	// retry-after-ms wins over retry-after; nothing is sent to the provider before it has passed.
 	const [rateLimitedAt, ...later] = times as [number, ...number[]];
 	for (const at of later) expect(at - rateLimitedAt).toBeGreaterThanOrEqual(retryAfterMs - 5);
-	const status = await env.POOL.getByName("openai").status("openai");
+	const status = await env.POOL.getByName("openai").status();
 	expect(status.pausedUntilMs).toBeGreaterThan(0);
 });
 

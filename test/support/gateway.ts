@@ -33,7 +33,7 @@ export function postToPool(pool: string, options: PostOptions = {}): Promise<Res
 	);
 }
 
-export const poolStatus = (pool: string) => env.POOL.getByName(pool).status(pool);
+export const poolStatus = (pool: string) => env.POOL.getByName(pool).status();
 
 /** Leases are released after the response (waitUntil): waits until none is in flight. */
 export async function settledPool(pool: string) {

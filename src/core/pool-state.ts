@@ -1,0 +1,300 @@
+// One pool's whole domain as a state machine: the scheduler (buckets, leases, queue), the
+// provider's health (breaker, retry budget, backoff) and the limits learned from its headers,
+// composed. Every decision about a send is made here; the Durable Object only keeps promises,
+// timers and storage. Pure: time and randomness are passed in.
+import type { BackoffOptions, Failure } from "./backoff.ts";
+import { classifyFailure } from "./backoff.ts";
+import type { BreakerState } from "./circuit-breaker.ts";
+import {
+	type ConfiguredLimits,
+	LearnedLimits,
+	type LearnedLimitsSnapshot,
+	type PerMinuteLimits,
+	type ReportedLimits,
+} from "./limit-learning.ts";
+import type { PoolLimits } from "./limits.ts";
+import { ProviderHealth, type ProviderHealthSnapshot } from "./provider-health.ts";
+import {
+	type Ask,
+	type Decision,
+	type Outcome,
+	type PoolStatus,
+	type RateLimitView,
+	Scheduler,
+	type SchedulerOptions,
+	type SchedulerSnapshot,
+} from "./scheduler.ts";
+
+export interface PoolStateOptions {
+	scheduler: Omit<SchedulerOptions, "limits">;
+	/** The limits as configured: numbers, or "auto". */
+	configuredLimits: ConfiguredLimits;
+	/** The pool's limits given what it learned from the provider so far. */
+	limitsFor(learned: Partial<PerMinuteLimits>): PoolLimits;
+	/** Sends of one request, counting the first. */
+	maxAttempts: number;
+	backoff: BackoffOptions;
+}
+
+/** What a restart must not lose. */
+export interface PoolSnapshot {
+	scheduler: SchedulerSnapshot;
+	health?: ProviderHealthSnapshot;
+	learned?: LearnedLimitsSnapshot;
+}
+
+/** Admission, or the breaker's refusal while the provider is failing. */
+export type Admission =
+	| Decision
+	| { kind: "unavailable"; reason: "circuit_open"; retryAfterMs: number; message: string };
+
+/** How a send that did not succeed ended, as the Worker saw it: facts, not a verdict. */
+export interface AttemptReport {
+	/** The provider's status; absent when it did not answer at all. */
+	status?: number;
+	/** No answer: the connection failed, or no first byte came in time. */
+	noAnswer?: "connection" | "timeout";
+	/** The provider's `x-should-retry`. */
+	shouldRetry?: boolean;
+	retryAfterMs?: number;
+	reported?: ReportedLimits;
+}
+
+/**
+ * After a send that did not succeed: send again (after `delayMs`, as the next attempt, ahead of
+ * first sends; a 429 has paused the whole pool instead), or give the caller the outcome.
+ */
+export type AttemptVerdict =
+	| {
+			kind: "again";
+			/** How long before it asks again (a backoff), and how much longer it may then wait (a pause). */
+			delayMs: number;
+			extraWaitMs: number;
+			attempt: number;
+			reason: string;
+	  }
+	| { kind: "final"; reason: string; retryAfterMs?: number };
+
+/** Something an operator wants to see in the logs and charts. */
+export type PoolEvent =
+	| { event: "pause"; untilMs: number; retryAfterMs: number }
+	| { event: "retry"; reason: string; delayMs: number; attempt: number }
+	| { event: "breaker"; from: BreakerState; to: BreakerState };
+
+export type PoolStateStatus = PoolStatus & {
+	provider: ReturnType<ProviderHealth["status"]>;
+	limitsInForce: ReturnType<LearnedLimits["current"]>;
+};
+
+/** Wait before resending after a provider 429 that named no retry-after (doubles per attempt). */
+const DEFAULT_RETRY_AFTER_MS = 1000;
+
+export class PoolState {
+	readonly #options: PoolStateOptions;
+	readonly #scheduler: Scheduler;
+	readonly #health: ProviderHealth;
+	readonly #learning: LearnedLimits;
+	#events: PoolEvent[] = [];
+	#breaker: BreakerState;
+
+	constructor(options: PoolStateOptions, snapshot?: PoolSnapshot, nowMs = 0) {
+		this.#options = options;
+		this.#learning = new LearnedLimits(options.configuredLimits, snapshot?.learned);
+		this.#scheduler = new Scheduler(
+			{ ...options.scheduler, limits: options.limitsFor(this.#learning.learned) },
+			snapshot?.scheduler,
+		);
+		this.#health = new ProviderHealth(options.backoff, snapshot?.health);
+		this.#breaker = this.#health.status(nowMs).state;
+	}
+
+	/** Admits the ask now, queues it, or turns it away: the breaker first, then the scheduler. */
+	submit(ask: Ask, nowMs: number): Admission {
+		const gate = this.#health.gate(ask.retry !== true && (ask.attempt ?? 1) === 1, nowMs);
+		this.#noteBreaker(nowMs);
+		if (!gate.allowed) {
+			const message =
+				gate.reason === "circuit_open"
+					? "The provider is failing for this pool; tollbooth stopped sending to it for a moment."
+					: "The provider is failing for this pool; one request is testing whether it has recovered.";
+			return {
+				kind: "unavailable",
+				reason: "circuit_open",
+				retryAfterMs: gate.retryAfterMs,
+				message: `${message} Try again after retry-after.`,
+			};
+		}
+		const decision = this.#scheduler.submit(ask, nowMs);
+		if (decision.kind === "admitted") this.#learning.admitted(ask.ticketId, ask.tokens);
+		return decision;
+	}
+
+	cancel(ticketId: string): boolean {
+		return this.#scheduler.cancel(ticketId);
+	}
+
+	/**
+	 * A send ended with the provider's answer delivered (or the caller gone): the lease ends, its
+	 * reservation reconciled with `actualTokens` (undefined keeps it), and the pool learns from the
+	 * provider's headers. `providerAnswered`: the provider answered without failing.
+	 */
+	release(
+		ticketId: string,
+		actualTokens: number | undefined,
+		providerAnswered: boolean,
+		reported: ReportedLimits | undefined,
+		nowMs: number,
+	): void {
+		this.#scheduler.release(ticketId, actualTokens, nowMs);
+		if (providerAnswered) this.#health.succeeded(nowMs);
+		this.#learnFrom(ticketId, reported, nowMs);
+		this.#noteBreaker(nowMs);
+	}
+
+	/**
+	 * A send did not succeed: the provider answered with an error, or did not answer. The one place
+	 * a failure is classified: a 429 pauses the pool for everyone until the provider's retry-after
+	 * and goes again ahead of first sends; a failure a resend may cure goes again after a backoff
+	 * while attempts and the retry budget allow; anything else is final.
+	 */
+	attemptEnded(
+		ticketId: string,
+		report: AttemptReport,
+		nowMs: number,
+		random: () => number,
+	): AttemptVerdict {
+		const attempt = this.#scheduler.lease(ticketId)?.attempt ?? 1;
+		const { maxAttempts } = this.#options;
+		if (report.status === 429) {
+			// The provider counted this attempt against the key too: its reservation stays charged.
+			this.#scheduler.release(ticketId, undefined, nowMs);
+			this.#learnFrom(ticketId, report.reported, nowMs);
+			const retryAfterMs = report.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS * 2 ** (attempt - 1);
+			this.#scheduler.pauseUntil(nowMs + retryAfterMs);
+			this.#events.push({ event: "pause", untilMs: nowMs + retryAfterMs, retryAfterMs });
+			if (attempt >= maxAttempts) {
+				return { kind: "final", reason: "provider_rate_limited", retryAfterMs };
+			}
+			return {
+				kind: "again",
+				delayMs: 0,
+				extraWaitMs: retryAfterMs,
+				attempt: attempt + 1,
+				reason: "rate_limited",
+			};
+		}
+		const failure: Failure =
+			report.status === undefined
+				? { kind: report.noAnswer ?? "connection" }
+				: { status: report.status, shouldRetry: report.shouldRetry };
+		const failureClass = classifyFailure(failure);
+		if (!failureClass.retryable) {
+			// An answer passed on as it is: the provider did no billable work.
+			this.#scheduler.release(ticketId, 0, nowMs);
+			this.#learnFrom(ticketId, report.reported, nowMs);
+		} else {
+			// It may still be working on a request that timed out: keep that reservation.
+			this.#scheduler.release(ticketId, failure.kind === "timeout" ? undefined : 0, nowMs);
+			this.#learnFrom(ticketId, undefined, nowMs);
+		}
+		const decision = this.#health.failed(
+			failure,
+			attempt,
+			maxAttempts,
+			report.retryAfterMs,
+			nowMs,
+			random,
+		);
+		this.#noteBreaker(nowMs);
+		if (!failureClass.retryable && report.status !== undefined) {
+			// Not a failure a resend may cure: the provider's answer goes to the caller as it is.
+			return { kind: "final", reason: `provider_${report.status}` };
+		}
+		if (!decision.retry) {
+			return decision.retryAfterMs === undefined
+				? { kind: "final", reason: decision.reason }
+				: { kind: "final", reason: decision.reason, retryAfterMs: decision.retryAfterMs };
+		}
+		this.#events.push({
+			event: "retry",
+			reason: decision.reason,
+			delayMs: decision.delayMs,
+			attempt,
+		});
+		return {
+			kind: "again",
+			delayMs: decision.delayMs,
+			extraWaitMs: 0,
+			attempt: attempt + 1,
+			reason: decision.reason,
+		};
+	}
+
+	/** Applies what time has made possible: expired leases, admissions, deadlines. */
+	tick(nowMs: number): Outcome[] {
+		const outcomes = this.#scheduler.tick(nowMs);
+		for (const { ticketId, result } of outcomes) {
+			if (result.kind === "admitted") this.#learning.admitted(ticketId, result.lease.tokens);
+		}
+		return outcomes;
+	}
+
+	nextWakeMs(nowMs: number): number | undefined {
+		return this.#scheduler.nextWakeMs(nowMs);
+	}
+
+	/** The events since the last call, oldest first. */
+	drainEvents(): PoolEvent[] {
+		const events = this.#events;
+		this.#events = [];
+		return events;
+	}
+
+	rateLimitView(nowMs: number): RateLimitView {
+		return this.#scheduler.rateLimitView(nowMs);
+	}
+
+	status(nowMs: number): PoolStateStatus {
+		return {
+			...this.#scheduler.status(nowMs),
+			provider: this.#health.status(nowMs),
+			limitsInForce: this.#learning.current(),
+		};
+	}
+
+	snapshot(): PoolSnapshot {
+		return {
+			scheduler: this.#scheduler.snapshot(),
+			health: this.#health.snapshot(),
+			learned: this.#learning.snapshot(),
+		};
+	}
+
+	/**
+	 * Reads the provider's rate-limit headers on the answer to `ticketId`: the pool lowers its
+	 * buckets to the room the provider reports, and adopts a smaller (or, for "auto", any)
+	 * advertised limit.
+	 */
+	#learnFrom(ticketId: string, reported: ReportedLimits | undefined, nowMs: number): void {
+		if (!reported) {
+			this.#learning.forget(ticketId);
+			return;
+		}
+		const { requests, tokens } = this.#scheduler.rateLimitView(nowMs);
+		const advice = this.#learning.observe(ticketId, reported, {
+			requests: requests.remaining,
+			tokens: tokens.remaining,
+		});
+		if (advice?.lowerTo) this.#scheduler.lowerTo(advice.lowerTo, nowMs);
+		if (advice?.adopt) {
+			this.#scheduler.setLimits(this.#options.limitsFor(this.#learning.learned), nowMs);
+		}
+	}
+
+	#noteBreaker(nowMs: number): void {
+		const state = this.#health.status(nowMs).state;
+		if (state !== this.#breaker)
+			this.#events.push({ event: "breaker", from: this.#breaker, to: state });
+		this.#breaker = state;
+	}
+}

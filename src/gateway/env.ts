@@ -1,0 +1,17 @@
+// The gateway's Hono environment: bindings and the per-request variables its middleware sets.
+import type { Config, PoolConfig, TenantConfig } from "../config.ts";
+import type { Provider } from "../providers/types.ts";
+import type { UsageRecording } from "./usage-recording.ts";
+
+export interface GatewayVariables {
+	config: Config;
+	pool: PoolConfig;
+	provider: Provider;
+	tenant: TenantConfig;
+	/** This request's usage record, filled in as it goes and written once at its end. */
+	usage: UsageRecording;
+	/** How the gateway reaches providers: fetch, or the dev entry's in-process mock. */
+	upstreamFetch?: typeof fetch;
+}
+
+export type GatewayEnv = { Bindings: Env; Variables: GatewayVariables };

@@ -1,0 +1,49 @@
+// One request's usage record: filled in as the request goes, written exactly once when it ends —
+// at the answer, or when a relayed stream ends.
+import type { Usage } from "../providers/types.ts";
+import type { Outcome, UsageRecord, UsageSink } from "../usage/record.ts";
+
+export class UsageRecording {
+	readonly record: UsageRecord = {
+		tenant: "",
+		pool: "",
+		model: "",
+		priority: "",
+		outcome: "rejected",
+		cause: "",
+		status: 0,
+		promptTokens: 0,
+		completionTokens: 0,
+		queueMs: 0,
+		upstreamMs: 0,
+		attempts: 0,
+	};
+	#streamEnd: Promise<void> | undefined;
+	#written = false;
+
+	constructor(private readonly sink: UsageSink) {}
+
+	/** The request ended as `outcome` for `cause`, with the provider's reported usage if any. */
+	end(outcome: Outcome, cause: string, usage?: Usage): void {
+		this.record.outcome = outcome;
+		this.record.cause = cause;
+		if (usage) {
+			this.record.promptTokens = usage.inputTokens;
+			this.record.completionTokens = usage.outputTokens;
+		}
+	}
+
+	/** The answer is a stream: the record is complete only when `ended` settles. */
+	endsWithStream(ended: Promise<void>): void {
+		this.#streamEnd = ended;
+	}
+
+	/** Writes the record once: now, or when the relayed stream has ended. */
+	write(status: number, waitUntil: (promise: Promise<unknown>) => void): void {
+		if (this.#written) return;
+		this.#written = true;
+		if (this.record.status === 0) this.record.status = status;
+		if (this.#streamEnd) waitUntil(this.#streamEnd.then(() => this.sink.write(this.record)));
+		else this.sink.write(this.record);
+	}
+}
