@@ -2,215 +2,27 @@
 // tenants of a class, first in first out within a tenant's class, and aging: a tenant's line
 // passed over for long rises a class. It knows no buckets: the scheduler walks it in order and
 // says who was admitted, parked or shed.
+import type { AheadQuery, Demand } from "./demand.ts";
+import { noDemand } from "./demand.ts";
 import { IndexedHeap } from "./indexed-heap.ts";
 import { MinHeap } from "./min-heap.ts";
-import { type InLine, WaiterLine } from "./waiter-line.ts";
+import { CLASS_COUNT } from "./priority.ts";
+import {
+	type ClassTotals,
+	comesBefore,
+	Entry,
+	Line,
+	type Node,
+	TenantQueue,
+	type Totals,
+	type Waiter,
+} from "./queue-lines.ts";
 
-/** Priority classes, 0 (critical) to 3 (low): PRIORITIES' order. */
-export const CLASS_COUNT = 4;
-
-export interface Waiter extends InLine {
-	readonly ticketId: string;
-	readonly tenant: string;
-	readonly model: string;
-	readonly tokens: number;
-	/** The class the caller asked for (0 = critical). */
-	readonly rank: number;
-	readonly retry: boolean;
-	/** Which send of its request it waits for (1 = the first). */
-	readonly attempt?: number;
-	readonly deadlineMs: number;
-}
+export { CLASS_COUNT, type Waiter };
 
 /** What a new ask would find ahead of it, in the pool's, its model's and its tenant's terms. */
-export interface Demand {
-	requests: number;
-	tokens: number;
-	modelRequests: number;
-	modelTokens: number;
-	tenantRequests: number;
-	tenantTokens: number;
-}
-
-/** Nothing ahead: the start of a sum of demands. */
-export function noDemand(): Demand {
-	return {
-		requests: 0,
-		tokens: 0,
-		modelRequests: 0,
-		modelTokens: 0,
-		tenantRequests: 0,
-		tenantTokens: 0,
-	};
-}
-
-export function addDemand(a: Demand, b: Demand): Demand {
-	return {
-		requests: a.requests + b.requests,
-		tokens: a.tokens + b.tokens,
-		modelRequests: a.modelRequests + b.modelRequests,
-		modelTokens: a.modelTokens + b.modelTokens,
-		tenantRequests: a.tenantRequests + b.tenantRequests,
-		tenantTokens: a.tenantTokens + b.tenantTokens,
-	};
-}
-
-export interface AheadQuery {
-	/** The class the ask would wait in now (its own, or higher when it was submitted earlier). */
-	rank: number;
-	tenant: string;
-	weight: number;
-	model: string;
-	tokens: number;
-	retry: boolean;
-	/** How long it would wait: the fronts of lower classes' lines that age past it meanwhile count. */
-	withinMs: number;
-}
-
-/**
- * One visited waiter's fate in a walk: admitted, passed over, its tenant's tier set aside, or the
- * walk ends here.
- */
 export type Verdict = "take" | "pass" | "park" | "stop";
 
-interface Totals {
-	requests: number;
-	tokens: number;
-}
-
-interface ClassTotals extends Totals {
-	readonly byModel: Map<string, Totals>;
-	/** Summed weight of the tenants with waiters of this class. */
-	weight: number;
-	/** Tenants with waiters of this class: its lines. */
-	lineCount: number;
-}
-
-class Entry implements Waiter {
-	readonly ticketId: string;
-	readonly tenant: string;
-	readonly model: string;
-	readonly tokens: number;
-	readonly rank: number;
-	readonly retry: boolean;
-	readonly submittedMs: number;
-	readonly deadlineMs: number;
-	readonly seq: number;
-	readonly line: Line;
-	waiting = true;
-	/** When it first stood at the front of its line; aging counts from then. */
-	frontSinceMs: number | undefined = undefined;
-
-	constructor(waiter: Omit<Waiter, "seq" | "waiting">, seq: number, line: Line) {
-		this.ticketId = waiter.ticketId;
-		this.tenant = waiter.tenant;
-		this.model = waiter.model;
-		this.tokens = waiter.tokens;
-		this.rank = waiter.rank;
-		this.retry = waiter.retry;
-		this.submittedMs = waiter.submittedMs;
-		this.deadlineMs = waiter.deadlineMs;
-		this.seq = seq;
-		this.line = line;
-	}
-}
-
-/** One tenant's waiters of one class: first attempts, and retries served ahead of them. */
-class Line {
-	readonly owner: TenantQueue;
-	readonly rank: number;
-	readonly firsts = new WaiterLine<Entry>();
-	readonly retries = new WaiterLine<Entry>();
-	readonly totals: Totals = { requests: 0, tokens: 0 };
-	readonly retryTotals: Totals = { requests: 0, tokens: 0 };
-	/**
-	 * Since when its oldest waiter has stood at its front: aging counts from then, so that a line
-	 * rises for being passed over, not for being long (a backlog is its own tenant's doing). A
-	 * waiter that joins at the front, re-submitted after a restart, brings its own age.
-	 */
-	frontSinceMs = 0;
-	/** The class the line has risen to; its node is the owner's node of that tier. */
-	tier = -1;
-	node: Node | undefined;
-	promoteAtMs = Number.POSITIVE_INFINITY;
-	promotionIndex = -1;
-	shedIndex = -1;
-	/** The ends of the line when it was last re-filed. */
-	oldestSeen: Entry | undefined;
-	newestSeen: Entry | undefined;
-
-	constructor(owner: TenantQueue, rank: number) {
-		this.owner = owner;
-		this.rank = rank;
-	}
-
-	get size(): number {
-		return this.totals.requests;
-	}
-
-	oldest(): Entry | undefined {
-		const retry = this.retries.front();
-		const first = this.firsts.front();
-		if (!retry || !first) return retry ?? first;
-		return comesBefore(retry, first) ? retry : first;
-	}
-
-	/** The next to serve: its oldest retry, else its oldest first attempt. */
-	next(): Entry | undefined {
-		return this.retries.front() ?? this.firsts.front();
-	}
-
-	newest(): Entry | undefined {
-		return this.firsts.back() ?? this.retries.back();
-	}
-
-	/** Its waiters in the order it serves them. */
-	*inOrder(): Generator<Entry> {
-		yield* this.retries;
-		yield* this.firsts;
-	}
-}
-
-/**
- * One tenant's lines that stand in one tier, with its start-time fair queuing
- * tag: the node with the smallest tag in a tier is served next, and serving it advances the tag
- * by the request's cost over the tenant's weight.
- */
-class Node {
-	readonly owner: TenantQueue;
-	readonly tier: number;
-	readonly lines: Line[] = [];
-	startTag = 0;
-	first: Line | undefined;
-	oldestMs = 0;
-	oldestSeq = 0;
-	heapIndex = -1;
-	/** Set aside while its tenant is at a limit of its own. */
-	parked = false;
-
-	constructor(owner: TenantQueue, tier: number) {
-		this.owner = owner;
-		this.tier = tier;
-	}
-}
-
-class TenantQueue {
-	readonly name: string;
-	readonly weight: number;
-	readonly lines: (Line | undefined)[] = new Array(CLASS_COUNT).fill(undefined);
-	readonly nodes: Node[] = [];
-	/** Where each tier's tag resumes when the tenant has waiters there again. */
-	readonly finishTags: number[] = new Array(CLASS_COUNT).fill(0);
-	size = 0;
-
-	constructor(name: string, weight: number) {
-		this.name = name;
-		this.weight = weight;
-		for (let tier = 0; tier < CLASS_COUNT; tier++) this.nodes.push(new Node(this, tier));
-	}
-}
-
-/** Past this many dead heap entries the deadline index is rebuilt from the live ones. */
 const HEAP_GARBAGE_ALLOWANCE = 1024;
 
 export class FairQueue {
@@ -687,10 +499,6 @@ export class FairQueue {
 		}
 		return entry;
 	}
-}
-
-function comesBefore(a: InLine, b: InLine): boolean {
-	return a.submittedMs < b.submittedMs || (a.submittedMs === b.submittedMs && a.seq < b.seq);
 }
 
 function servesFirst(a: Node, b: Node): boolean {

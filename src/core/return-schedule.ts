@@ -1,7 +1,7 @@
 // The returns promised to callers turned away, in time order, so that each retry-after counts
 // every caller told to come back before it: callers who honour it find room instead of arriving
 // together. Only retry-after uses it; admission never waits for a caller who may not come back.
-import type { Demand } from "./fair-queue.ts";
+import type { Demand } from "./demand.ts";
 
 interface Booking {
 	readonly atMs: number;

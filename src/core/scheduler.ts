@@ -2,27 +2,47 @@
 // turned away, over the pool's, its models' and its tenants' buckets, its concurrency leases, the
 // fair priority queue and the provider's pause. Pure: every decision is made at the nowMs passed in.
 import {
-	CLASS_COUNT,
-	type Demand,
-	FairQueue,
-	noDemand,
-	type Verdict,
-	type Waiter,
-} from "./fair-queue.ts";
+	type Ask,
+	type Decision,
+	type Outcome,
+	type PoolStatus,
+	type RateLimitView,
+	type Rejection,
+	rejection,
+	type SchedulerSnapshot,
+	seconds,
+} from "./admission.ts";
+import { BucketScopes, type Draw } from "./bucket-scopes.ts";
+import { type Demand, noDemand } from "./demand.ts";
+import { FairQueue, type Verdict, type Waiter } from "./fair-queue.ts";
 import { type Lease, LeaseTable } from "./lease-table.ts";
 import type { PoolLimits } from "./limits.ts";
 import { MinHeap } from "./min-heap.ts";
-import { PRIORITIES, type Priority } from "./priority.ts";
-import { type BucketView, RateBuckets, type RateBucketsState } from "./rate-buckets.ts";
-import {
-	type TenantBucketsState,
+import { CLASS_COUNT, PRIORITIES, type Priority } from "./priority.ts";
+import type { BucketView, RateBucketsState } from "./rate-buckets.ts";
+import type {
+	TenantBucketsState,
 	TenantLimits,
-	type TenantPolicy,
-	type TenantView,
+	TenantPolicy,
+	TenantView,
 } from "./tenant-limits.ts";
 import { type Estimate, type EstimatedAsk, WaitEstimate } from "./wait-estimate.ts";
 
-export type { BucketView, Lease, RateBucketsState, TenantBucketsState, TenantPolicy, TenantView };
+export type {
+	Ask,
+	BucketView,
+	Decision,
+	Lease,
+	Outcome,
+	PoolStatus,
+	RateBucketsState,
+	RateLimitView,
+	Rejection,
+	SchedulerSnapshot,
+	TenantBucketsState,
+	TenantPolicy,
+	TenantView,
+};
 
 /** The queue policy of one pool; every value comes from the configuration, which holds the defaults. */
 export interface SchedulerOptions {
@@ -46,101 +66,6 @@ export interface SchedulerOptions {
 	tenants: Record<string, TenantPolicy>;
 }
 
-export interface Ask {
-	/** Unique among the pool's waiters and leases; also the lease id. */
-	ticketId: string;
-	tenant: string;
-	model: string;
-	priority: Priority;
-	/** Estimated tokens, reserved on admission. */
-	tokens: number;
-	/** Absolute; a waiter not admitted by then is rejected. */
-	deadlineMs: number;
-	/** A re-send after a provider 429: queued ahead of its tenant's first attempts of its class. */
-	retry?: boolean;
-	/** Which send of its request this is (1, the default, is the first). */
-	attempt?: number;
-	/**
-	 * When the request first asked, if earlier than now: a waiter re-submitted after a restart
-	 * keeps its age (its aging, its place among its tenant's waiters, its class's longest wait).
-	 */
-	submittedMs?: number;
-}
-
-/**
- * retryAfterMs is when to come back to find room, if the traffic ahead behaves as estimated: after
- * the queue ahead and after the callers already told to come back earlier (at least 1). For
- * too_large it is 0, because no wait makes it fit. position (1-based) and etaMs are the place and
- * the estimated wait the ask had, or would have had, in the queue; too_large has neither.
- */
-export interface Rejection {
-	kind: "rejected";
-	reason: "too_large" | "queue_full" | "deadline" | "shed";
-	retryAfterMs: number;
-	position?: number;
-	etaMs?: number;
-	message: string;
-}
-
-/** For a queued ask, position is its estimated 1-based place in the queue and etaMs its wait. */
-export type Decision =
-	| { kind: "admitted"; lease: Lease }
-	| { kind: "queued"; position: number; etaMs: number }
-	| Rejection;
-
-export interface Outcome {
-	ticketId: string;
-	result: { kind: "admitted"; lease: Lease } | Rejection;
-}
-
-export interface RateLimitView {
-	requests: BucketView;
-	tokens: BucketView;
-}
-
-export interface PoolStatus {
-	requests: BucketView;
-	tokens: BucketView;
-	models: Record<string, RateLimitView>;
-	inFlight: number;
-	maxConcurrent: number;
-	queued: number;
-	/** Waiters by the class they asked for. */
-	queuedByPriority: Record<Priority, number>;
-	/** Tenants with a policy, waiters or leases: their queue, leases in flight and own buckets. */
-	tenants: Record<string, TenantView>;
-	/** The longest any current waiter has waited since it was first submitted. */
-	oldestWaitMs: number;
-	pausedUntilMs: number;
-	/** Counts since this scheduler started. */
-	sinceStart: {
-		/** Waiters displaced by higher-priority arrivals when the queue was full. */
-		shed: number;
-		/** Waiters whose deadline passed while they waited. */
-		expired: number;
-		/** Asks told at once that they could not be admitted before their deadline. */
-		deadlineRejected: number;
-	};
-}
-
-/** JSON-serialisable state that must survive a restart. Waiters do not: they are re-submitted. */
-export interface SchedulerSnapshot {
-	/** A pool's scope always has both buckets. */
-	pool: Required<RateBucketsState>;
-	models: Record<string, RateBucketsState>;
-	/** Tenants' own buckets; absent in snapshots from before tenants had limits. */
-	tenants?: Record<string, TenantBucketsState>;
-	leases: Lease[];
-	pausedUntilMs: number;
-}
-
-/** The buckets an ask draws on: the pool's, its model's if limited, its tenant's own. */
-interface Scopes {
-	model: RateBuckets | undefined;
-	tenant: TenantLimits;
-}
-
-const DEFAULT_POLICY: TenantPolicy = { weight: 1 };
 /** Waiters looked at behind a blocked head, per decision, for one that can go around it... */
 const BACKFILL_SCAN = 16;
 /** ...and at most this many of them from any one tenant's line. */
@@ -151,10 +76,7 @@ const PROMOTION_LOOKAHEAD = 8;
 export class Scheduler {
 	readonly #options: SchedulerOptions;
 	readonly #maxWaitMs: readonly number[];
-	#limits: PoolLimits;
-	#pool: RateBuckets;
-	#models: Map<string, RateBuckets>;
-	readonly #tenants = new Map<string, TenantLimits>();
+	readonly #buckets: BucketScopes;
 	readonly #queue: FairQueue;
 	readonly #estimate: WaitEstimate;
 	readonly #leases = new LeaseTable();
@@ -178,31 +100,19 @@ export class Scheduler {
 			throw new RangeError(`agingBoundMs ${agingBoundMs} is not a positive number of ms`);
 		}
 		this.#maxWaitMs = PRIORITIES.map((priority) => options.maxWaitMsByPriority[priority]);
-		for (const [name, policy] of Object.entries(options.tenants)) {
-			if (!(Number.isFinite(policy.weight) && policy.weight > 0)) {
-				throw new RangeError(`tenant ${name}: weight ${policy.weight} is not positive`);
-			}
-			const saved = snapshot?.tenants && Object.hasOwn(snapshot.tenants, name);
-			this.#tenants.set(
-				name,
-				new TenantLimits(policy, saved ? snapshot?.tenants?.[name] : undefined),
-			);
-		}
+		this.#buckets = new BucketScopes(options.limits, options.tenants, snapshot);
 		this.#queue = new FairQueue(agingBoundMs / (CLASS_COUNT - 1));
 		this.#estimate = new WaitEstimate({
 			queue: this.#queue,
-			poolCostMs: (requests, tokens) => this.#pool.costMs(requests, tokens),
+			poolCostMs: (requests, tokens) => this.#buckets.poolCostMs(requests, tokens),
 			waitMs: (ahead, ask, nowMs) => this.#waitMs(ahead, ask, nowMs),
-			weightOf: (tenant) => this.#tenantOf(tenant).policy.weight,
+			weightOf: (tenant) => this.#buckets.tenant(tenant).policy.weight,
 		});
-		this.#limits = options.limits;
-		this.#pool = new RateBuckets(this.#limits, snapshot?.pool);
-		this.#models = modelBuckets(this.#limits, snapshot?.models ?? {});
 		if (snapshot) {
 			this.#pausedUntilMs = snapshot.pausedUntilMs;
 			for (const lease of snapshot.leases) {
 				this.#leases.add({ ...lease, attempt: lease.attempt ?? 1 });
-				this.#tenantOf(lease.tenant).inFlight++;
+				this.#buckets.tenant(lease.tenant).inFlight++;
 			}
 		}
 	}
@@ -217,13 +127,12 @@ export class Scheduler {
 		}
 		const rank = PRIORITIES.indexOf(ask.priority);
 		if (rank < 0) throw new RangeError(`ticket ${ask.ticketId}: no priority ${ask.priority}`);
-		const scopes = this.#scopesOf(ask);
-		const tooLarge = this.#tooLarge(ask, scopes);
+		const tooLarge = this.#buckets.tooLarge(ask);
 		if (tooLarge) return tooLarge;
 
 		this.#prepare(nowMs);
-		if (this.#queue.size === 0 && this.#canAdmit(ask.tokens, scopes, nowMs)) {
-			return { kind: "admitted", lease: this.#admit(ask, scopes, nowMs) };
+		if (this.#queue.size === 0 && this.#canAdmit(ask, nowMs)) {
+			return { kind: "admitted", lease: this.#admit(ask, nowMs) };
 		}
 
 		const submittedMs = Math.min(ask.submittedMs ?? nowMs, nowMs);
@@ -242,7 +151,7 @@ export class Scheduler {
 				submittedMs,
 				deadlineMs: Math.min(ask.deadlineMs, submittedMs + (this.#maxWaitMs[rank] as number)),
 			},
-			scopes.tenant.policy.weight,
+			this.#buckets.tenant(ask.tenant).policy.weight,
 		);
 		// It may be next in order, or able to go around a blocked head (others admissible now go too).
 		for (let next = this.#select(nowMs); next; next = this.#select(nowMs)) {
@@ -301,16 +210,13 @@ export class Scheduler {
 	release(ticketId: string, actualTokens: number | undefined, nowMs: number): boolean {
 		const lease = this.#leases.remove(ticketId);
 		if (!lease) return false;
-		const scopes = this.#scopesOf(lease);
 		if (actualTokens !== undefined) {
 			if (!isTokenCount(actualTokens)) {
 				throw new RangeError(`ticket ${ticketId}: actual usage ${actualTokens} is not a count`);
 			}
-			for (const buckets of this.#bucketsOf(scopes)) {
-				buckets.chargeTokens(actualTokens - lease.tokens, nowMs);
-			}
+			this.#buckets.charge(lease, actualTokens - lease.tokens, nowMs);
 		}
-		this.#endLease(lease, scopes.tenant);
+		this.#endLease(lease);
 		return true;
 	}
 
@@ -321,7 +227,7 @@ export class Scheduler {
 
 	/** Caps the pool's bucket levels at what the provider reports remaining; never raises them. */
 	lowerTo(room: { requests?: number; tokens?: number }, nowMs: number): void {
-		this.#pool.lowerTo(room, nowMs);
+		this.#buckets.lowerTo(room, nowMs);
 	}
 
 	/**
@@ -330,15 +236,10 @@ export class Scheduler {
 	 * outcomes come with the next tick).
 	 */
 	setLimits(limits: PoolLimits, nowMs: number): void {
-		const models = Object.fromEntries(
-			[...this.#models].map(([model, buckets]) => [model, buckets.stateAt(nowMs)]),
-		);
-		this.#limits = limits;
-		this.#pool = new RateBuckets(limits, this.#pool.stateAt(nowMs));
-		this.#models = modelBuckets(limits, models);
+		this.#buckets.setLimits(limits, nowMs);
 		const tooLarge: Outcome[] = [];
 		for (const waiter of this.#queue.waiters()) {
-			const result = this.#tooLarge(waiter, this.#scopesOf(waiter));
+			const result = this.#buckets.tooLarge(waiter);
 			if (result) tooLarge.push({ ticketId: waiter.ticketId, result });
 		}
 		for (const outcome of tooLarge) this.#queue.remove(outcome.ticketId);
@@ -358,7 +259,7 @@ export class Scheduler {
 			lease = this.#leases.popExpired(nowMs)
 		) {
 			// Its slot is free again; its reserved tokens stay charged.
-			this.#endLease(lease, this.#tenantOf(lease.tenant));
+			this.#endLease(lease);
 		}
 		this.#prepare(nowMs);
 		this.#admitWaiters(nowMs, outcomes);
@@ -381,7 +282,7 @@ export class Scheduler {
 			this.#tenantWakes.peek()?.atMs ?? Number.POSITIVE_INFINITY,
 		);
 		// With every slot taken the head waits for a release (a call) or an expiry (counted above).
-		const head = this.#leases.size < this.#limits.maxConcurrent ? this.#head(nowMs) : undefined;
+		const head = this.#leases.size < this.#buckets.maxConcurrent ? this.#head(nowMs) : undefined;
 		if (head) {
 			wakeMs = Math.min(wakeMs, nowMs + this.#readyInMs(head, nowMs));
 			for (const promotion of this.#queue.upcomingPromotions(PROMOTION_LOOKAHEAD)) {
@@ -390,7 +291,7 @@ export class Scheduler {
 				if (waiter === head || this.#queue.isParked(waiter)) continue;
 				// It may lead once it stands with the head (by fair tag or age) or above it.
 				if (promotion.tier > this.#queue.lineTierAt(head, promotion.atMs)) continue;
-				if (!this.#tenantOf(waiter.tenant).allows(waiter.tokens, promotion.atMs)) continue;
+				if (!this.#buckets.tenant(waiter.tenant).allows(waiter.tokens, promotion.atMs)) continue;
 				wakeMs = Math.min(wakeMs, Math.max(promotion.atMs, nowMs + this.#readyInMs(waiter, nowMs)));
 			}
 		}
@@ -398,17 +299,8 @@ export class Scheduler {
 	}
 
 	snapshot(): SchedulerSnapshot {
-		const tenants: Record<string, TenantBucketsState> = {};
-		for (const [name, limits] of this.#tenants) {
-			const state = limits.state();
-			if (state) tenants[name] = state;
-		}
 		return {
-			pool: this.#pool.state() as Required<RateBucketsState>,
-			models: Object.fromEntries(
-				[...this.#models].map(([model, buckets]) => [model, buckets.state()]),
-			),
-			tenants,
+			...this.#buckets.state(),
 			leases: [...this.#leases.values()],
 			pausedUntilMs: this.#pausedUntilMs,
 		};
@@ -416,80 +308,25 @@ export class Scheduler {
 
 	/** The pool's request and token buckets: what a caller's rate-limit headers show, cheaply. */
 	rateLimitView(nowMs: number): RateLimitView {
-		// A pool's scope always has both buckets.
-		return this.#pool.view(nowMs) as RateLimitView;
+		return this.#buckets.poolView(nowMs);
 	}
 
 	status(nowMs: number): PoolStatus {
 		const oldestSubmittedMs = this.#queue.oldestSubmittedMs();
 		const byClass = this.#queue.countsByClass();
-		const byTenant = this.#queue.countsByTenant();
-		const tenants: Record<string, TenantView> = {};
-		for (const [name, limits] of this.#tenants) {
-			const queued = byTenant.get(name) ?? 0;
-			const listed = Object.hasOwn(this.#options.tenants, name);
-			if (listed || queued > 0 || limits.inFlight > 0) tenants[name] = limits.view(queued, nowMs);
-		}
 		return {
 			...this.rateLimitView(nowMs),
-			models: Object.fromEntries(
-				[...this.#models].map(([model, buckets]) => [model, buckets.view(nowMs) as RateLimitView]),
-			),
+			models: this.#buckets.modelViews(nowMs),
 			inFlight: this.#leases.size,
-			maxConcurrent: this.#limits.maxConcurrent,
+			maxConcurrent: this.#buckets.maxConcurrent,
 			queued: this.#queue.size,
 			queuedByPriority: Object.fromEntries(
 				PRIORITIES.map((priority, rank) => [priority, byClass[rank] ?? 0]),
 			) as Record<Priority, number>,
-			tenants,
+			tenants: this.#buckets.tenantViews(this.#queue.countsByTenant(), nowMs),
 			oldestWaitMs: oldestSubmittedMs === undefined ? 0 : Math.max(0, nowMs - oldestSubmittedMs),
 			pausedUntilMs: this.#pausedUntilMs,
 			sinceStart: { ...this.#sinceStart },
-		};
-	}
-
-	#tenantOf(name: string): TenantLimits {
-		let tenant = this.#tenants.get(name);
-		if (!tenant) {
-			tenant = new TenantLimits(DEFAULT_POLICY);
-			this.#tenants.set(name, tenant);
-		}
-		return tenant;
-	}
-
-	#scopesOf(ask: { model: string; tenant: string }): Scopes {
-		return { model: this.#models.get(ask.model), tenant: this.#tenantOf(ask.tenant) };
-	}
-
-	/** Every bucket an ask of these scopes takes from: the one admission check. */
-	#bucketsOf(scopes: Scopes): RateBuckets[] {
-		const buckets = [this.#pool, scopes.tenant.buckets];
-		if (scopes.model) buckets.push(scopes.model);
-		return buckets;
-	}
-
-	#tooLarge(
-		ask: { tokens: number; model: string; tenant: string },
-		scopes: Scopes,
-	): Rejection | undefined {
-		const modelCapacity = scopes.model?.tokenCapacity ?? Number.POSITIVE_INFINITY;
-		const capacity = Math.min(
-			this.#pool.tokenCapacity,
-			modelCapacity,
-			scopes.tenant.buckets.tokenCapacity,
-		);
-		if (ask.tokens <= capacity) return undefined;
-		const setting =
-			capacity === this.#pool.tokenCapacity
-				? "this pool's limits.burstTokens (default: limits.tokensPerMinute)"
-				: capacity === modelCapacity
-					? `limits.models["${ask.model}"].burstTokens (default: its tokensPerMinute)`
-					: `tenant ${ask.tenant}'s limits.tokensPerMinute`;
-		return {
-			kind: "rejected",
-			reason: "too_large",
-			retryAfterMs: 0,
-			message: `This request is estimated at ${count(ask.tokens)} tokens, more than the ${count(capacity)} tokens that ${setting} lets through at once, so it can never be admitted. Lower max_tokens or shorten the input, or raise that limit if the provider allows it.`,
 		};
 	}
 
@@ -505,15 +342,11 @@ export class Scheduler {
 
 	/** Whether a slot is free and the pool is not paused: what every admission needs first. */
 	#open(nowMs: number): boolean {
-		return nowMs >= this.#pausedUntilMs && this.#leases.size < this.#limits.maxConcurrent;
+		return nowMs >= this.#pausedUntilMs && this.#leases.size < this.#buckets.maxConcurrent;
 	}
 
-	#canAdmit(tokens: number, scopes: Scopes, nowMs: number): boolean {
-		return (
-			this.#open(nowMs) &&
-			!scopes.tenant.atConcurrencyLimit &&
-			this.#bucketsOf(scopes).every((buckets) => buckets.fits(tokens, nowMs))
-		);
+	#canAdmit(ask: Draw, nowMs: number): boolean {
+		return this.#open(nowMs) && this.#buckets.fits(ask, nowMs);
 	}
 
 	/** Sets a waiter's tenant aside until its own limit has room for it. */
@@ -542,7 +375,7 @@ export class Scheduler {
 
 	readonly #visitForHead = (waiter: Waiter): Verdict => {
 		const { nowMs } = this.#walk;
-		const tenant = this.#tenantOf(waiter.tenant);
+		const tenant = this.#buckets.tenant(waiter.tenant);
 		if (!tenant.allows(waiter.tokens, nowMs)) return this.#park(waiter, tenant, nowMs);
 		this.#walk.head = waiter;
 		return "stop";
@@ -566,25 +399,26 @@ export class Scheduler {
 	readonly #visitForAdmission = (waiter: Waiter, firstInLine: boolean): Verdict => {
 		const walk = this.#walk;
 		const { nowMs, head } = walk;
-		const scopes = this.#scopesOf(waiter);
-		if (!scopes.tenant.allows(waiter.tokens, nowMs)) {
-			return firstInLine ? this.#park(waiter, scopes.tenant, nowMs) : "pass";
+		const tenant = this.#buckets.tenant(waiter.tenant);
+		if (!tenant.allows(waiter.tokens, nowMs)) {
+			return firstInLine ? this.#park(waiter, tenant, nowMs) : "pass";
 		}
-		const fits = this.#canAdmit(waiter.tokens, scopes, nowMs);
+		const fits = this.#canAdmit(waiter, nowMs);
 		if (head)
 			return fits && !this.#delays(head, waiter, walk.headReadyInMs, nowMs) ? "take" : "pass";
 		walk.head = waiter;
 		if (fits) return "take";
 		// The head needs a free slot when it fits; a candidate must leave one.
-		if (this.#leases.size + 1 >= this.#limits.maxConcurrent) return "stop";
+		if (this.#leases.size + 1 >= this.#buckets.maxConcurrent) return "stop";
 		walk.headReadyInMs = this.#readyInMs(waiter, nowMs);
 		// Even one request of no tokens would make it later: nothing can go around it.
-		const leastReadyInMs = Math.ceil(this.#pool.waitMs(2, waiter.tokens, nowMs));
+		const leastReadyInMs = Math.ceil(this.#buckets.poolWaitMs(2, waiter.tokens, nowMs));
 		return leastReadyInMs > walk.headReadyInMs ? "stop" : "pass";
 	};
 
 	/** What an admission costs its tenant in fair-share terms: milliseconds of the pool's refill. */
-	readonly #admissionCostMs = (waiter: Waiter): number => this.#pool.costMs(1, waiter.tokens);
+	readonly #admissionCostMs = (waiter: Waiter): number =>
+		this.#buckets.poolCostMs(1, waiter.tokens);
 
 	/** Milliseconds until the pause is over and the buckets have room for it. */
 	#readyInMs(waiter: Waiter, nowMs: number): number {
@@ -593,18 +427,12 @@ export class Scheduler {
 
 	/** Whether admitting `candidate` now would make the head's earliest start later. */
 	#delays(head: Waiter, candidate: Waiter, headReadyInMs: number, nowMs: number): boolean {
-		const tokens = head.tokens + candidate.tokens;
-		let readyInMs = this.#pool.waitMs(2, tokens, nowMs);
-		if (candidate.model === head.model) {
-			readyInMs = Math.max(readyInMs, this.#models.get(head.model)?.waitMs(2, tokens, nowMs) ?? 0);
-		}
 		if (candidate.tenant === head.tenant) {
-			const tenant = this.#tenantOf(head.tenant);
+			const tenant = this.#buckets.tenant(head.tenant);
 			const { maxConcurrent } = tenant.policy;
 			if (maxConcurrent !== undefined && tenant.inFlight + 1 >= maxConcurrent) return true;
-			readyInMs = Math.max(readyInMs, tenant.buckets.waitMs(2, tokens, nowMs));
 		}
-		return Math.ceil(readyInMs) > headReadyInMs;
+		return Math.ceil(this.#buckets.bothReadyInMs(head, candidate, nowMs)) > headReadyInMs;
 	}
 
 	#admitWaiters(nowMs: number, outcomes: Outcome[]): void {
@@ -617,16 +445,15 @@ export class Scheduler {
 	}
 
 	#admitWaiter(waiter: Waiter, nowMs: number): Lease {
-		return this.#admit(waiter, this.#scopesOf(waiter), nowMs);
+		return this.#admit(waiter, nowMs);
 	}
 
 	#admit(
 		ask: { ticketId: string; tenant: string; model: string; tokens: number; attempt?: number },
-		scopes: Scopes,
 		nowMs: number,
 	): Lease {
-		for (const buckets of this.#bucketsOf(scopes)) buckets.take(ask.tokens, nowMs);
-		scopes.tenant.inFlight++;
+		this.#buckets.take(ask, nowMs);
+		this.#buckets.tenant(ask.tenant).inFlight++;
 		const lease: Lease = {
 			ticketId: ask.ticketId,
 			tenant: ask.tenant,
@@ -641,21 +468,15 @@ export class Scheduler {
 	}
 
 	/** A lease is over (released or reclaimed): its tenant has a slot again. */
-	#endLease(lease: Lease, tenant: TenantLimits): void {
+	#endLease(lease: Lease): void {
+		const tenant = this.#buckets.tenant(lease.tenant);
 		tenant.inFlight--;
 		if (tenant.limited) this.#queue.unpark(lease.tenant);
 	}
 
 	/** Estimated milliseconds until the ask fits, if everything in `ahead` is admitted first. */
 	#waitMs(ahead: Demand, ask: EstimatedAsk, nowMs: number): number {
-		const { model, tenant } = this.#scopesOf(ask);
-		return Math.max(
-			this.#pausedUntilMs - nowMs,
-			this.#pool.waitMs(ahead.requests + 1, ahead.tokens + ask.tokens, nowMs),
-			model?.waitMs(ahead.modelRequests + 1, ahead.modelTokens + ask.tokens, nowMs) ?? 0,
-			tenant.buckets.waitMs(ahead.tenantRequests + 1, ahead.tenantTokens + ask.tokens, nowMs),
-			0,
-		);
+		return Math.max(this.#pausedUntilMs - nowMs, this.#buckets.waitMs(ahead, ask, nowMs), 0);
 	}
 
 	/** Turns a waiter away to make room, telling it when to come back. */
@@ -702,41 +523,6 @@ export class Scheduler {
 	}
 }
 
-function modelBuckets(
-	limits: PoolLimits,
-	saved: Record<string, RateBucketsState>,
-): Map<string, RateBuckets> {
-	return new Map(
-		Object.entries(limits.models).map(([model, modelLimits]) => [
-			model,
-			new RateBuckets(modelLimits, Object.hasOwn(saved, model) ? saved[model] : undefined),
-		]),
-	);
-}
-
 function isTokenCount(tokens: number): boolean {
 	return Number.isFinite(tokens) && tokens >= 0;
-}
-
-function rejection(
-	reason: Rejection["reason"],
-	retryAfterMs: number,
-	message: string,
-	estimate?: Estimate,
-): Rejection {
-	const result: Rejection = { kind: "rejected", reason, retryAfterMs, message };
-	if (estimate) {
-		result.position = estimate.position;
-		result.etaMs = Math.ceil(estimate.etaMs);
-	}
-	return result;
-}
-
-function seconds(ms: number): string {
-	return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-}
-
-/** A token count as a person reads it: whole, with thousands separators. */
-function count(tokens: number): string {
-	return Math.round(tokens).toLocaleString("en-US");
 }

@@ -1,6 +1,7 @@
 // How long an ask would wait, and where it would stand, and the return booked for a caller turned
 // away: what the queue ahead of it demands of the pool's, its model's and its tenant's buckets.
-import { addDemand, type Demand, type FairQueue } from "./fair-queue.ts";
+import { addDemand, type Demand } from "./demand.ts";
+import type { FairQueue } from "./fair-queue.ts";
 import { ReturnSchedule } from "./return-schedule.ts";
 
 export interface EstimatedAsk {

@@ -1,0 +1,222 @@
+// Every bucket that limits a pool's admissions — the pool's own, each limited model's, each
+// tenant's — and the one admission check over them: an ask fits when every bucket it draws on
+// has room, and takes from each.
+import { count, type Rejection } from "./admission.ts";
+import type { Demand } from "./demand.ts";
+import type { PoolLimits } from "./limits.ts";
+import { type BucketView, RateBuckets, type RateBucketsState } from "./rate-buckets.ts";
+import {
+	type TenantBucketsState,
+	TenantLimits,
+	type TenantPolicy,
+	type TenantView,
+} from "./tenant-limits.ts";
+
+/** What an admission draws on: its model, its tenant and its tokens. */
+export interface Draw {
+	model: string;
+	tenant: string;
+	tokens: number;
+}
+
+export interface BucketScopesState {
+	/** A pool's scope always has both buckets. */
+	pool: Required<RateBucketsState>;
+	models: Record<string, RateBucketsState>;
+	tenants?: Record<string, TenantBucketsState>;
+}
+
+const DEFAULT_POLICY: TenantPolicy = { weight: 1 };
+
+export class BucketScopes {
+	#limits: PoolLimits;
+	#pool: RateBuckets;
+	#models: Map<string, RateBuckets>;
+	readonly #tenants = new Map<string, TenantLimits>();
+	readonly #listed: Record<string, TenantPolicy>;
+
+	constructor(
+		limits: PoolLimits,
+		tenants: Record<string, TenantPolicy>,
+		saved?: Partial<BucketScopesState>,
+	) {
+		this.#listed = tenants;
+		for (const [name, policy] of Object.entries(tenants)) {
+			if (!(Number.isFinite(policy.weight) && policy.weight > 0)) {
+				throw new RangeError(`tenant ${name}: weight ${policy.weight} is not positive`);
+			}
+			const own = saved?.tenants && Object.hasOwn(saved.tenants, name);
+			this.#tenants.set(name, new TenantLimits(policy, own ? saved?.tenants?.[name] : undefined));
+		}
+		this.#limits = limits;
+		this.#pool = new RateBuckets(limits, saved?.pool);
+		this.#models = modelBuckets(limits, saved?.models ?? {});
+	}
+
+	get maxConcurrent(): number {
+		return this.#limits.maxConcurrent;
+	}
+
+	tenant(name: string): TenantLimits {
+		let tenant = this.#tenants.get(name);
+		if (!tenant) {
+			tenant = new TenantLimits(DEFAULT_POLICY);
+			this.#tenants.set(name, tenant);
+		}
+		return tenant;
+	}
+
+	/** Room now in every bucket the draw takes from, and a slot among its tenant's own. */
+	fits(draw: Draw, nowMs: number): boolean {
+		return (
+			!this.tenant(draw.tenant).atConcurrencyLimit &&
+			this.#bucketsOf(draw).every((buckets) => buckets.fits(draw.tokens, nowMs))
+		);
+	}
+
+	take(draw: Draw, nowMs: number): void {
+		for (const buckets of this.#bucketsOf(draw)) buckets.take(draw.tokens, nowMs);
+	}
+
+	/** Charges extra tokens to every bucket the draw took from, or refunds them when negative. */
+	charge(draw: Draw, extraTokens: number, nowMs: number): void {
+		for (const buckets of this.#bucketsOf(draw)) buckets.chargeTokens(extraTokens, nowMs);
+	}
+
+	/** Milliseconds of the pool's refill that `requests` requests and `tokens` tokens use up. */
+	poolCostMs(requests: number, tokens: number): number {
+		return this.#pool.costMs(requests, tokens);
+	}
+
+	/** Milliseconds until the pool's buckets hold `requests` requests and `tokens` tokens. */
+	poolWaitMs(requests: number, tokens: number, nowMs: number): number {
+		return this.#pool.waitMs(requests, tokens, nowMs);
+	}
+
+	/** Estimated milliseconds until the draw fits, if everything in `ahead` is admitted first. */
+	waitMs(ahead: Demand, draw: Draw, nowMs: number): number {
+		return Math.max(
+			this.#pool.waitMs(ahead.requests + 1, ahead.tokens + draw.tokens, nowMs),
+			this.#models
+				.get(draw.model)
+				?.waitMs(ahead.modelRequests + 1, ahead.modelTokens + draw.tokens, nowMs) ?? 0,
+			this.tenant(draw.tenant).buckets.waitMs(
+				ahead.tenantRequests + 1,
+				ahead.tenantTokens + draw.tokens,
+				nowMs,
+			),
+		);
+	}
+
+	/** Milliseconds until the buckets `head` and `candidate` share hold both of them. */
+	bothReadyInMs(head: Draw, candidate: Draw, nowMs: number): number {
+		const tokens = head.tokens + candidate.tokens;
+		let readyInMs = this.#pool.waitMs(2, tokens, nowMs);
+		if (candidate.model === head.model) {
+			readyInMs = Math.max(readyInMs, this.#models.get(head.model)?.waitMs(2, tokens, nowMs) ?? 0);
+		}
+		if (candidate.tenant === head.tenant) {
+			readyInMs = Math.max(readyInMs, this.tenant(head.tenant).buckets.waitMs(2, tokens, nowMs));
+		}
+		return readyInMs;
+	}
+
+	/** A rejection for a draw larger than a bucket it needs can ever hold. */
+	tooLarge(draw: Draw): Rejection | undefined {
+		const modelCapacity = this.#models.get(draw.model)?.tokenCapacity ?? Number.POSITIVE_INFINITY;
+		const capacity = Math.min(
+			this.#pool.tokenCapacity,
+			modelCapacity,
+			this.tenant(draw.tenant).buckets.tokenCapacity,
+		);
+		if (draw.tokens <= capacity) return undefined;
+		const setting =
+			capacity === this.#pool.tokenCapacity
+				? "this pool's limits.burstTokens (default: limits.tokensPerMinute)"
+				: capacity === modelCapacity
+					? `limits.models["${draw.model}"].burstTokens (default: its tokensPerMinute)`
+					: `tenant ${draw.tenant}'s limits.tokensPerMinute`;
+		return {
+			kind: "rejected",
+			reason: "too_large",
+			retryAfterMs: 0,
+			message: `This request is estimated at ${count(draw.tokens)} tokens, more than the ${count(capacity)} tokens that ${setting} lets through at once, so it can never be admitted. Lower max_tokens or shorten the input, or raise that limit if the provider allows it.`,
+		};
+	}
+
+	/** Caps the pool's levels at what the provider reports remaining; never raises them. */
+	lowerTo(room: { requests?: number; tokens?: number }, nowMs: number): void {
+		this.#pool.lowerTo(room, nowMs);
+	}
+
+	/** New pool limits: levels carry over, clamped to the new capacities; a new model starts full. */
+	setLimits(limits: PoolLimits, nowMs: number): void {
+		const models = Object.fromEntries(
+			[...this.#models].map(([model, buckets]) => [model, buckets.stateAt(nowMs)]),
+		);
+		this.#limits = limits;
+		this.#pool = new RateBuckets(limits, this.#pool.stateAt(nowMs));
+		this.#models = modelBuckets(limits, models);
+	}
+
+	poolView(nowMs: number): { requests: BucketView; tokens: BucketView } {
+		// A pool's scope always has both buckets.
+		return this.#pool.view(nowMs) as { requests: BucketView; tokens: BucketView };
+	}
+
+	modelViews(nowMs: number): Record<string, { requests: BucketView; tokens: BucketView }> {
+		return Object.fromEntries(
+			[...this.#models].map(([model, buckets]) => [
+				model,
+				buckets.view(nowMs) as { requests: BucketView; tokens: BucketView },
+			]),
+		);
+	}
+
+	/** Tenants with a policy, waiters or leases: their queue, leases in flight and own buckets. */
+	tenantViews(queuedByTenant: Map<string, number>, nowMs: number): Record<string, TenantView> {
+		const views: Record<string, TenantView> = {};
+		for (const [name, limits] of this.#tenants) {
+			const queued = queuedByTenant.get(name) ?? 0;
+			if (Object.hasOwn(this.#listed, name) || queued > 0 || limits.inFlight > 0) {
+				views[name] = limits.view(queued, nowMs);
+			}
+		}
+		return views;
+	}
+
+	state(): BucketScopesState {
+		const tenants: Record<string, TenantBucketsState> = {};
+		for (const [name, limits] of this.#tenants) {
+			const state = limits.state();
+			if (state) tenants[name] = state;
+		}
+		return {
+			pool: this.#pool.state() as Required<RateBucketsState>,
+			models: Object.fromEntries(
+				[...this.#models].map(([model, buckets]) => [model, buckets.state()]),
+			),
+			tenants,
+		};
+	}
+
+	/** Every bucket a draw takes from: the pool's, its tenant's, its model's if limited. */
+	#bucketsOf(draw: Draw): RateBuckets[] {
+		const buckets = [this.#pool, this.tenant(draw.tenant).buckets];
+		const model = this.#models.get(draw.model);
+		if (model) buckets.push(model);
+		return buckets;
+	}
+}
+
+function modelBuckets(
+	limits: PoolLimits,
+	saved: Record<string, RateBucketsState>,
+): Map<string, RateBuckets> {
+	return new Map(
+		Object.entries(limits.models).map(([model, modelLimits]) => [
+			model,
+			new RateBuckets(modelLimits, Object.hasOwn(saved, model) ? saved[model] : undefined),
+		]),
+	);
+}
