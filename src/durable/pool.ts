@@ -6,14 +6,15 @@ import type { ReportedLimits } from "../core/limit-learning.ts";
 import {
 	type Admission,
 	type AttemptReport,
-	type PoolSnapshot,
 	PoolState,
 	type PoolStateStatus,
 } from "../core/pool-state.ts";
-import type { Priority } from "../core/priority.ts";
-import type { Lease, RateLimitView, Rejection } from "../core/scheduler.ts";
+import { PRIORITIES, type Priority } from "../core/priority.ts";
+import type { BucketView, Lease, RateLimitView, Rejection } from "../core/scheduler.ts";
+import { PoolStorage } from "./pool-storage.ts";
 
-export type { AttemptReport, Lease, Priority, RateLimitView, ReportedLimits };
+export type { AttemptReport, BucketView, Lease, Priority, RateLimitView, ReportedLimits };
+export { PRIORITIES };
 export type PoolObjectStatus = PoolStateStatus;
 
 export interface AcquireRequest {
@@ -50,8 +51,6 @@ interface Waiter {
 	backoff?: ReturnType<typeof setTimeout>;
 }
 
-const SCHEMA_VERSION = 2;
-
 /**
  * The longest a change waits before it is written. What a crash or restart can lose is the last
  * PERSIST_EVERY_MS of decisions: a few admissions' charges (the bucket comes back that much
@@ -83,11 +82,13 @@ export class Pool extends DurableObject<Env> {
 	#persistTimer: ReturnType<typeof setTimeout> | null = null;
 	#alarmAtMs: number | null = null;
 	readonly #written: StorageStats = { writes: 0, rowsWritten: 0 };
+	readonly #storage: PoolStorage;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
+		this.#storage = new PoolStorage(ctx.storage.sql);
 		ctx.blockConcurrencyWhile(async () => {
-			this.#migrate();
+			this.#storage.migrate();
 			this.#alarmAtMs = await ctx.storage.getAlarm();
 		});
 	}
@@ -254,13 +255,8 @@ export class Pool extends DurableObject<Env> {
 		if (!pool) return;
 		if (this.#persistTimer !== null) clearTimeout(this.#persistTimer);
 		this.#persistTimer = null;
-		const cursor = this.ctx.storage.sql.exec(
-			"INSERT INTO scheduler_state (id, snapshot) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot",
-			JSON.stringify(pool.snapshot()),
-		);
-		cursor.toArray();
+		this.#written.rowsWritten += this.#storage.save(pool.snapshot());
 		this.#written.writes += 1;
-		this.#written.rowsWritten += cursor.rowsWritten;
 		// The alarm outlives this instance: it reclaims leases whose holders vanished.
 		const wakeMs = pool.nextWakeMs(Date.now());
 		if (wakeMs !== undefined && (this.#alarmAtMs === null || wakeMs < this.#alarmAtMs)) {
@@ -277,40 +273,9 @@ export class Pool extends DurableObject<Env> {
 		const name = poolNameOf(this.ctx.id.name ?? "");
 		const config = loaded.config.pools.find((candidate) => candidate.name === name);
 		if (!config) throw new Error(`no pool named "${name}" in the configuration`);
-		const row = this.ctx.storage.sql
-			.exec<{ snapshot: string }>("SELECT snapshot FROM scheduler_state WHERE id = 1")
-			.toArray()[0];
-		const stored = row ? (JSON.parse(row.snapshot) as PoolSnapshot) : undefined;
 		this.#config = config;
-		this.#state = new PoolState(
-			poolStateOptions(config, loaded.config.tenants),
-			stored,
-			Date.now(),
-		);
+		const options = poolStateOptions(config, loaded.config.tenants);
+		this.#state = new PoolState(options, this.#storage.load(), Date.now());
 		return this.#state;
-	}
-
-	#migrate(): void {
-		const sql = this.ctx.storage.sql;
-		sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-		const row = sql
-			.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
-			.toArray()[0];
-		const version = row ? Number(row.value) : 0;
-		if (version < 1) {
-			sql.exec(
-				"CREATE TABLE scheduler_state (id INTEGER PRIMARY KEY CHECK (id = 1), snapshot TEXT NOT NULL)",
-			);
-		}
-		if (version < 2) {
-			// Version 2 stores the provider's health beside the scheduler's snapshot.
-			sql.exec("UPDATE scheduler_state SET snapshot = json_object('scheduler', json(snapshot))");
-		}
-		if (version !== SCHEMA_VERSION) {
-			sql.exec(
-				"INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-				String(SCHEMA_VERSION),
-			);
-		}
 	}
 }

@@ -1,6 +1,6 @@
 // Response headers that tell a caller how much room its pool has: OpenAI-style x-ratelimit-*
 // (which the SDKs and existing dashboards read) and the IETF RateLimit / RateLimit-Policy fields.
-import type { BucketView, RateLimitView } from "../core/scheduler.ts";
+import type { BucketView, RateLimitView } from "../durable/pool.ts";
 
 /** A duration as Go prints it, the format of OpenAI's x-ratelimit-reset-*: 12ms, 1s, 6m0s. */
 export function goDuration(ms: number): string {

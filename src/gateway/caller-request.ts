@@ -2,7 +2,7 @@
 // cost estimate the Pool reserves (1 request, the prompt and output token estimate).
 import type { Context } from "hono";
 import type { PoolConfig } from "../config.ts";
-import { PRIORITIES, type Priority } from "../core/priority.ts";
+import { PRIORITIES, type Priority } from "../durable/pool.ts";
 import type { Provider } from "../providers/types.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
