@@ -2,8 +2,8 @@
 // rejected with why and when to come back), the pool's state as reported, and the messages.
 import type { Lease } from "./lease-table.ts";
 import type { Priority } from "./priority.ts";
-import type { BucketView, RateBucketsState } from "./rate-buckets.ts";
-import type { TenantBucketsState, TenantView } from "./tenant-limits.ts";
+import type { BucketView } from "./rate-buckets.ts";
+import type { TenantView } from "./tenant-limits.ts";
 import type { Estimate } from "./wait-estimate.ts";
 
 export interface Ask {
@@ -81,17 +81,6 @@ export interface PoolStatus {
 		/** Asks told at once that they could not be admitted before their deadline. */
 		deadlineRejected: number;
 	};
-}
-
-/** JSON-serialisable state that must survive a restart. Waiters do not: they are re-submitted. */
-export interface SchedulerSnapshot {
-	/** A pool's scope always has both buckets. */
-	pool: Required<RateBucketsState>;
-	models: Record<string, RateBucketsState>;
-	/** Tenants' own buckets; absent in snapshots from before tenants had limits. */
-	tenants?: Record<string, TenantBucketsState>;
-	leases: Lease[];
-	pausedUntilMs: number;
 }
 
 export function rejection(

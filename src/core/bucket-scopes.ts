@@ -23,6 +23,7 @@ export interface BucketScopesState {
 	/** A pool's scope always has both buckets. */
 	pool: Required<RateBucketsState>;
 	models: Record<string, RateBucketsState>;
+	/** Tenants' own buckets; absent in snapshots from before tenants had limits. */
 	tenants?: Record<string, TenantBucketsState>;
 }
 

@@ -9,10 +9,9 @@ import {
 	type RateLimitView,
 	type Rejection,
 	rejection,
-	type SchedulerSnapshot,
 	seconds,
 } from "./admission.ts";
-import { BucketScopes, type Draw } from "./bucket-scopes.ts";
+import { BucketScopes, type BucketScopesState, type Draw } from "./bucket-scopes.ts";
 import { type Demand, noDemand } from "./demand.ts";
 import { FairQueue, type Verdict, type Waiter } from "./fair-queue.ts";
 import { type Lease, LeaseTable } from "./lease-table.ts";
@@ -38,11 +37,16 @@ export type {
 	RateBucketsState,
 	RateLimitView,
 	Rejection,
-	SchedulerSnapshot,
 	TenantBucketsState,
 	TenantPolicy,
 	TenantView,
 };
+
+/** JSON-serialisable state that must survive a restart. Waiters do not: they are re-submitted. */
+export interface SchedulerSnapshot extends BucketScopesState {
+	leases: Lease[];
+	pausedUntilMs: number;
+}
 
 /** The queue policy of one pool; every value comes from the configuration, which holds the defaults. */
 export interface SchedulerOptions {
