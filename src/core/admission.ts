@@ -4,7 +4,7 @@ import type { Lease } from "./lease-table.ts";
 import type { Priority } from "./priority.ts";
 import type { BucketView } from "./rate-buckets.ts";
 import type { TenantView } from "./tenant-limits.ts";
-import type { Estimate } from "./wait-estimate.ts";
+import type { Forecast } from "./wait-estimate.ts";
 
 export interface Ask {
 	/** Unique among the pool's waiters and leases; also the lease id. */
@@ -87,7 +87,7 @@ export function rejection(
 	reason: Rejection["reason"],
 	retryAfterMs: number,
 	message: string,
-	estimate?: Estimate,
+	estimate?: Forecast,
 ): Rejection {
 	const result: Rejection = { kind: "rejected", reason, retryAfterMs, message };
 	if (estimate) {

@@ -25,7 +25,7 @@ import type {
 	TenantPolicy,
 	TenantView,
 } from "./tenant-limits.ts";
-import { type Estimate, type EstimatedAsk, WaitEstimate } from "./wait-estimate.ts";
+import { type EstimatedAsk, type Forecast, WaitEstimate } from "./wait-estimate.ts";
 
 export type {
 	Ask,
@@ -500,7 +500,7 @@ export class Scheduler {
 	/** A rejection for a waiter that left the queue, with the estimate it would have on rejoining. */
 	#turnedAway(waiter: Waiter, nowMs: number, make: (retryAfterMs: number) => Rejection): Rejection {
 		// It would come back as a new first attempt of its class.
-		const estimate: Estimate = this.#estimate.of({ ...waiter, retry: false }, waiter.rank, nowMs);
+		const estimate: Forecast = this.#estimate.of({ ...waiter, retry: false }, waiter.rank, nowMs);
 		const retryAfterMs = this.#estimate.bookReturn(waiter, nowMs);
 		return { ...make(retryAfterMs), position: estimate.position, etaMs: Math.ceil(estimate.etaMs) };
 	}

@@ -22,7 +22,8 @@ export interface EstimateSources {
 	weightOf(tenant: string): number;
 }
 
-export interface Estimate {
+/** Where an ask would stand in the queue and how long it would wait. */
+export interface Forecast {
 	/** 1-based place in the queue. */
 	position: number;
 	etaMs: number;
@@ -41,7 +42,7 @@ export class WaitEstimate {
 	 * of it in higher tiers, its tenant's line and the others' fair share in its own, and the
 	 * fronts of lower tiers' lines that will have aged past it by the time it would be admitted.
 	 */
-	of(ask: EstimatedAsk, tier: number, nowMs: number): Estimate {
+	of(ask: EstimatedAsk, tier: number, nowMs: number): Forecast {
 		const { queue, waitMs } = this.sources;
 		const query = {
 			rank: tier,
