@@ -9,12 +9,15 @@ import { admin } from "./admin.ts";
 import { findTenant, gatewayKeyOf } from "./auth.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
 import { proxy } from "./proxy.ts";
+import { type Route, resolveRoute } from "./route.ts";
 
 export interface GatewayVariables {
 	config: Config;
 	pool: PoolConfig;
 	provider: Provider;
 	tenant: TenantConfig;
+	/** The canonical route after /v1, which is both metered and sent. */
+	route: Route;
 	usage: UsageSink;
 	/** This request's usage record, filled in as it goes and written once at its end. */
 	record: UsageRecord & { deferred: boolean };
@@ -128,6 +131,7 @@ export function createApp(
 		}
 		c.set("tenant", tenant);
 		c.get("record").tenant = tenant.name;
+		c.set("route", resolveRoute(c.req.raw, pool, c.var.provider));
 		await next();
 	});
 

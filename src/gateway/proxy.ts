@@ -24,6 +24,7 @@ import { readBody } from "./request-body.ts";
 import {
 	callerResponseHeaders,
 	relayStream,
+	scrubSecrets,
 	UpstreamDeadline,
 	upstreamRequestHeaders,
 	upstreamUrl,
@@ -44,7 +45,7 @@ const OVERFLOW_REASONS = new Set([
 export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 	const { pool, provider, config, record } = c.var;
 	const request = c.req.raw;
-	const rest = c.req.path.slice(`/${pool.name}/v1`.length);
+	const { rest } = c.var.route;
 	const raw = await readBody(request, config.maxBodyBytes);
 	const json = readJson(c, rest, raw);
 	try {
@@ -107,7 +108,7 @@ async function forward(
 	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
 	const upstreamInit = {
 		method: request.method,
-		headers: upstreamRequestHeaders(request.headers, provider, apiKey),
+		headers: upstreamRequestHeaders(request.headers, provider, apiKey, pool),
 		body: prepared ? JSON.stringify(prepared.body) : raw,
 	};
 
@@ -215,7 +216,7 @@ async function forward(
 			);
 		}
 
-		const headers = callerResponseHeaders(upstream.headers);
+		const headers = callerResponseHeaders(upstream.headers, apiKey);
 		setRateLimitHeaders(headers, admission.limits);
 		headers.set("x-tollbooth-pool", pool.name);
 		headers.set("x-tollbooth-queue-ms", String(Math.round(record.queueMs)));
@@ -243,7 +244,7 @@ async function forward(
 			const meter = provider.meterStream(prepared?.injectedUsage ?? false);
 			const rearmIdle = () => deadline.arm("idle", pool.streamIdleTimeoutMs);
 			rearmIdle();
-			const { readable, ended } = relayStream(upstream.body, meter, provider, rearmIdle);
+			const { readable, ended } = relayStream(upstream.body, meter, provider, rearmIdle, apiKey);
 			record.deferred = true;
 			c.executionCtx.waitUntil(
 				ended.then(async (end) => {
@@ -271,7 +272,10 @@ async function forward(
 		}
 		const usage = upstream.ok ? provider.usageFromJson(rest, parseJson(text)) : undefined;
 		c.executionCtx.waitUntil(release(usage));
-		return new Response(text, { status: upstream.status, headers });
+		return new Response(upstream.ok ? text : scrubSecrets(text, apiKey), {
+			status: upstream.status,
+			headers,
+		});
 	}
 }
 
