@@ -9,6 +9,7 @@ import { admin } from "./admin.ts";
 import { findTenant, gatewayKeyOf } from "./auth.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
 import { proxy } from "./proxy.ts";
+import { answerWhileDiscarding } from "./request-body.ts";
 import { type Route, resolveRoute } from "./route.ts";
 
 export interface GatewayVariables {
@@ -50,7 +51,10 @@ export function createApp(
 		const headers = new Headers();
 		if (record.pool) headers.set("x-tollbooth-pool", record.pool);
 		headers.set("x-tollbooth-retries", String(Math.max(0, record.attempts - 1)));
-		return errorResponse(provider, known, headers);
+		const response = errorResponse(provider, known, headers);
+		return known.reason === "body_too_large"
+			? answerWhileDiscarding(response, c.req.raw)
+			: response;
 	});
 
 	app.use("*", async function recordUsage(c, next) {

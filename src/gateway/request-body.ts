@@ -25,10 +25,7 @@ export async function readBody(
 	idleTimeoutMs = BODY_IDLE_TIMEOUT_MS,
 ): Promise<ArrayBuffer | undefined> {
 	if (!request.body) return undefined;
-	if (Number(request.headers.get("content-length") ?? 0) > maxBytes) {
-		await request.body.cancel().catch(() => {});
-		throw tooLarge(maxBytes);
-	}
+	if (Number(request.headers.get("content-length") ?? 0) > maxBytes) throw tooLarge(maxBytes);
 	const reader = request.body.getReader();
 	const chunks: Uint8Array[] = [];
 	let size = 0;
@@ -37,7 +34,8 @@ export async function readBody(
 		if (done) break;
 		size += value.byteLength;
 		if (size > maxBytes) {
-			await reader.cancel().catch(() => {});
+			// The rest is left to discardBody, so the client still sending it hears its 413.
+			reader.releaseLock();
 			throw tooLarge(maxBytes);
 		}
 		chunks.push(value);
@@ -49,6 +47,44 @@ export async function readBody(
 		offset += chunk.byteLength;
 	}
 	return body.buffer;
+}
+
+/** The most of a refused body read and dropped after its 413; beyond it the connection is cut. */
+const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
+/** A client that stops sending once it has its 413 (curl does) is not kept waiting longer. */
+const DISCARD_IDLE_MS = 1_000;
+
+/**
+ * `answer` (a 413) with its body held open while what is left of the refused request body is read
+ * and dropped: the client gets its answer at once, and one still sending is not cut off by a reset
+ * (a server that closes a connection with unread bytes makes TCP reset it). Bounded in bytes and
+ * by a short idle time.
+ */
+export function answerWhileDiscarding(answer: Response, request: Request): Response {
+	if (!request.body || request.body.locked) return answer;
+	const reader = request.body.getReader();
+	const body = answer.body;
+	const discarded = (async () => {
+		let bytes = 0;
+		try {
+			while (bytes <= DISCARD_LIMIT_BYTES) {
+				const { done, value } = await readWithin(reader, DISCARD_IDLE_MS);
+				if (done) return;
+				bytes += value.byteLength;
+			}
+			await reader.cancel();
+		} catch {
+			// The client left or stalled: nothing more to drop.
+		}
+	})();
+	const held = new ReadableStream<Uint8Array>({
+		async start(controller) {
+			if (body) for await (const chunk of body) controller.enqueue(chunk);
+			await discarded;
+			controller.close();
+		},
+	});
+	return new Response(held, answer);
 }
 
 /** The next piece of the body; 408 when none comes in time, 400 when the client broke off. */
