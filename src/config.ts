@@ -19,6 +19,10 @@ const rateLimitsSchema = z.strictObject({
 	burstTokens: positive.optional(),
 });
 
+/** Headers no pool may forward from a client: credentials, framing, identity, and ones with a setting. */
+const RESERVED_HEADER =
+	/^(authorization|x-api-key|api-key|cookie|host|content-length|transfer-encoding|connection|te|upgrade|keep-alive|forwarded|via|true-client-ip|x-real-ip|x-client-ip|openai-organization|openai-project|anthropic-beta|openai-beta|(cf|x-forwarded|proxy|x-tollbooth)-.*)$/;
+
 const DEFAULT_MAX_WAIT_MS = { critical: 30_000, high: 60_000, normal: 120_000, low: 300_000 };
 
 const poolSchema = z.strictObject({
@@ -78,6 +82,28 @@ const poolSchema = z.strictObject({
 	fallback: z
 		.strictObject({ pool: z.string(), models: z.record(z.string(), z.string()).default({}) })
 		.optional(),
+	/**
+	 * Routes under /v1 that are not one of the provider's metered endpoints: "metered" passes them
+	 * through at 1 request and 0 tokens; "deny" answers 404.
+	 */
+	passThrough: z.enum(["deny", "metered"]).default("metered"),
+	/** Sent as openai-organization / openai-project (OpenAI pools); a client's own are dropped. */
+	organization: z.string().min(1).optional(),
+	project: z.string().min(1).optional(),
+	/** Values of the provider's beta header (anthropic-beta, openai-beta) that may cross; "*": any. */
+	allowedBetas: z.array(z.string().min(1)).default([]),
+	/** Further client headers (lower-case names) the operator lets cross to the provider as sent. */
+	forwardHeaders: z
+		.array(
+			z
+				.string()
+				.regex(/^[a-z0-9-]+$/, "a lower-case header name")
+				.refine(
+					(name) => !RESERVED_HEADER.test(name),
+					"tollbooth sets or drops this header itself",
+				),
+		)
+		.default([]),
 });
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key");
@@ -126,6 +152,17 @@ export const configSchema = z
 				});
 			}
 			poolNames.add(pool.name);
+		});
+		config.pools.forEach((pool, i) => {
+			for (const field of ["organization", "project"] as const) {
+				if (pool[field] !== undefined && pool.provider === "anthropic") {
+					ctx.addIssue({
+						code: "custom",
+						path: ["pools", i, field],
+						message: "only OpenAI pools have an organization or project",
+					});
+				}
+			}
 		});
 		config.pools.forEach((pool, i) => {
 			if (!pool.fallback) return;

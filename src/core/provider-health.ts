@@ -63,10 +63,10 @@ export class ProviderHealth {
 	): RetryDecision {
 		const failureClass = classifyFailure(failure);
 		if (!failureClass.retryable) {
+			// A client error is a working provider. A 5xx the provider marks final (501, 505, or
+			// x-should-retry: false) is about this request, not a sign the provider is down.
 			if (failureClass.reason === "client_error" || failureClass.reason === "not_a_failure") {
 				this.#breaker.recordSuccess(nowMs);
-			} else {
-				this.#breaker.recordFailure(nowMs);
 			}
 			return { retry: false, reason: failureClass.reason };
 		}

@@ -8,6 +8,8 @@ import { findTenant, gatewayKeyOf } from "./auth.ts";
 import type { GatewayEnv } from "./env.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
 import { proxy } from "./proxy.ts";
+import { answerWhileDiscarding } from "./request-body.ts";
+import { resolveRoute } from "./route.ts";
 import { UsageRecording } from "./usage-recording.ts";
 
 const fallbackProvider = providerFor("openai");
@@ -35,7 +37,10 @@ export function createApp() {
 		const headers = new Headers();
 		if (record.pool) headers.set("x-tollbooth-pool", record.pool);
 		headers.set("x-tollbooth-retries", String(Math.max(0, record.attempts - 1)));
-		return errorResponse(provider, known, headers);
+		const response = errorResponse(provider, known, headers);
+		return known.reason === "body_too_large"
+			? answerWhileDiscarding(response, c.req.raw)
+			: response;
 	});
 
 	app.use("*", async function recordUsage(c, next) {
@@ -97,6 +102,7 @@ export function createApp() {
 		}
 		c.set("tenant", tenant);
 		c.get("usage").record.tenant = tenant.name;
+		c.set("route", resolveRoute(c.req.raw, pool, c.var.provider));
 		await next();
 	});
 

@@ -1,6 +1,7 @@
 // The gateway's Hono environment: bindings and the per-request variables its middleware sets.
 import type { Config, PoolConfig, TenantConfig } from "../config.ts";
 import type { Provider } from "../providers/types.ts";
+import type { Route } from "./route.ts";
 import type { UsageRecording } from "./usage-recording.ts";
 
 export interface GatewayVariables {
@@ -8,6 +9,8 @@ export interface GatewayVariables {
 	pool: PoolConfig;
 	provider: Provider;
 	tenant: TenantConfig;
+	/** The canonical route after /v1, which is both metered and sent. */
+	route: Route;
 	/** This request's usage record, filled in as it goes and written once at its end. */
 	usage: UsageRecording;
 	/** How the gateway reaches providers: fetch, or the dev entry's in-process mock. */

@@ -24,6 +24,7 @@ import { type SendOutcome, sendOnce } from "./send.ts";
 import {
 	callerResponseHeaders,
 	relayStream,
+	scrubSecrets,
 	upstreamRequestHeaders,
 	upstreamUrl,
 } from "./upstream.ts";
@@ -40,7 +41,7 @@ const OVERFLOW_REASONS = new Set([
 export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 	const { pool, provider, config, usage } = c.var;
 	const request = c.req.raw;
-	const rest = c.req.path.slice(`/${pool.name}/v1`.length);
+	const { rest } = c.var.route;
 	const raw = await readBody(request, config.maxBodyBytes);
 	const json = readJson(c, rest, raw);
 	try {
@@ -101,7 +102,7 @@ async function forward(
 	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
 	const init: RequestInit = {
 		method: request.method,
-		headers: upstreamRequestHeaders(request.headers, provider, apiKey),
+		headers: upstreamRequestHeaders(request.headers, provider, apiKey, pool),
 		body: prepared ? JSON.stringify(prepared.body) : raw,
 	};
 	const ask: AcquireRequest = {
@@ -138,6 +139,7 @@ async function forward(
 		if (sent.kind === "answered") {
 			const headers = answerHeaders(
 				sent.response.headers,
+				apiKey,
 				admission.limits,
 				pool,
 				record,
@@ -147,6 +149,7 @@ async function forward(
 				provider,
 				rest,
 				injectedUsage: prepared?.injectedUsage ?? false,
+				apiKey,
 				release: (actualTokens) =>
 					poolClient.release(lease.ticketId, actualTokens, true, sent.limits),
 			});
@@ -177,8 +180,9 @@ async function forward(
 		}
 		record.status = sent.status;
 		usage.end("provider_error", answer.reason);
-		const headers = answerHeaders(sent.headers, answer.limits, pool, record, priority);
-		return new Response(sent.text, { status: sent.status, headers });
+		const headers = answerHeaders(sent.headers, apiKey, answer.limits, pool, record, priority);
+		// An error answer may quote the pool's key: never relay it as it is.
+		return new Response(scrubSecrets(sent.text, apiKey), { status: sent.status, headers });
 	}
 }
 
@@ -193,12 +197,13 @@ function reportOf(sent: Extract<SendOutcome, { kind: "refused" | "no_answer" }>)
 
 function answerHeaders(
 	upstream: Headers,
+	apiKey: string,
 	limits: AcquireResult["limits"],
 	pool: PoolConfig,
 	record: GatewayEnv["Variables"]["usage"]["record"],
 	priority: ReturnType<typeof effectivePriority>,
 ): Headers {
-	const headers = callerResponseHeaders(upstream);
+	const headers = callerResponseHeaders(upstream, apiKey);
 	setRateLimitHeaders(headers, limits);
 	headers.set("x-tollbooth-pool", pool.name);
 	headers.set("x-tollbooth-queue-ms", String(Math.round(record.queueMs)));
@@ -212,6 +217,8 @@ interface RelayContext {
 	provider: Provider;
 	rest: string;
 	injectedUsage: boolean;
+	/** The pool's key, scrubbed from whatever the provider's stream says. */
+	apiKey: string;
 	/** Ends the lease with the tokens the provider reported (undefined keeps the reservation). */
 	release(actualTokens: number | undefined): Promise<void>;
 }
@@ -232,7 +239,13 @@ async function relayAnswer(
 		const meter = relay.provider.meterStream(relay.injectedUsage);
 		const rearmIdle = () => deadline.arm("idle", pool.streamIdleTimeoutMs);
 		rearmIdle();
-		const { readable, ended } = relayStream(response.body, meter, relay.provider, rearmIdle);
+		const { readable, ended } = relayStream(
+			response.body,
+			meter,
+			relay.provider,
+			rearmIdle,
+			relay.apiKey,
+		);
 		usage.endsWithStream(
 			ended.then(async (end) => {
 				deadline.disarm();

@@ -6,11 +6,11 @@ import {
 	BODY_NOT_AN_OBJECT,
 	estimateOf,
 	estimatePromptTokens,
-	firstTokenLimit,
 	invalid,
 	isRecord,
 	messageCount,
 	missingModelMessage,
+	tokenLimit,
 	unmeteredEstimate,
 } from "./estimate.ts";
 import {
@@ -71,9 +71,11 @@ function mergeUsage(earlier: UsageFields, delta: UsageFields): UsageFields {
 	return merged;
 }
 
+const METERED_ROUTES: ReadonlySet<string> = new Set(["/messages", "/messages/count_tokens"]);
+
 function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): Estimate {
-	const bare = path.split("?")[0]?.replace(/\/+$/, "");
-	if (bare !== "/messages" && bare !== "/messages/count_tokens") {
+	const bare = path.split("?")[0]?.replace(/\/+$/, "") ?? "";
+	if (!METERED_ROUTES.has(bare)) {
 		return unmeteredEstimate(body);
 	}
 	if (!isRecord(body)) return invalid(BODY_NOT_AN_OBJECT);
@@ -86,8 +88,9 @@ function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): 
 		[body.system, body.messages, body.tools, body.output_config],
 		messageCount(body.messages),
 	);
-	const maxOutputTokens = firstTokenLimit(body.max_tokens) ?? defaultMaxOutputTokens;
-	return estimateOf(model, body, promptTokens, maxOutputTokens);
+	const maxTokens = tokenLimit(body, "max_tokens");
+	if (typeof maxTokens === "string") return invalid(maxTokens);
+	return estimateOf(model, body, promptTokens, maxTokens ?? defaultMaxOutputTokens);
 }
 
 function usageFromJson(_path: string, json: unknown): Usage | undefined {
@@ -148,6 +151,9 @@ function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimitInfo {
 
 export const anthropicProvider: Provider = {
 	kind: "anthropic",
+	meteredRoutes: METERED_ROUTES,
+	forwardedHeaders: ["anthropic-version"],
+	betaHeader: "anthropic-beta",
 	authHeaders: (apiKey) => ({ "x-api-key": apiKey }),
 	estimate,
 	prepareBody: (_path, body) => ({ body, injectedUsage: false }),

@@ -7,11 +7,11 @@ import {
 	choiceCount,
 	estimateOf,
 	estimatePromptTokens,
-	firstTokenLimit,
 	invalid,
 	isRecord,
 	messageCount,
 	missingModelMessage,
+	tokenLimit,
 	unmeteredEstimate,
 } from "./estimate.ts";
 import {
@@ -25,6 +25,7 @@ import type { Estimate, Provider, RateLimitInfo, StreamMeter, Usage } from "./ty
 
 const METERED_PATHS = ["/chat/completions", "/completions", "/responses", "/embeddings"] as const;
 type MeteredPath = (typeof METERED_PATHS)[number];
+const METERED_ROUTES: ReadonlySet<string> = new Set(METERED_PATHS);
 
 const EXAMPLE_MODEL: Record<MeteredPath, string> = {
 	"/chat/completions": "gpt-4o-mini",
@@ -95,14 +96,19 @@ function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): 
 				[body.messages, body.tools, body.functions, body.response_format],
 				messageCount(body.messages),
 			);
-			const perChoice =
-				firstTokenLimit(body.max_completion_tokens, body.max_tokens) ?? defaultMaxOutputTokens;
-			return estimateOf(model, body, promptTokens, perChoice * choiceCount(body.n));
+			const perChoice = tokenLimit(body, "max_completion_tokens", "max_tokens");
+			const choices = choiceCount(body, "n");
+			if (typeof perChoice === "string") return invalid(perChoice);
+			if (typeof choices === "string") return invalid(choices);
+			return estimateOf(model, body, promptTokens, (perChoice ?? defaultMaxOutputTokens) * choices);
 		}
 		case "/completions": {
 			const promptTokens = estimatePromptTokens([body.prompt, body.suffix], 0);
-			const perChoice = firstTokenLimit(body.max_tokens) ?? defaultMaxOutputTokens;
-			return estimateOf(model, body, promptTokens, perChoice * choiceCount(body.n, body.best_of));
+			const perChoice = tokenLimit(body, "max_tokens");
+			const choices = choiceCount(body, "n", "best_of");
+			if (typeof perChoice === "string") return invalid(perChoice);
+			if (typeof choices === "string") return invalid(choices);
+			return estimateOf(model, body, promptTokens, (perChoice ?? defaultMaxOutputTokens) * choices);
 		}
 		case "/responses": {
 			// Context carried by previous_response_id or a conversation is not in the body; the
@@ -111,8 +117,9 @@ function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): 
 				[body.input, body.instructions, body.tools, body.text],
 				messageCount(body.input),
 			);
-			const maxOutputTokens = firstTokenLimit(body.max_output_tokens) ?? defaultMaxOutputTokens;
-			return estimateOf(model, body, promptTokens, maxOutputTokens);
+			const maxOutputTokens = tokenLimit(body, "max_output_tokens");
+			if (typeof maxOutputTokens === "string") return invalid(maxOutputTokens);
+			return estimateOf(model, body, promptTokens, maxOutputTokens ?? defaultMaxOutputTokens);
 		}
 		case "/embeddings":
 			return estimateOf(model, body, estimatePromptTokens([body.input], 0), 0);
@@ -194,6 +201,9 @@ function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimitInfo {
 export function openAiProvider(kind: "openai" | "openai-compatible"): Provider {
 	return {
 		kind,
+		meteredRoutes: METERED_ROUTES,
+		forwardedHeaders: [],
+		betaHeader: "openai-beta",
 		authHeaders: (apiKey) => ({ authorization: `Bearer ${apiKey}` }),
 		estimate,
 		prepareBody,

@@ -51,6 +51,12 @@ export interface RateLimitInfo {
 
 export interface Provider {
 	kind: ProviderKind;
+	/** Endpoints (canonical paths after /v1) that run a model and are metered by their tokens. */
+	meteredRoutes: ReadonlySet<string>;
+	/** Client headers of this API that cross to the provider as sent (besides the common ones). */
+	forwardedHeaders: readonly string[];
+	/** The header that opts into beta features; only values the pool permits cross. */
+	betaHeader: string;
 	/** Headers that carry the real provider key upstream. */
 	authHeaders(apiKey: string): Record<string, string>;
 	/** `path` is the part after /v1, e.g. "/chat/completions" or "/messages". */
