@@ -13,7 +13,7 @@ const rateLimitsSchema = z.strictObject({
 	tokensPerMinute: positive,
 	/** Bucket capacity in requests; default: 10 seconds' worth of requestsPerMinute. */
 	burstRequests: positive.optional(),
-	/** Bucket capacity in tokens; default: 10 seconds' worth of tokensPerMinute. */
+	/** Bucket capacity in tokens; default: the whole tokensPerMinute, as the providers hold it. */
 	burstTokens: positive.optional(),
 });
 
@@ -203,7 +203,8 @@ export function parseConfig(raw: unknown): ConfigResult {
 	return { ok: false, message: `Invalid configuration: ${problems.join("; ")}` };
 }
 
-const BURST_SECONDS = 10;
+/** Default request burst: 10 seconds' worth of requestsPerMinute. */
+const REQUEST_BURST_SECONDS = 10;
 
 /**
  * The pool's limits in the core's terms, with bursts defaulted: the configured per-minute limits,
@@ -242,8 +243,10 @@ function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
 		requestsPerMinute: limits.requestsPerMinute,
 		tokensPerMinute: limits.tokensPerMinute,
 		burstRequests:
-			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * BURST_SECONDS) / 60),
-		burstTokens: limits.burstTokens ?? (limits.tokensPerMinute * BURST_SECONDS) / 60,
+			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * REQUEST_BURST_SECONDS) / 60),
+		// A full minute of tokens, as the providers' own buckets hold: any request the provider
+		// would take (one as large as its whole per-minute limit) fits the bucket.
+		burstTokens: limits.burstTokens ?? limits.tokensPerMinute,
 	};
 }
 
