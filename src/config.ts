@@ -1,6 +1,6 @@
 // The operator's configuration (pools and tenants), validated with zod. It comes from the
 // TOLLBOOTH_CONFIG var: an object in wrangler.toml, or a JSON string from .dev.vars / --var.
-import { z } from "zod";
+import * as z from "zod";
 import { type PerMinuteLimits, startingLimits } from "./core/limit-learning.ts";
 import type { PoolLimits, RateLimits } from "./core/limits.ts";
 import { PRIORITIES } from "./core/priority.ts";

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import type { Config, PoolConfig, TenantConfig } from "../config.ts";
 import { loadConfig } from "../config.ts";
+import { type LogEvent, type LogFields, log } from "../log.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
 import { AnalyticsEngineSink, type UsageRecord, type UsageSink } from "../usage/record.ts";
@@ -9,6 +10,7 @@ import { admin } from "./admin.ts";
 import { findTenant, gatewayKeyOf } from "./auth.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
 import { proxy } from "./proxy.ts";
+import { upstreamUrl } from "./upstream.ts";
 
 export interface GatewayVariables {
 	config: Config;
@@ -18,15 +20,24 @@ export interface GatewayVariables {
 	usage: UsageSink;
 	/** This request's usage record, filled in as it goes and written once at its end. */
 	record: UsageRecord & { deferred: boolean };
+	/** How the provider is called: fetch, or in local dev one that also reaches the built-in mock. */
+	upstreamFetch: typeof fetch;
+	/** The log line an error answer writes, set by the error handler. */
+	failure?: { event: LogEvent; fields: LogFields };
 }
 
 export type GatewayEnv = { Bindings: Env; Variables: GatewayVariables };
 
 const fallbackProvider = providerFor("openai");
 
-export function createApp(
-	usageSinkFor: (env: Env) => UsageSink = (env) => new AnalyticsEngineSink(env.USAGE),
-) {
+export interface AppOptions {
+	/** Calls the provider; default: the global fetch, looked up on each call. */
+	upstreamFetch?: typeof fetch;
+}
+
+export function createApp(options: AppOptions = {}) {
+	const upstreamFetch: typeof fetch =
+		options.upstreamFetch ?? ((input, init) => fetch(input, init));
 	const app = new Hono<GatewayEnv>();
 
 	app.onError((error, c) => {
@@ -44,6 +55,7 @@ export function createApp(
 					? "upstream_failed"
 					: "rejected";
 		record.cause = known.reason;
+		c.set("failure", failureLog(c.var.config, record.pool, c.req.path, known));
 		const headers = new Headers();
 		if (record.pool) headers.set("x-tollbooth-pool", record.pool);
 		headers.set("x-tollbooth-retries", String(Math.max(0, record.attempts - 1)));
@@ -66,10 +78,20 @@ export function createApp(
 			attempts: 0,
 			deferred: false,
 		};
-		const usage = usageSinkFor(c.env);
+		const usage = new AnalyticsEngineSink(c.env.USAGE);
 		c.set("record", record);
 		c.set("usage", usage);
+		c.set("upstreamFetch", upstreamFetch);
 		await next();
+		if (c.res.status < 200 || c.res.status > 299) {
+			const failure = c.get("failure") ?? { event: "answer", fields: { cause: record.cause } };
+			log(failure.event, {
+				pool: record.pool,
+				tenant: record.tenant,
+				status: c.res.status,
+				...failure.fields,
+			});
+		}
 		if (!record.deferred) {
 			record.status = c.res.status;
 			usage.write(record);
@@ -134,4 +156,26 @@ export function createApp(
 	app.all("/:pool/v1/*", proxy);
 
 	return app;
+}
+
+/**
+ * The log line for an error answer: a configuration error, a provider that could not be reached
+ * (named by host and path), or any other refusal with tollbooth's own message.
+ */
+function failureLog(
+	config: Config | undefined,
+	poolName: string,
+	path: string,
+	error: GatewayError,
+): { event: LogEvent; fields: LogFields } {
+	const fields: LogFields = { cause: error.reason, message: error.message };
+	if (error.reason === "bad_config") return { event: "config_error", fields };
+	if (error.reason !== "connection_failed") return { event: "answer", fields };
+	const pool = config?.pools.find((candidate) => candidate.name === poolName);
+	if (pool) {
+		const rest = path.replace(/^\/[^/]+\/v1/, "");
+		const url = upstreamUrl(pool.baseUrl, rest, "");
+		fields.upstream = `${url.host}${url.pathname}`;
+	}
+	return { event: "unreachable", fields };
 }

@@ -144,7 +144,7 @@ async function forward(
 		let upstream: Response | undefined;
 		let sendError: GatewayError | undefined;
 		try {
-			upstream = await fetch(url, { ...upstreamInit, signal: deadline.signal });
+			upstream = await c.var.upstreamFetch(url, { ...upstreamInit, signal: deadline.signal });
 		} catch (error) {
 			sendError = deadline.failure(error);
 		} finally {

@@ -60,12 +60,3 @@ export class AnalyticsEngineSink implements UsageSink {
 		});
 	}
 }
-
-/** Keeps records in memory: for tests, and a stand-in where no dataset is bound. */
-export class MemorySink implements UsageSink {
-	readonly records: UsageRecord[] = [];
-
-	write(record: UsageRecord): void {
-		this.records.push(record);
-	}
-}
