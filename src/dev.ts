@@ -6,7 +6,7 @@ import { createMockProvider, type MockProvider, mockOptionsFromEnv } from "./moc
 export { Pool } from "./durable/pool.ts";
 
 /** The dev pools' provider. `.invalid` never resolves, so outside dev it reaches nothing. */
-export const MOCK_ORIGIN = "http://mock.invalid";
+const MOCK_ORIGIN = "http://mock.invalid";
 
 let mock: MockProvider | undefined;
 
