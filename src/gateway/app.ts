@@ -76,6 +76,10 @@ export function createApp(options: AppOptions = {}) {
 			queueMs: 0,
 			upstreamMs: 0,
 			attempts: 0,
+			retriesAfterRateLimit: 0,
+			retriesAfterFailure: 0,
+			cachedInputTokens: 0,
+			reasoningTokens: 0,
 			deferred: false,
 		};
 		const usage = new AnalyticsEngineSink(c.env.USAGE);
