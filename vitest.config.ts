@@ -15,7 +15,6 @@ export default defineConfig({
 							bindings: {
 								TOLLBOOTH_CONFIG: JSON.stringify(testConfig),
 								TEST_PROVIDER_KEY,
-								MOCK_PROVIDER: "off",
 							},
 						},
 					}),

@@ -108,10 +108,11 @@ describe("a good configuration", () => {
 		expect(result.config.tenants[0]?.defaultPriority).toBe("normal");
 		expect(result.config.tenants[0]?.weight).toBe(1);
 		expect(result.config.maxBodyBytes).toBe(10 * 1024 * 1024);
-		// Bursts default to 10 seconds' worth of each per-minute limit.
+		// The request burst defaults to 10 seconds' worth; the token burst to the whole minute, as
+		// the providers hold it, so any request the provider would take fits.
 		const limits = poolLimits(parsed ?? (undefined as never));
 		expect(limits.burstRequests).toBe(100);
-		expect(limits.burstTokens).toBe(10_000);
+		expect(limits.burstTokens).toBe(60_000);
 	});
 
 	it("takes one wait for every priority, or some classes overridden", () => {

@@ -47,8 +47,9 @@ export function startBenchGateway(
 ): Promise<WranglerDev> {
 	return startWranglerDev({
 		config: benchConfig(pools),
-		vars: { ...options.vars, [PROVIDER_KEY_SECRET]: BENCH_PROVIDER_KEY, MOCK_PROVIDER: "off" },
-		entry: options.entry,
+		vars: { ...options.vars, [PROVIDER_KEY_SECRET]: BENCH_PROVIDER_KEY },
+		// The production entry, without the dev mock, unless a bench Worker wraps it.
+		entry: options.entry ?? "src/index.ts",
 	});
 }
 

@@ -148,7 +148,8 @@ async function snapshotWorker(
 	}
 	const config = join(directory, "wrangler.toml");
 	await copyFile(WRANGLER_TOML, config);
-	const script = entry === undefined ? "index.js" : basename(entry).replace(/\.ts$/, ".js");
+	// Without an entry: [env.dev]'s main, src/dev.ts (the gateway with the built-in mock).
+	const script = basename(entry ?? "src/dev.ts").replace(/\.ts$/, ".js");
 	return { script: join(outdir, script), config };
 }
 

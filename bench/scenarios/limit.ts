@@ -105,6 +105,8 @@ async function run(): Promise<boolean> {
 			limits: {
 				requestsPerMinute: REQUESTS_PER_MINUTE,
 				tokensPerMinute: TOKENS_PER_MINUTE,
+				// The mock's 10 s, not the default whole minute: the same bucket on both sides.
+				burstTokens: (TOKENS_PER_MINUTE * 10) / 60,
 				maxConcurrent: 64,
 			},
 			maxWaitMs: MAX_WAIT_MS,
@@ -249,7 +251,7 @@ async function run(): Promise<boolean> {
 			requestsPerMinute: REQUESTS_PER_MINUTE,
 			tokensPerMinute: TOKENS_PER_MINUTE,
 			burst:
-				"default (10 s' worth): 100 requests, 16,667 tokens; the mock provider's buckets hold the same",
+				"10 s' worth (requests: the default; tokens: set): 100 requests, 16,667 tokens; the mock provider's buckets hold the same",
 			offeredPerSecond: OFFERED_PER_SECOND,
 			loadMs: LOAD_MS,
 			providerLatencyMs: PROVIDER_LATENCY_MS,

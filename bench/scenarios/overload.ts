@@ -19,7 +19,7 @@ import { countBy, type Summary, summarize } from "../lib/stats.ts";
 const REQUESTS_PER_MINUTE = 600;
 /** Not binding: the load needs ~12,000 tokens a minute at R. */
 const TOKENS_PER_MINUTE = 100_000;
-/** The pool's default burst is 10 s of each limit; the provider's buckets hold the same. */
+/** The pool's bursts are 10 s of each limit (requests: the default; tokens: set); the provider's hold the same. */
 export const BURST_SECONDS = 10;
 /**
  * Fixed, so the unloaded p95 is barely above it. At R a token comes every 100 ms and high, at 60% of
@@ -222,7 +222,11 @@ export async function runThroughTollbooth(options: TollboothRunOptions): Promise
 			name: POOL,
 			provider: "openai",
 			baseUrl: `${mock.url}/openai/v1`,
-			limits: { ...options.pool, maxConcurrent: 64 },
+			limits: {
+				...options.pool,
+				burstTokens: (options.pool.tokensPerMinute * BURST_SECONDS) / 60,
+				maxConcurrent: 64,
+			},
 			maxWaitMs: MAX_WAIT_MS,
 			maxQueueLength: MAX_QUEUE_LENGTH,
 			agingBoundMs: AGING_BOUND_MS,

@@ -29,10 +29,10 @@ export class ProviderHealth {
 	readonly #breaker: CircuitBreaker;
 	readonly #budget: RetryBudget;
 
-	constructor(
-		private readonly backoff: BackoffOptions = DEFAULT_BACKOFF,
-		snapshot?: ProviderHealthSnapshot,
-	) {
+	readonly #backoff: BackoffOptions;
+
+	constructor(backoff: BackoffOptions = DEFAULT_BACKOFF, snapshot?: ProviderHealthSnapshot) {
+		this.#backoff = backoff;
 		this.#breaker = new CircuitBreaker(undefined, snapshot?.breaker);
 		this.#budget = new RetryBudget(undefined, snapshot?.budget);
 	}
@@ -83,7 +83,7 @@ export class ProviderHealth {
 			};
 		}
 		this.#budget.recordRetry(nowMs);
-		const delayMs = backoffDelayMs(attempt, { ...this.backoff, retryAfterMs }, random);
+		const delayMs = backoffDelayMs(attempt, { ...this.#backoff, retryAfterMs }, random);
 		return { retry: true, delayMs, reason: failureClass.reason };
 	}
 

@@ -130,7 +130,9 @@ async function forward(
 			throw new GatewayError(499, "The caller closed the request.", "cancelled");
 		}
 		record.attempts += 1;
-		const sent = await sendOnce(url, init, pool, provider, signal, c.var.upstreamFetch ?? fetch);
+		const sendStartedMs = Date.now();
+		const sent = await sendOnce(url, init, pool, provider, signal, c.var.upstreamFetch);
+		record.upstreamMs += Date.now() - sendStartedMs;
 		if (sent.kind === "caller_gone") {
 			// The send has ended (its fetch was aborted); the provider may have started: keep the charge.
 			release(lease.ticketId, undefined);
@@ -156,6 +158,8 @@ async function forward(
 		}
 		const answer = await poolClient.attemptEnded(lease.ticketId, reportOf(sent), ask, signal);
 		if (answer.kind !== "final") {
+			if (sent.kind === "refused" && sent.status === 429) record.retriesAfterRateLimit += 1;
+			else record.retriesAfterFailure += 1;
 			admission = answer;
 			continue;
 		}

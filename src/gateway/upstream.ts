@@ -141,7 +141,13 @@ export class UpstreamDeadline {
 	#timer: ReturnType<typeof setTimeout> | undefined;
 	expired: { limit: UpstreamLimit; ms: number } | undefined;
 
-	constructor(readonly callerSignal: AbortSignal) {
+	readonly callerSignal: AbortSignal;
+	/** The provider URL, named (host and path, never the query) when it cannot be reached. */
+	readonly url: URL;
+
+	constructor(callerSignal: AbortSignal, url: URL) {
+		this.callerSignal = callerSignal;
+		this.url = url;
 		this.signal = AbortSignal.any([callerSignal, this.#controller.signal]);
 	}
 
@@ -178,7 +184,7 @@ export class UpstreamDeadline {
 		}
 		return new GatewayError(
 			502,
-			`The provider could not be reached or broke off: ${(error as Error).message}`,
+			`The provider at ${this.url.host}${this.url.pathname} could not be reached or broke off: ${(error as Error).message}`,
 			"connection_failed",
 		);
 	}

@@ -1,7 +1,7 @@
 // Anthropic Messages API: cost estimates, usage from bodies and streams (message_start then
 // message_delta totals), anthropic-ratelimit-* headers, and Anthropic's error envelope.
 
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
 	BODY_NOT_AN_OBJECT,
 	estimateOf,
@@ -24,13 +24,13 @@ import type { Estimate, Provider, RateLimitInfo, StreamMeter, Usage } from "./ty
 
 const EXAMPLE_MODEL = "claude-sonnet-4-5";
 
-const tokenCount = z.number().int().nonnegative();
+const tokenCount = z.int().check(z.nonnegative());
 /** The usage keys tollbooth reads; the API sends null for cache fields it does not report. */
 const usageFields = z.object({
-	input_tokens: tokenCount.nullish(),
-	output_tokens: tokenCount.nullish(),
-	cache_creation_input_tokens: tokenCount.nullish(),
-	cache_read_input_tokens: tokenCount.nullish(),
+	input_tokens: z.nullish(tokenCount),
+	output_tokens: z.nullish(tokenCount),
+	cache_creation_input_tokens: z.nullish(tokenCount),
+	cache_read_input_tokens: z.nullish(tokenCount),
 });
 type UsageFields = z.infer<typeof usageFields>;
 
@@ -58,6 +58,10 @@ function toUsage(fields: UsageFields): Usage | undefined {
 			(fields.cache_creation_input_tokens ?? 0) +
 			(fields.cache_read_input_tokens ?? 0),
 		outputTokens: fields.output_tokens ?? 0,
+		// Cache writes are input too (billed above the base rate); reads are the discounted part.
+		...(fields.cache_read_input_tokens != null && {
+			cachedInputTokens: fields.cache_read_input_tokens,
+		}),
 	};
 }
 

@@ -1,7 +1,7 @@
 // OpenAI and OpenAI-compatible APIs: cost estimates for chat/completions, completions, responses and
 // embeddings, usage from bodies and streams, x-ratelimit-* headers, and OpenAI's error envelope.
 
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
 	BODY_NOT_AN_OBJECT,
 	choiceCount,
@@ -34,21 +34,58 @@ const EXAMPLE_MODEL: Record<MeteredPath, string> = {
 	"/embeddings": "text-embedding-3-small",
 };
 
-const tokenCount = z.number().int().nonnegative();
+const tokenCount = z.int().check(z.nonnegative());
+/** `*_tokens_details` with the one count tollbooth reads (null or absent: not reported). */
+const cachedDetails = z.nullish(z.object({ cached_tokens: z.nullish(tokenCount) }));
+const reasoningDetails = z.nullish(z.object({ reasoning_tokens: z.nullish(tokenCount) }));
+
+/** The parts of the input and output the provider reported, and only those. */
+function usageOf(
+	inputTokens: number,
+	outputTokens: number,
+	cachedInputTokens: number | null | undefined,
+	reasoningTokens: number | null | undefined,
+): Usage {
+	const usage: Usage = { inputTokens, outputTokens };
+	if (cachedInputTokens != null) usage.cachedInputTokens = cachedInputTokens;
+	if (reasoningTokens != null) usage.reasoningTokens = reasoningTokens;
+	return usage;
+}
+
 /** chat/completions, completions and embeddings (which has no completion_tokens). */
-const completionUsage = z
-	.object({ prompt_tokens: tokenCount, completion_tokens: tokenCount.optional() })
-	.transform(
-		(usage): Usage => ({
-			inputTokens: usage.prompt_tokens,
-			outputTokens: usage.completion_tokens ?? 0,
-		}),
-	);
-const responseUsage = z.object({ input_tokens: tokenCount, output_tokens: tokenCount }).transform(
-	(usage): Usage => ({
-		inputTokens: usage.input_tokens,
-		outputTokens: usage.output_tokens,
+const completionUsage = z.pipe(
+	z.object({
+		prompt_tokens: tokenCount,
+		completion_tokens: z.optional(tokenCount),
+		prompt_tokens_details: cachedDetails,
+		completion_tokens_details: reasoningDetails,
 	}),
+	z.transform(
+		(usage): Usage =>
+			usageOf(
+				usage.prompt_tokens,
+				usage.completion_tokens ?? 0,
+				usage.prompt_tokens_details?.cached_tokens,
+				usage.completion_tokens_details?.reasoning_tokens,
+			),
+	),
+);
+const responseUsage = z.pipe(
+	z.object({
+		input_tokens: tokenCount,
+		output_tokens: tokenCount,
+		input_tokens_details: cachedDetails,
+		output_tokens_details: reasoningDetails,
+	}),
+	z.transform(
+		(usage): Usage =>
+			usageOf(
+				usage.input_tokens,
+				usage.output_tokens,
+				usage.input_tokens_details?.cached_tokens,
+				usage.output_tokens_details?.reasoning_tokens,
+			),
+	),
 );
 const anyUsage = z.union([responseUsage, completionUsage]);
 

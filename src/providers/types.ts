@@ -3,10 +3,17 @@
 
 export type ProviderKind = "openai" | "anthropic" | "openai-compatible";
 
-/** Tokens a request consumed. `inputTokens` includes cached and cache-creation input. */
+/**
+ * Tokens a request consumed. `inputTokens` includes cached and cache-creation input; the parts are
+ * present when the provider reported them.
+ */
 export interface Usage {
 	inputTokens: number;
 	outputTokens: number;
+	/** Input tokens read from the provider's prompt cache (billed at a discount). */
+	cachedInputTokens?: number;
+	/** Output tokens spent on reasoning (included in outputTokens). */
+	reasoningTokens?: number;
 }
 
 /** The cost to reserve before forwarding, or why the request cannot be forwarded at all. */

@@ -129,6 +129,14 @@ export const testConfig = {
 			limits: { requestsPerMinute: "auto", tokensPerMinute: "auto", maxConcurrent: 10 },
 		},
 		{
+			// The production wrangler.toml's Anthropic pool: 40,000 tokens a minute, default bursts.
+			name: "anthropic-40k",
+			provider: "anthropic",
+			baseUrl: `${MOCK_ORIGIN}/anthropic/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: { requestsPerMinute: 50, tokensPerMinute: 40_000, maxConcurrent: 20 },
+		},
+		{
 			name: "nokey",
 			provider: "openai",
 			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
