@@ -19,7 +19,16 @@ export default defineConfig({
 						},
 					}),
 				],
-				test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"] },
+				test: {
+					name: "workers",
+					include: ["test/**/*.test.ts"],
+					exclude: ["test/e2e/**", "test/node/**", "test/browser/**"],
+					// Simulations of an hour of traffic take seconds; a loaded 2-core machine doubles that.
+					testTimeout: 20_000,
+				},
+			},
+			{
+				test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node" },
 			},
 			{
 				test: {
