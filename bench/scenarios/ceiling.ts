@@ -2,7 +2,7 @@
 // what the same isolate does as a pass-through Worker and as a Worker that answers a constant.
 import { type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
 import { HttpClient, runClosedLoop } from "../lib/http-client.ts";
-import { percent, printTable, type Row, writeChart, writeReport } from "../lib/report.ts";
+import { finish, percent, type Row, writeChart } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { lineChart } from "../lib/svg-chart.ts";
 
@@ -122,7 +122,7 @@ async function run(): Promise<boolean> {
 		},
 		{ label: "failed or not 2xx", value: String(failures), target: "0", met: failures === 0 },
 	];
-	printTable(`ceiling — closed loop, ${CONNECTIONS} connections, same isolate`, rows);
+	const title = `ceiling — closed loop, ${CONNECTIONS} connections, same isolate`;
 
 	const chart = await writeChart(
 		"ceiling",
@@ -139,9 +139,7 @@ async function run(): Promise<boolean> {
 			})),
 		}),
 	);
-	const path = await writeReport("ceiling", {
-		scenario: "ceiling",
-		finishedAt: new Date().toISOString(),
+	return finish("ceiling", title, rows, {
 		setup: {
 			runtime:
 				"one wrangler dev (its proxy workerd in front of the user workerd, which every variant crosses); all variants in the bench Worker's one isolate",
@@ -152,11 +150,8 @@ async function run(): Promise<boolean> {
 		ofPassthrough,
 		ofConstant,
 		phases,
-		rows,
 		chart,
 	});
-	console.log(`  report: ${path}; chart: ${chart}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const ceiling: Scenario = {

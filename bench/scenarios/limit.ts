@@ -3,7 +3,7 @@
 import { startMockServer } from "../../scripts/mock-server.ts";
 import { BENCH_GATEWAY_KEY, BENCH_PROVIDER_KEY, startBenchGateway } from "../lib/bench-gateway.ts";
 import { runOpenLoop, type Shot } from "../lib/open-loop.ts";
-import { milliseconds, percent, printTable, type Row, writeReport } from "../lib/report.ts";
+import { finish, milliseconds, percent, type Row } from "../lib/report.ts";
 import { type Sample, startSampler } from "../lib/sampler.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { countBy, summarize } from "../lib/stats.ts";
@@ -240,11 +240,8 @@ async function run(): Promise<boolean> {
 		{ label: "send lag behind schedule p99", value: milliseconds(sendLag.p99) },
 		{ label: "load + drain time", value: `${(runMs / 1000).toFixed(1)} s` },
 	];
-	printTable("limit — 3× R offered for 60 s, then drained", rows);
 
-	const path = await writeReport("limit", {
-		scenario: "limit",
-		finishedAt: new Date().toISOString(),
+	return finish("limit", "limit — 3× R offered for 60 s, then drained", rows, {
 		setup: {
 			requestsPerMinute: REQUESTS_PER_MINUTE,
 			tokensPerMinute: TOKENS_PER_MINUTE,
@@ -275,7 +272,6 @@ async function run(): Promise<boolean> {
 		queueMs,
 		sendLagMs: sendLag,
 		runMs,
-		rows,
 		shots: shots.map(({ index, dueMs, sentMs, endMs, status, cutOff, detail, headers }) => ({
 			index,
 			dueMs: Math.round(dueMs),
@@ -287,8 +283,6 @@ async function run(): Promise<boolean> {
 			queueMs: headers["x-tollbooth-queue-ms"],
 		})),
 	});
-	console.log(`  report: ${path}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const limit: Scenario = {

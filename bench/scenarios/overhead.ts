@@ -3,7 +3,7 @@
 // a fourth way (forward with only the Pool's acquire and release) splits the Pool's share out.
 import { type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
 import { HttpClient, interleaved, runClosedLoop, type Timing } from "../lib/http-client.ts";
-import { printTable, type Row, writeChart, writeReport } from "../lib/report.ts";
+import { finish, type Row, writeChart } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { type Summary, summarize } from "../lib/stats.ts";
 import { cumulative, lineChart } from "../lib/svg-chart.ts";
@@ -144,7 +144,6 @@ async function run(): Promise<boolean> {
 			},
 		);
 	}
-	printTable("overhead — one small chat request four ways, interleaved", rows);
 
 	const charts = await Promise.all(
 		phases.map((phase) =>
@@ -164,9 +163,7 @@ async function run(): Promise<boolean> {
 			),
 		),
 	);
-	const path = await writeReport("overhead", {
-		scenario: "overhead",
-		finishedAt: new Date().toISOString(),
+	return finish("overhead", "overhead — one small chat request four ways, interleaved", rows, {
 		setup: {
 			variants: {
 				direct: "Node client → Node mock provider (own thread, zero latency)",
@@ -182,11 +179,8 @@ async function run(): Promise<boolean> {
 			client: "node:http, keep-alive; latency from request start to the last body byte",
 		},
 		phases: phases.map(({ samples: _samples, ...phase }) => phase),
-		rows,
 		charts,
 	});
-	console.log(`  report: ${path}; charts: ${charts.join(", ")}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const overhead: Scenario = {

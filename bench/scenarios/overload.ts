@@ -10,7 +10,7 @@ import {
 } from "../lib/bench-gateway.ts";
 import { type OpenLoopRun, runArrivals, runOpenLoop, type Shot } from "../lib/open-loop.ts";
 import { seededRandom } from "../lib/random.ts";
-import { milliseconds, percent, printTable, type Row, writeReport } from "../lib/report.ts";
+import { milliseconds, percent, printTable, type Row, saveReport } from "../lib/report.ts";
 import { type Sample, startSampler } from "../lib/sampler.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { countBy, type Summary, summarize } from "../lib/stats.ts";
@@ -637,9 +637,7 @@ async function run(): Promise<boolean> {
 		directRows,
 	);
 
-	const path = await writeReport("overload", {
-		scenario: "overload",
-		finishedAt: new Date().toISOString(),
+	return saveReport("overload", rows, {
 		setup: {
 			requestsPerMinute: REQUESTS_PER_MINUTE,
 			tokensPerMinute: TOKENS_PER_MINUTE,
@@ -691,7 +689,6 @@ async function run(): Promise<boolean> {
 			providerPer10s: perSlot(direct.samples, direct.startedAtMs, 10_000),
 			sends: directSends,
 		},
-		rows,
 		directRows,
 		shots: shots.map(({ index, sentMs, endMs, status, headers }) => ({
 			index,
@@ -702,8 +699,6 @@ async function run(): Promise<boolean> {
 			queueMs: headers["x-tollbooth-queue-ms"],
 		})),
 	});
-	console.log(`  report: ${path}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const overload: Scenario = {
