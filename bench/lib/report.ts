@@ -23,7 +23,7 @@ export function printTable(title: string, rows: readonly Row[]): void {
 	}
 }
 
-/** What a scenario reports beyond its rows: its own fields, with the paths of the charts it wrote. */
+/** A report's fields beyond scenario, finishedAt and rows; chart(s) are paths to print. */
 export interface ReportFields {
 	chart?: string;
 	charts?: readonly string[];

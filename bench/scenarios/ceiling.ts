@@ -1,5 +1,6 @@
 // Requests per second through tollbooth's whole path against a zero-latency provider, as a share of
 // what the same isolate does as a pass-through Worker and as a Worker that answers a constant.
+import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
 import { type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
 import { HttpClient, runClosedLoop } from "../lib/http-client.ts";
 import { finish, percent, type Row, writeChart } from "../lib/report.ts";
@@ -13,12 +14,6 @@ const ROUNDS = 5;
 const PHASE_MS = 1_000;
 const OF_PASSTHROUGH_TARGET = 0.7;
 const OF_CONSTANT_TARGET = 0.5;
-
-const chatBody = JSON.stringify({
-	model: "gpt-4o-mini",
-	messages: [{ role: "user", content: "Say hello" }],
-	max_tokens: 16,
-});
 
 interface PhaseResult {
 	round: number;
@@ -37,7 +32,7 @@ async function phase(
 	round: number,
 ): Promise<PhaseResult> {
 	const client = new HttpClient(CONNECTIONS);
-	const target = stack.target(variant, chatBody);
+	const target = stack.target(variant, SMALL_CHAT_BODY);
 	let non2xx = 0;
 	try {
 		const loop = await runClosedLoop({

@@ -1,7 +1,12 @@
 // Acceptance test of the request path: 3× a provider's request limit offered for a minute must
 // reach the provider at its limit, with no provider 429 passed on and no caller left hanging.
 import { startMockServer } from "../../scripts/mock-server.ts";
-import { BENCH_GATEWAY_KEY, BENCH_PROVIDER_KEY, startBenchGateway } from "../lib/bench-gateway.ts";
+import {
+	BENCH_GATEWAY_KEY,
+	BENCH_PROVIDER_KEY,
+	SMALL_CHAT_BODY,
+	startBenchGateway,
+} from "../lib/bench-gateway.ts";
 import { runOpenLoop, type Shot } from "../lib/open-loop.ts";
 import { finish, milliseconds, percent, type Row } from "../lib/report.ts";
 import { type Sample, startSampler } from "../lib/sampler.ts";
@@ -26,12 +31,6 @@ const PROGRESS_EVERY_MS = 10_000;
 
 const PROVIDER_429_SHARE_TARGET = 0.005;
 const UTILIZATION_TARGET = 0.95;
-
-const chatBody = JSON.stringify({
-	model: "gpt-4o-mini",
-	messages: [{ role: "user", content: "Say hello" }],
-	max_tokens: 16,
-});
 
 type CallerAnswer =
 	| "ok"
@@ -148,7 +147,7 @@ async function run(): Promise<boolean> {
 						authorization: `Bearer ${BENCH_GATEWAY_KEY}`,
 						"content-type": "application/json",
 					},
-					body: chatBody,
+					body: SMALL_CHAT_BODY,
 				}),
 			onShot: () => {
 				answered += 1;

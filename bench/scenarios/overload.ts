@@ -6,6 +6,7 @@ import {
 	BENCH_GATEWAY_KEY,
 	BENCH_PROVIDER_KEY,
 	readAdmin,
+	SMALL_CHAT_BODY,
 	startBenchGateway,
 } from "../lib/bench-gateway.ts";
 import { type OpenLoopRun, runArrivals, runOpenLoop, type Shot } from "../lib/open-loop.ts";
@@ -65,12 +66,6 @@ const MAX_QUEUE_LENGTH = 2_000;
 /** A caller without an answer by then is cut off: it was left hanging. */
 const CALLER_TIMEOUT_MS = MAX_WAIT_MS.low + 30_000;
 const POOL = "openai";
-
-const chatBody = JSON.stringify({
-	model: "gpt-4o-mini",
-	messages: [{ role: "user", content: "Say hello" }],
-	max_tokens: 16,
-});
 
 /** The class of each of `count` callers, high with probability HIGH_SHARE; the same every run. */
 export function mixedClasses(count: number, seed = 1): PriorityClass[] {
@@ -240,7 +235,7 @@ export async function runThroughTollbooth(options: TollboothRunOptions): Promise
 				"x-priority": priority,
 				"x-max-wait-ms": String(MAX_WAIT_MS[priority]),
 			},
-			body: chatBody,
+			body: SMALL_CHAT_BODY,
 		});
 	const keepHeaders = ["retry-after", "x-tollbooth-queue-ms", "x-tollbooth-retries"];
 	const offered = options.classes.length;
@@ -436,7 +431,7 @@ async function callDirect(
 					authorization: `Bearer ${BENCH_PROVIDER_KEY}`,
 					"content-type": "application/json",
 				},
-				body: chatBody,
+				body: SMALL_CHAT_BODY,
 				signal: AbortSignal.timeout(CALLER_TIMEOUT_MS),
 			});
 			await response.text();
