@@ -20,6 +20,7 @@ import {
 	Scheduler,
 	type SchedulerSnapshot,
 } from "../core/scheduler.ts";
+import { TimeSeries, type TimeSeriesSnapshot } from "../core/time-series.ts";
 
 export interface AcquireRequest {
 	pool: string;
@@ -103,6 +104,8 @@ export class Pool extends DurableObject<Env> {
 	private persistTimer: ReturnType<typeof setTimeout> | null = null;
 	private alarmAtMs: number | null = null;
 	private readonly written: StorageStats = { writes: 0, rowsWritten: 0 };
+	/** Admissions, refusals by reason, provider 429s, retries per second since this instance began. */
+	private readonly events = new TimeSeries();
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -154,6 +157,7 @@ export class Pool extends DurableObject<Env> {
 		scheduler.release(ticketId, failure.kind === "timeout" ? undefined : 0, now);
 		this.learnFrom(ticketId, undefined, now);
 		const decision = health.failed(failure, attempt, maxAttempts, retryAfterMs, now, Math.random);
+		if (decision.retry) this.events.add("retry", now);
 		this.settle(now);
 		return decision;
 	}
@@ -174,6 +178,8 @@ export class Pool extends DurableObject<Env> {
 		scheduler.release(previousTicketId, undefined, now);
 		this.learnFrom(previousTicketId, reported, now);
 		scheduler.pauseUntil(now + retryAfterMs);
+		this.events.add("provider_429", now);
+		this.events.add("retry", now);
 		return this.submit({ ...request, retry: true });
 	}
 
@@ -202,6 +208,11 @@ export class Pool extends DurableObject<Env> {
 		};
 	}
 
+	/** Events per second over the last five minutes, for the dashboard's charts. */
+	async series(): Promise<TimeSeriesSnapshot> {
+		return this.events.snapshot(Date.now());
+	}
+
 	/** What this instance has written to storage since it started, for benchmarks and operators. */
 	async storageStats(): Promise<StorageStats> {
 		return { ...this.written };
@@ -222,6 +233,7 @@ export class Pool extends DurableObject<Env> {
 		const now = Date.now();
 		const gate = health.gate(request.retry !== true, now);
 		if (!gate.allowed) {
+			this.events.add(`refused:${gate.reason}`, now);
 			const message =
 				gate.reason === "circuit_open"
 					? "The provider is failing for this pool; tollbooth stopped sending to it for a moment."
@@ -247,6 +259,7 @@ export class Pool extends DurableObject<Env> {
 		};
 		const decision = scheduler.submit(ask, now);
 		if (decision.kind === "admitted") learning.admitted(ask.ticketId, ask.tokens);
+		if (decision.kind !== "queued") this.countDecision(decision, now);
 		if (decision.kind === "queued") {
 			const result = new Promise<AcquireResult>((resolve) => {
 				this.waiters.set(ask.ticketId, { submittedMs, resolve });
@@ -264,6 +277,7 @@ export class Pool extends DurableObject<Env> {
 		const { scheduler, learning } = this.loaded;
 		for (const { ticketId, result } of scheduler.tick(now)) {
 			if (result.kind === "admitted") learning.admitted(ticketId, result.lease.tokens);
+			this.countDecision(result, now);
 			const waiter = this.waiters.get(ticketId);
 			if (!waiter) continue;
 			this.waiters.delete(ticketId);
@@ -275,6 +289,10 @@ export class Pool extends DurableObject<Env> {
 		}
 		this.scheduleWake(scheduler.nextWakeMs(now), now);
 		this.persistSoon();
+	}
+
+	private countDecision(decision: { kind: "admitted" } | Rejection, now: number): void {
+		this.events.add(decision.kind === "admitted" ? "admitted" : `refused:${decision.reason}`, now);
 	}
 
 	/** Waiters are woken by a timer of this instance: they exist only while it lives. */
