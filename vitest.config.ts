@@ -20,7 +20,11 @@ export default defineConfig({
 						},
 					}),
 				],
-				test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"] },
+				test: {
+					name: "workers",
+					include: ["test/**/*.test.ts"],
+					exclude: ["test/e2e/**", "test/browser/**"],
+				},
 			},
 			{
 				test: {
@@ -28,6 +32,15 @@ export default defineConfig({
 					include: ["test/e2e/**/*.test.ts"],
 					environment: "node",
 					testTimeout: 60_000,
+					hookTimeout: 120_000,
+				},
+			},
+			{
+				test: {
+					name: "browser",
+					include: ["test/browser/**/*.test.ts"],
+					environment: "node",
+					testTimeout: 90_000,
 					hookTimeout: 120_000,
 				},
 			},

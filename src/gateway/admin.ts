@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { loadConfig } from "../config.ts";
 import type { GatewayEnv } from "./app.ts";
 import { gatewayKeyOf, sha256Hex } from "./auth.ts";
-import { DASHBOARD_HTML } from "./dashboard/page.ts";
+import { DASHBOARD_HTML, DASHBOARD_ICON } from "./dashboard/page.ts";
 import { DASHBOARD_JS } from "./dashboard/script.ts";
 import { DASHBOARD_CSS } from "./dashboard/styles.ts";
 import { GatewayError } from "./errors.ts";
@@ -40,6 +40,7 @@ admin.get("/app.js", (c) =>
 admin.get("/app.css", (c) =>
 	c.body(DASHBOARD_CSS, 200, { "content-type": "text/css; charset=utf-8" }),
 );
+admin.get("/favicon.svg", (c) => c.body(DASHBOARD_ICON, 200, { "content-type": "image/svg+xml" }));
 
 admin.use("*", async function requireAdminToken(c, next) {
 	const loaded = loadConfig(c.env.TOLLBOOTH_CONFIG);

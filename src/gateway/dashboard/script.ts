@@ -41,6 +41,12 @@ export const DASHBOARD_JS = `"use strict";
 	}
 
 	const number = (value) => Math.round(value).toLocaleString("en");
+	/** 100,000 as 100k and 1,500,000 as 1.5M: token counts fit a phone's gauge. */
+	function compact(value) {
+		if (Math.abs(value) >= 1e6) return Math.round(value / 1e5) / 10 + "M";
+		if (Math.abs(value) >= 1e4) return Math.round(value / 1e3) + "k";
+		return number(value);
+	}
 	const perSecond = (value) => (value >= 10 ? number(value) : String(Math.round(value * 10) / 10));
 	function duration(ms) {
 		if (ms < 1000) return Math.round(ms) + " ms";
@@ -211,7 +217,7 @@ export const DASHBOARD_JS = `"use strict";
 			fill,
 		);
 		const note = el("div", { class: "note" });
-		const root = el("div", { class: "gauge" }, el("div", { class: "gauge-head" }, label, value), bar, note);
+		const root = el("div", { class: "gauge" }, label, bar, value, note);
 		return {
 			root,
 			set(current, maximum, text, level, noteNodes) {
@@ -234,9 +240,12 @@ export const DASHBOARD_JS = `"use strict";
 		const root = el("div", { class: "gauges" }, requests.root, tokens.root, inFlight.root);
 		const bucketLevel = (bucket) =>
 			bucket.remaining < bucket.capacity * 0.1 ? "bad" : bucket.remaining < bucket.capacity * 0.3 ? "warn" : "";
+		// The full text of the source is in the Provider panel; here its kind.
+		const sourceKind = (source) =>
+			source === "configured" ? "configured" : source.startsWith("auto") ? "auto" : "learned";
 		const limitNote = (perMinute, unit, source) => [
-			"limit " + number(perMinute) + " " + unit + "/min · ",
-			el("span", { class: "source", text: source }),
+			"limit " + compact(perMinute) + " " + unit + "/min · ",
+			el("span", { class: "source", text: sourceKind(source) }),
 		];
 		return {
 			root,
@@ -254,9 +263,9 @@ export const DASHBOARD_JS = `"use strict";
 				tokens.set(
 					t.remaining,
 					t.capacity,
-					number(t.remaining) + " / " + number(t.capacity) + " left",
+					compact(t.remaining) + " / " + compact(t.capacity) + " left",
 					bucketLevel(t),
-					limitNote(limits.tokensPerMinute, "tokens", limits.source),
+					limitNote(limits.tokensPerMinute, "tok", limits.source),
 				);
 				const busy = status.inFlight / Math.max(1, status.maxConcurrent);
 				inFlight.set(
@@ -280,6 +289,7 @@ export const DASHBOARD_JS = `"use strict";
 			return { priority, fill, count, nodes: [el("dt", { text: priority }), bar, count] };
 		});
 		const budget = el("dd");
+		const limitsSource = el("dd");
 		const breakerCounts = el("dd");
 		const root = el(
 			"div",
@@ -302,6 +312,8 @@ export const DASHBOARD_JS = `"use strict";
 					budget,
 					el("dt", { text: "Breaker window" }),
 					breakerCounts,
+					el("dt", { text: "Limits from" }),
+					limitsSource,
 				),
 			),
 		);
@@ -317,6 +329,7 @@ export const DASHBOARD_JS = `"use strict";
 					row.fill.style.width = ((count / largest) * 100).toFixed(1) + "%";
 					row.fill.className = "fill" + (count > 0 ? " warn" : "");
 				}
+				limitsSource.textContent = status.limitsInForce.source;
 				const retry = status.provider.retryBudget;
 				budget.textContent = number(retry.retries) + " of " + number(retry.allowance) + " retries used (last minute)";
 				breakerCounts.textContent =
@@ -340,7 +353,13 @@ export const DASHBOARD_JS = `"use strict";
 		);
 		const legend = el("ul", { class: "legend" });
 		const caption = el("figcaption", { id: id }, title, summary);
-		const root = el("figure", { class: "chart" }, caption, svg, legend);
+		const axis = el(
+			"div",
+			{ class: "axis", "aria-hidden": "true" },
+			el("span", { text: "−" + CHART_SECONDS / 60 + " min" }),
+			el("span", { text: "now" }),
+		);
+		const root = el("figure", { class: "chart" }, caption, svg, axis, legend);
 		return {
 			root,
 			/** entries: [{ key, label, values }]; values are counts per bucket, oldest first. */
@@ -362,7 +381,8 @@ export const DASHBOARD_JS = `"use strict";
 					}),
 				);
 				summary.textContent = "peak " + perSecond(peak) + "/s";
-				legend.replaceChildren(
+				if (entries.length === 0) legend.replaceChildren(el("li", { text: "none" }));
+				else legend.replaceChildren(
 					...entries.map((entry) => {
 						const total = entry.values.reduce((sum, value) => sum + value, 0);
 						return el(
@@ -468,7 +488,7 @@ export const DASHBOARD_JS = `"use strict";
 							"tr",
 							{},
 							el("th", { scope: "row", text: name }),
-							el("td", { text: percent(tenant.weight, weights) + " (weight " + tenant.weight + ")" }),
+							el("td", { text: percent(tenant.weight, weights) + " (w " + tenant.weight + ")" }),
 							el("td", {
 								text:
 									number(tenant.inFlight) +

@@ -120,6 +120,7 @@ button.secondary { background: transparent; color: var(--text); border-color: va
 	border-radius: 10px;
 	padding: 1rem 1.1rem 1.1rem;
 	display: grid;
+	grid-template-columns: minmax(0, 1fr);
 	gap: 1rem;
 	min-width: 0;
 }
@@ -137,10 +138,10 @@ button.secondary { background: transparent; color: var(--text); border-color: va
 .badge.ok { color: var(--ok); }
 .badge.warn { color: var(--warn); }
 .badge.bad { color: var(--bad); }
-.gauges { display: grid; gap: 0.75rem; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); }
-.gauge-head { display: flex; justify-content: space-between; gap: 0.5rem; font-size: 0.9rem; }
-.gauge-name { font-weight: 600; }
-.gauge-value { font-variant-numeric: tabular-nums; }
+.gauges { display: grid; gap: 0.75rem; grid-template-columns: repeat(auto-fit, minmax(6.5rem, 1fr)); }
+.gauge { min-width: 0; }
+.gauge-name { font-weight: 600; font-size: 0.9rem; }
+.gauge-value { display: block; font-variant-numeric: tabular-nums; font-weight: 600; }
 .bar { height: 0.6rem; background: var(--track); border-radius: 999px; overflow: hidden; margin: 0.3rem 0 0.2rem; }
 .fill { height: 100%; width: 0; background: var(--ok); border-radius: 999px; transition: width 0.4s ease; }
 .fill.warn { background: var(--warn); }
@@ -157,11 +158,12 @@ button.secondary { background: transparent; color: var(--text); border-color: va
 .facts { display: grid; grid-template-columns: auto 1fr; gap: 0.2rem 0.75rem; margin: 0; font-size: 0.9rem; }
 .facts dt { color: var(--muted); }
 .facts dd { margin: 0; font-variant-numeric: tabular-nums; }
-.charts { display: grid; gap: 0.75rem; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); }
+.charts { display: grid; gap: 0.75rem 1rem; grid-template-columns: repeat(2, minmax(0, 1fr)); }
 .chart { margin: 0; min-width: 0; }
-.chart figcaption { display: flex; justify-content: space-between; gap: 0.5rem; font-size: 0.85rem; font-weight: 600; }
+.chart figcaption { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 0.5rem; font-size: 0.85rem; font-weight: 600; }
 .chart figcaption span { font-weight: 400; color: var(--muted); font-variant-numeric: tabular-nums; }
 .chart svg { display: block; width: 100%; height: 4rem; margin-top: 0.2rem; border-bottom: 1px solid var(--line); }
+.axis { display: flex; justify-content: space-between; font-size: 0.7rem; color: var(--muted); }
 .chart .grid { stroke: var(--line); stroke-dasharray: 2 3; }
 .chart polyline { fill: none; stroke-width: 1.6; stroke-linejoin: round; }
 .legend { list-style: none; margin: 0.3rem 0 0; padding: 0; display: flex; flex-wrap: wrap; gap: 0.2rem 0.75rem; font-size: 0.8rem; color: var(--muted); }
@@ -171,7 +173,8 @@ button.secondary { background: transparent; color: var(--text); border-color: va
 ${seriesColours()}
 .table-wrap { overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; font-size: 0.9rem; }
-th, td { text-align: right; padding: 0.3rem 0.5rem; border-bottom: 1px solid var(--line); font-variant-numeric: tabular-nums; white-space: nowrap; }
+th, td { text-align: right; padding: 0.3rem 0.4rem; border-bottom: 1px solid var(--line); font-variant-numeric: tabular-nums; }
+td { white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 th { color: var(--muted); font-weight: 600; font-size: 0.8rem; }
 .empty { color: var(--muted); font-size: 0.9rem; margin: 0; }
