@@ -57,10 +57,17 @@ async function openPage(context: BrowserContext): Promise<{ page: Page; errors: 
 	return { page, errors };
 }
 
-async function signIn(page: Page, token: string): Promise<void> {
+/** Signs in with the mouse, or with the keyboard alone (Enter in the token field). */
+async function signIn(
+	page: Page,
+	token: string,
+	by: "mouse" | "keyboard" = "mouse",
+): Promise<void> {
 	await page.goto(`${gateway.origin}/admin`);
-	await page.getByLabel("Admin token").fill(token);
-	await page.getByRole("button", { name: "Open the dashboard" }).click();
+	const field = page.getByLabel("Admin token");
+	await field.fill(token);
+	if (by === "keyboard") await field.press("Enter");
+	else await page.getByRole("button", { name: "Open the dashboard" }).click();
 }
 
 /**
@@ -121,10 +128,11 @@ describe("the operator dashboard", () => {
 	it("refuses a wrong token clearly and keeps nothing of it", async () => {
 		const context = await browser.newContext({ viewport: DESKTOP });
 		const { page, errors } = await openPage(context);
-		await signIn(page, "not-the-admin-token");
+		await signIn(page, "not-the-admin-token", "keyboard");
 		await expect
 			.poll(() => page.locator("#login-error").textContent())
 			.toMatch(/^Refused: .*admin token/);
+		expect(await page.locator("#status").textContent()).toBe("The admin token was refused.");
 		expect(await page.locator("#pools").isHidden()).toBe(true);
 		expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
 		expect(page.url()).toBe(`${gateway.origin}/admin`);

@@ -24,8 +24,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 		<h2 id="login-title">Sign in</h2>
 		<form id="login-form">
 			<label for="token">Admin token</label>
-			<input id="token" name="token" type="password" autocomplete="current-password" spellcheck="false" required>
-			<p class="hint">Kept in this tab only (sessionStorage) and sent as a Bearer header.</p>
+			<input id="token" name="token" type="password" autocomplete="current-password" spellcheck="false" aria-describedby="login-hint login-error" required>
+			<p id="login-hint" class="hint">Kept in this tab only (sessionStorage) and sent as a Bearer header.</p>
 			<button type="submit">Open the dashboard</button>
 			<p id="login-error" class="error" role="alert"></p>
 		</form>

@@ -93,7 +93,7 @@ export const DASHBOARD_JS = `"use strict";
 		$("sign-out").hidden = true;
 		$("login").hidden = false;
 		$("login-error").textContent = error || "";
-		setStatus(error ? "Signed out: the token was refused." : "Enter the admin token.", Boolean(error));
+		setStatus(error ? "The admin token was refused." : "Enter the admin token.", Boolean(error));
 		const input = $("token");
 		input.value = "";
 		input.focus();

@@ -183,6 +183,7 @@ th { color: var(--muted); font-weight: 600; font-size: 0.8rem; }
 	.top { padding: 0.6rem 0.75rem; }
 	.pool { padding: 0.8rem; }
 	.badges { margin-left: 0; }
+	td { white-space: normal; }
 }
 @media (prefers-reduced-motion: reduce) {
 	.fill { transition: none; }
