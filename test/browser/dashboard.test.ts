@@ -1,6 +1,7 @@
 // In a real browser (Debian's Chromium through playwright-core) against `wrangler dev`: an operator
 // signs in to /admin, sees both dev pools, watches the queue and charts move under load, sees
-// refusals counted by reason, and a wrong token refused. Screenshots go to test/browser/screenshots/.
+// refusals counted by reason, a wrong token refused, and a provider that pushes back counted.
+// Screenshots go to test/browser/screenshots/.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -11,7 +12,8 @@ import {
 	type Page,
 } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WranglerDev } from "../../bench/lib/wrangler-dev.ts";
+import { devConfig } from "../../bench/lib/dev-config.ts";
+import { startWranglerDev, type WranglerDev } from "../../bench/lib/wrangler-dev.ts";
 import { DEV_GATEWAY_KEY, startDevGateway } from "../e2e/support/dev-gateway.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -62,8 +64,9 @@ async function signIn(
 	page: Page,
 	token: string,
 	by: "mouse" | "keyboard" = "mouse",
+	origin = gateway.origin,
 ): Promise<void> {
-	await page.goto(`${gateway.origin}/admin`);
+	await page.goto(`${origin}/admin`);
 	const field = page.getByLabel("Admin token");
 	await field.fill(token);
 	if (by === "keyboard") await field.press("Enter");
@@ -74,7 +77,12 @@ async function signIn(
  * Low-priority chat requests at `perSecond` (ten times what the dev pool refills) for `durationMs`,
  * each willing to wait `maxWaitMs`: a queue forms and the rest are refused by their deadline.
  */
-async function sendLoad(durationMs: number, perSecond: number, maxWaitMs: number) {
+async function sendLoad(
+	durationMs: number,
+	perSecond: number,
+	maxWaitMs: number,
+	origin = gateway.origin,
+) {
 	const statuses: number[] = [];
 	const sent: Promise<void>[] = [];
 	const waveMs = 100;
@@ -86,7 +94,7 @@ async function sendLoad(durationMs: number, perSecond: number, maxWaitMs: number
 	for (let elapsed = 0; elapsed < durationMs; elapsed += waveMs) {
 		for (let i = 0; i < (perSecond * waveMs) / 1000; i++) {
 			sent.push(
-				fetch(`${gateway.origin}/openai/v1/chat/completions`, {
+				fetch(`${origin}/openai/v1/chat/completions`, {
 					method: "POST",
 					headers: {
 						authorization: `Bearer ${DEV_GATEWAY_KEY}`,
@@ -201,6 +209,49 @@ describe("the operator dashboard", () => {
 		await page.reload();
 		await expect.poll(() => page.getByRole("article").count()).toBe(2);
 		expect(await page.locator("#login").isHidden()).toBe(true);
+		expect(errors).toEqual([]);
+		await context.close();
+	});
+});
+
+describe("the operator dashboard when the provider pushes back", () => {
+	let pushingBack: WranglerDev;
+	beforeAll(async () => {
+		// The dev setup with a mock provider that takes 2 requests a second (10 at once) where the
+		// pool believes it may send 10 a second (100 at once).
+		pushingBack = await startWranglerDev({
+			config: devConfig,
+			vars: { MOCK_RPM: 120, MOCK_BURST_SECONDS: 5 },
+		});
+	});
+	afterAll(async () => {
+		await pushingBack?.stop();
+	});
+
+	it("counts provider 429s and retries, and shows the limits it learned", async () => {
+		const context = await browser.newContext({ viewport: DESKTOP, colorScheme: "dark" });
+		const { page, errors } = await openPage(context);
+		await signIn(page, DEV_ADMIN_TOKEN, "mouse", pushingBack.origin);
+		await expect.poll(() => page.getByRole("article").count()).toBe(2);
+		// 60 at once, before the provider's first answer: the pool sends them all, the provider
+		// answers 429 to most, and the pool pauses, learns the advertised limit and retries them.
+		const load = sendLoad(100, 600, 10_000, pushingBack.origin);
+		try {
+			const throttled = legendCount(page, "openai", "Provider 429s", "provider_429");
+			await expect.poll(() => countIn(throttled), { timeout: 20_000 }).toBeGreaterThan(0);
+			const retried = legendCount(page, "openai", "Retries", "retry");
+			await expect.poll(() => countIn(retried), { timeout: 20_000 }).toBeGreaterThan(0);
+			const requestsNote = card(page, "openai")
+				.getByRole("meter", { name: "Requests bucket" })
+				.locator("xpath=following-sibling::div[@class='note']");
+			await expect.poll(() => requestsNote.textContent(), { timeout: 20_000 }).toMatch(/learned$/);
+			await page.screenshot({
+				path: join(SCREENSHOTS, "pushback-desktop-dark.png"),
+				fullPage: true,
+			});
+		} finally {
+			await load;
+		}
 		expect(errors).toEqual([]);
 		await context.close();
 	});
