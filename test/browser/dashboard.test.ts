@@ -32,6 +32,8 @@ const DEV_ADMIN_TOKEN = "tb-dev-admin";
 const SCREENSHOTS = join(import.meta.dirname, "screenshots");
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
+/** How long the page may take to show a change: a few refreshes on a busy two-core machine. */
+const SOON = { timeout: 20_000 };
 
 let gateway: WranglerDev;
 let browser: Browser;
@@ -138,7 +140,7 @@ describe("the operator dashboard", () => {
 		const { page, errors } = await openPage(context);
 		await signIn(page, "not-the-admin-token", "keyboard");
 		await expect
-			.poll(() => page.locator("#login-error").textContent())
+			.poll(() => page.locator("#login-error").textContent(), SOON)
 			.toMatch(/^Refused: .*admin token/);
 		expect(await page.locator("#status").textContent()).toBe("The admin token was refused.");
 		expect(await page.locator("#pools").isHidden()).toBe(true);
@@ -154,7 +156,7 @@ describe("the operator dashboard", () => {
 		const context = await browser.newContext({ viewport: DESKTOP, colorScheme: "light" });
 		const { page, errors } = await openPage(context);
 		await signIn(page, DEV_ADMIN_TOKEN);
-		await expect.poll(() => page.getByRole("article").count()).toBe(2);
+		await expect.poll(() => page.getByRole("article").count(), SOON).toBe(2);
 		await expect(
 			card(page, "openai").getByRole("heading", { name: "openai" }).isVisible(),
 		).resolves.toBe(true);
@@ -169,14 +171,14 @@ describe("the operator dashboard", () => {
 		const load = sendLoad(8_000, 100, 3_000);
 		try {
 			await expect
-				.poll(() => queued(page, "openai"), { timeout: 15_000, interval: 200 })
+				.poll(() => queued(page, "openai"), { ...SOON, interval: 200 })
 				.toBeGreaterThan(0);
 			const requestsGauge = card(page, "openai").getByRole("meter", { name: "Requests bucket" });
 			expect(Number(await requestsGauge.getAttribute("aria-valuenow"))).toBeLessThan(100);
 			const refusedByDeadline = legendCount(page, "openai", "Refusals by reason", "deadline");
-			await expect.poll(() => countIn(refusedByDeadline), { timeout: 15_000 }).toBeGreaterThan(0);
+			await expect.poll(() => countIn(refusedByDeadline), SOON).toBeGreaterThan(0);
 			const admitted = legendCount(page, "openai", "Admissions", "admitted");
-			await expect.poll(() => countIn(admitted)).toBeGreaterThan(100);
+			await expect.poll(() => countIn(admitted), SOON).toBeGreaterThan(100);
 			// The admissions line has left the baseline (y = 38 in a chart 40 high).
 			const points = await card(page, "openai")
 				.locator("figure polyline.s-admitted")
@@ -202,13 +204,18 @@ describe("the operator dashboard", () => {
 		expect(statuses.filter((status) => status === 429).length).toBeGreaterThan(0);
 		expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
 		// The queue drains once the load stops; the untouched pool never queued.
-		await expect.poll(() => queued(page, "openai"), { timeout: 15_000 }).toBe(0);
+		await expect.poll(() => queued(page, "openai"), SOON).toBe(0);
 		expect(await queued(page, "anthropic")).toBe(0);
 
 		// The token stays for this tab: a reload goes straight back to the pools.
 		await page.reload();
-		await expect.poll(() => page.getByRole("article").count()).toBe(2);
+		await expect.poll(() => page.getByRole("article").count(), SOON).toBe(2);
 		expect(await page.locator("#login").isHidden()).toBe(true);
+		// Signing out forgets it and shows nothing more.
+		await page.getByRole("button", { name: "Sign out" }).click();
+		expect(await page.locator("#login").isVisible()).toBe(true);
+		expect(await page.getByRole("article").count()).toBe(0);
+		expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
 		expect(errors).toEqual([]);
 		await context.close();
 	});
@@ -232,19 +239,19 @@ describe("the operator dashboard when the provider pushes back", () => {
 		const context = await browser.newContext({ viewport: DESKTOP, colorScheme: "dark" });
 		const { page, errors } = await openPage(context);
 		await signIn(page, DEV_ADMIN_TOKEN, "mouse", pushingBack.origin);
-		await expect.poll(() => page.getByRole("article").count()).toBe(2);
+		await expect.poll(() => page.getByRole("article").count(), SOON).toBe(2);
 		// 60 at once, before the provider's first answer: the pool sends them all, the provider
 		// answers 429 to most, and the pool pauses, learns the advertised limit and retries them.
 		const load = sendLoad(100, 600, 10_000, pushingBack.origin);
 		try {
 			const throttled = legendCount(page, "openai", "Provider 429s", "provider_429");
-			await expect.poll(() => countIn(throttled), { timeout: 20_000 }).toBeGreaterThan(0);
+			await expect.poll(() => countIn(throttled), SOON).toBeGreaterThan(0);
 			const retried = legendCount(page, "openai", "Retries", "retry");
-			await expect.poll(() => countIn(retried), { timeout: 20_000 }).toBeGreaterThan(0);
+			await expect.poll(() => countIn(retried), SOON).toBeGreaterThan(0);
 			const requestsNote = card(page, "openai")
 				.getByRole("meter", { name: "Requests bucket" })
 				.locator("xpath=following-sibling::div[@class='note']");
-			await expect.poll(() => requestsNote.textContent(), { timeout: 20_000 }).toMatch(/learned$/);
+			await expect.poll(() => requestsNote.textContent(), SOON).toMatch(/learned$/);
 			await page.screenshot({
 				path: join(SCREENSHOTS, "pushback-desktop-dark.png"),
 				fullPage: true,

@@ -23,6 +23,8 @@ export const DASHBOARD_JS = `"use strict";
 	const $ = (id) => document.getElementById(id);
 	let token = sessionStorage.getItem(TOKEN_KEY);
 	let timer = 0;
+	/** Only the latest refresh is drawn: one overtaken, or answered after signing out, is dropped. */
+	let latest = 0;
 	let serverOffsetMs = 0;
 	const views = new Map();
 
@@ -85,6 +87,7 @@ export const DASHBOARD_JS = `"use strict";
 
 	function showLogin(error) {
 		clearTimeout(timer);
+		latest++;
 		token = null;
 		sessionStorage.removeItem(TOKEN_KEY);
 		$("pools").hidden = true;
@@ -128,21 +131,25 @@ export const DASHBOARD_JS = `"use strict";
 
 	async function refresh(first) {
 		clearTimeout(timer);
+		const id = ++latest;
 		try {
 			const data = first || (await api("/admin/pools"));
-			serverOffsetMs = typeof data.nowMs === "number" ? data.nowMs - Date.now() : 0;
 			const series = await Promise.all(
 				data.pools.map((pool) => api("/admin/pools/" + encodeURIComponent(pool.name) + "/series")),
 			);
+			if (id !== latest) return;
+			serverOffsetMs = typeof data.nowMs === "number" ? data.nowMs - Date.now() : 0;
 			render(data.pools, series);
 			setStatus(
 				"Live · " + data.pools.length + " pools · updated " + new Date().toLocaleTimeString("en-GB"),
 			);
 		} catch (error) {
+			if (id !== latest) return;
 			if (error instanceof Refused) return showLogin("Refused: " + error.message);
 			setStatus("Could not refresh: " + error.message + " (retrying)", true);
 		}
-		if (token) timer = setTimeout(() => refresh(), REFRESH_MS);
+		// A hidden tab stops asking; it refreshes as soon as it is shown again.
+		if (token && !document.hidden) timer = setTimeout(() => refresh(), REFRESH_MS);
 	}
 
 	function render(pools, series) {
@@ -511,6 +518,9 @@ export const DASHBOARD_JS = `"use strict";
 	}, 200);
 	$("login-form").addEventListener("submit", signIn);
 	$("sign-out").addEventListener("click", () => showLogin());
+	document.addEventListener("visibilitychange", () => {
+		if (!document.hidden && token && !$("pools").hidden) refresh();
+	});
 	if (token) startDashboard();
 	else showLogin();
 })();
