@@ -39,6 +39,18 @@ export default defineConfig({
 					hookTimeout: 120_000,
 				},
 			},
+			{
+				test: {
+					name: "browser",
+					include: ["test/browser/**/*.test.ts"],
+					environment: "node",
+					// After the others: Chromium and wrangler dev beside the CPU-bound core tests on two
+					// cores pushed those past their timeouts.
+					sequence: { groupOrder: 1 },
+					testTimeout: 90_000,
+					hookTimeout: 120_000,
+				},
+			},
 		],
 	},
 });

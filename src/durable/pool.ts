@@ -12,6 +12,7 @@ import {
 } from "../core/pool-state.ts";
 import { PRIORITIES, type Priority } from "../core/priority.ts";
 import type { BucketView, Lease, RateLimitView, Rejection } from "../core/scheduler.ts";
+import type { TimeSeriesSnapshot } from "../core/time-series.ts";
 import { log } from "../log.ts";
 import { PoolStorage } from "./pool-storage.ts";
 
@@ -157,6 +158,11 @@ export class Pool extends DurableObject<Env> {
 			limits: pool.rateLimitView(now),
 		});
 		this.#settle(now);
+	}
+
+	/** Admissions, refusals by reason, provider 429s and retries per second (the admin series). */
+	async series(): Promise<TimeSeriesSnapshot> {
+		return this.#pool().series(Date.now());
 	}
 
 	async status(): Promise<PoolObjectStatus> {
