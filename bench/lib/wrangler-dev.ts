@@ -37,6 +37,8 @@ export interface WranglerDev {
 	origin: string;
 	/** wrangler's own output, kept until stop() for diagnosis. */
 	logFile: string;
+	/** wrangler's process id, also the id of the process group that holds its workerd processes. */
+	pid: number;
 	stop(): Promise<void>;
 }
 
@@ -229,5 +231,5 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
 		await stop();
 		throw error;
 	}
-	return { origin, logFile, stop };
+	return { origin, logFile, pid: child.pid ?? 0, stop };
 }

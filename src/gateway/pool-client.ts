@@ -98,7 +98,11 @@ export class PoolClient {
 		const cancel = () => void stub.cancel(ticketId);
 		signal.addEventListener("abort", cancel, { once: true });
 		try {
-			return await call();
+			const answer = call();
+			// Gone before it asked: the listener will never fire, so take the ticket back at once
+			// (calls on one stub arrive in order, so the cancel finds it queued).
+			if (signal.aborted) cancel();
+			return await answer;
 		} finally {
 			signal.removeEventListener("abort", cancel);
 		}

@@ -252,7 +252,9 @@ async function relayAnswer(
 		);
 		usage.endsWithStream(
 			ended.then(async (end) => {
-				deadline.disarm();
+				// A caller gone mid-stream: the slot is free only once the provider's request has ended.
+				if (end === "caller_gone") deadline.abort();
+				else deadline.disarm();
 				const used = meter.usage();
 				if (end === "caller_gone") usage.end("cancelled", "caller_gone", used);
 				else if (end === "upstream_broke") usage.end("upstream_failed", "stream_broke", used);

@@ -159,6 +159,15 @@ export class UpstreamDeadline {
 		}, ms);
 	}
 
+	/**
+	 * Ends the upstream call now, body included: workerd closes the provider's connection at once
+	 * on an aborted fetch, whatever state the stream's pipe is in.
+	 */
+	abort(): void {
+		clearTimeout(this.#timer);
+		this.#controller.abort();
+	}
+
 	disarm(): void {
 		clearTimeout(this.#timer);
 	}
@@ -209,7 +218,11 @@ export function relayStream(
 	const reader = body.pipeThrough(meter.stream).pipeThrough(scrubbedEvents(apiKey)).getReader();
 	const writer = writable.getWriter();
 	// A caller that leaves while the provider is silent must not wait for the provider's next chunk.
-	writer.closed.catch(() => reader.cancel().catch(() => {}));
+	let callerGone = false;
+	writer.closed.catch(() => {
+		callerGone = true;
+		reader.cancel().catch(() => {});
+	});
 	const ended = (async (): Promise<StreamEnd> => {
 		for (;;) {
 			let chunk: ReadableStreamReadResult<Uint8Array>;
@@ -223,6 +236,8 @@ export function relayStream(
 				await writer.close().catch(() => {});
 				return "upstream_broke";
 			}
+			// The cancel above ends the read as if the provider had finished: it had not.
+			if (chunk.done && callerGone) return "caller_gone";
 			if (chunk.done) {
 				await writer.close().catch(() => {});
 				return "completed";

@@ -163,6 +163,16 @@ export const testConfig = {
 			limits: generous,
 			allowedBetas: ["prompt-caching-2024-07-31"],
 		},
+		{
+			// Concurrency is what binds: 8 at once, a long queue, rates far above the load.
+			name: "aborts",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: { ...generous, maxConcurrent: 8 },
+			maxQueueLength: 5000,
+			maxWaitMs: 60_000,
+		},
 	].map((pool) => ({ ...pool, forwardHeaders: MOCK_FAULT_HEADER })),
 	tenants: [
 		{
