@@ -1,8 +1,10 @@
 // Local dev Worker entry ([env.dev]): the gateway, and the built-in mock provider served in-process,
 // both at /mock/* and to the dev pools whose baseUrl names MOCK_ORIGIN, on whatever port dev serves.
 import { createApp } from "./gateway/app.ts";
+import { createBatchConsumer, type LineMessage } from "./gateway/batch-consumer.ts";
 import { createMockProvider, type MockProvider, mockOptionsFromEnv } from "./mock/provider.ts";
 
+export { Batch } from "./durable/batch.ts";
 export { Pool } from "./durable/pool.ts";
 
 /** The dev pools' provider. `.invalid` never resolves, so outside dev it reaches nothing. */
@@ -18,6 +20,7 @@ const upstreamFetch: typeof fetch = (input, init) => {
 };
 
 const gateway = createApp({ upstreamFetch });
+const consumeBatchLines = createBatchConsumer({ upstreamFetch });
 
 export default {
 	fetch(request, env, ctx): Response | Promise<Response> {
@@ -29,4 +32,7 @@ export default {
 		}
 		return gateway.fetch(request, env, ctx);
 	},
-} satisfies ExportedHandler<Env>;
+	queue(batch, env): Promise<void> {
+		return consumeBatchLines(batch, env);
+	},
+} satisfies ExportedHandler<Env, LineMessage>;

@@ -20,6 +20,8 @@ export interface Ask {
 	retry?: boolean;
 	/** Which send of its request this is (1, the default, is the first). */
 	attempt?: number;
+	/** Background work (a batch line): never queued, only spare capacity (core/background.ts). */
+	background?: boolean;
 	/**
 	 * When the request first asked, if earlier than now: a waiter re-submitted after a restart
 	 * keeps its age (its aging, its place among its tenant's waiters, its class's longest wait).
@@ -35,7 +37,7 @@ export interface Ask {
  */
 export interface Rejection {
 	kind: "rejected";
-	reason: "too_large" | "queue_full" | "deadline" | "shed";
+	reason: "too_large" | "queue_full" | "deadline" | "shed" | "no_spare_capacity";
 	retryAfterMs: number;
 	position?: number;
 	etaMs?: number;

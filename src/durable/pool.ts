@@ -31,6 +31,8 @@ export interface AcquireRequest {
 	maxWaitMs: number;
 	/** Time this request already waited in an instance of the object that restarted. */
 	priorWaitMs?: number;
+	/** A batch line: admitted only onto spare capacity, else refused at once (core/background.ts). */
+	background?: boolean;
 }
 
 type Answer = { queueMs: number; limits: RateLimitView };
@@ -197,6 +199,7 @@ export class Pool extends DurableObject<Env> {
 				retry: attempt > 1,
 				attempt,
 				submittedMs,
+				background: request.background === true,
 			},
 			now,
 		);

@@ -6,8 +6,10 @@ import { providerFor } from "../providers/index.ts";
 import { AnalyticsEngineSink } from "../usage/record.ts";
 import { admin } from "./admin.ts";
 import { findTenant, gatewayKeyOf } from "./auth.ts";
+import { openaiBatches } from "./batches.ts";
 import type { GatewayEnv } from "./env.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
+import { anthropicBatches } from "./message-batches.ts";
 import { proxy } from "./proxy.ts";
 import { answerWhileDiscarding } from "./request-body.ts";
 import { resolveRoute } from "./route.ts";
@@ -127,6 +129,9 @@ export function createApp(options: AppOptions = {}) {
 		await next();
 	});
 
+	// Batches are tollbooth's own, served before the proxy so they are never passed through.
+	app.route("/:pool/v1", openaiBatches);
+	app.route("/:pool/v1", anthropicBatches);
 	app.all("/:pool/v1/*", proxy);
 
 	return app;

@@ -5,12 +5,12 @@ import type { PoolConfig } from "../config.ts";
 import type { Provider } from "../providers/types.ts";
 import { GatewayError } from "./errors.ts";
 
-export type RouteKind = "metered" | "pass-through";
+export type RouteKind = "metered" | "batch" | "pass-through";
 
 export interface Route {
 	/** The canonical path after /v1: "/" and segments of plain URL path characters, no "." or "..". */
 	rest: string;
-	/** A provider endpoint that runs a model (metered by tokens), or any other route. */
+	/** A provider endpoint that runs a model (metered by tokens), tollbooth's batch APIs, or any other. */
 	kind: RouteKind;
 }
 
@@ -22,6 +22,8 @@ const PLAIN_SEGMENT = /^[A-Za-z0-9._~:@!$&'()*+,;=-]+$/;
 /** Encoded "/" and "\": a segment that some servers split in two and others do not. */
 const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
 const METERED_METHODS = ["POST"];
+/** Served by tollbooth itself (src/gateway/batches.ts, message-batches.ts), never passed through. */
+const BATCH_ROUTE = /^\/(files|batches|messages\/batches)(\/|$)/;
 const PASS_THROUGH_METHODS = ["GET", "HEAD", "POST", "DELETE"];
 
 function badPath(why: string): GatewayError {
@@ -60,6 +62,7 @@ export function resolveRoute(request: Request, pool: PoolConfig, provider: Provi
 		throw badPath(`call /${pool.name}/v1/... with the pool's name and /v1 spelled plainly`);
 	}
 	const rest = canonicalRest(segments);
+	if (BATCH_ROUTE.test(rest)) return { rest, kind: "batch" };
 	const kind: RouteKind = provider.meteredRoutes.has(rest) ? "metered" : "pass-through";
 	if (kind === "pass-through" && pool.passThrough === "deny") {
 		const served = [...provider.meteredRoutes].join(", ");

@@ -1,0 +1,42 @@
+// Background work (batch lines) takes only the capacity interactive work leaves: it is refused at
+// once unless nobody waits and the pool keeps a headroom for interactive arrivals. The rule, in
+// one place, for Scheduler.submit.
+import { type PoolStatus, type Rejection, rejection, seconds } from "./admission.ts";
+
+/**
+ * The share of each pool bucket (requests, tokens) and of its concurrency slots that background
+ * work never takes. Bucket levels, not rates: a background line goes only while the bucket holds
+ * more than this, so with nothing else running it still gets the whole refill rate (the bucket
+ * hovers at the headroom), while an interactive burst of up to this share finds room at once.
+ */
+export const BACKGROUND_HEADROOM = 0.25;
+
+/** When nobody can say how soon room comes back (waiters ahead, slots all taken). */
+const RECHECK_MS = 1000;
+
+/** Why a background ask may not go now, with when to ask again; undefined when it may. */
+export function deferBackground(
+	tokens: number,
+	pool: PoolStatus,
+	nowMs: number,
+): Rejection | undefined {
+	const refuse = (why: string, retryAfterMs: number) =>
+		rejection(
+			"no_spare_capacity",
+			Math.max(1, Math.ceil(retryAfterMs)),
+			`Background work waits for spare capacity: ${why}. Retry in about ${seconds(retryAfterMs)}.`,
+		);
+	if (pool.pausedUntilMs > nowMs) return refuse("the pool is paused", pool.pausedUntilMs - nowMs);
+	if (pool.queued > 0) return refuse(`${pool.queued} interactive requests wait`, RECHECK_MS);
+	if (pool.inFlight + 1 > pool.maxConcurrent * (1 - BACKGROUND_HEADROOM)) {
+		return refuse("the interactive share of concurrency slots is in use", RECHECK_MS);
+	}
+	const requestsShort = 1 + BACKGROUND_HEADROOM * pool.requests.capacity - pool.requests.remaining;
+	const tokensShort = tokens + BACKGROUND_HEADROOM * pool.tokens.capacity - pool.tokens.remaining;
+	const refillMs = Math.max(
+		requestsShort > 0 ? (requestsShort * 60_000) / pool.requests.limitPerMinute : 0,
+		tokensShort > 0 ? (tokensShort * 60_000) / pool.tokens.limitPerMinute : 0,
+	);
+	if (refillMs > 0) return refuse("the buckets are down to their interactive headroom", refillMs);
+	return undefined;
+}

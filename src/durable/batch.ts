@@ -1,0 +1,239 @@
+// The Batch Durable Object: one per batch, named by its id. A shell around core/batch-state that
+// keeps the batch row and one row per line in SQLite, records each line's result once, and writes
+// the result files to R2 when every line is done, the batch is cancelled or its window ends.
+import { DurableObject } from "cloudflare:workers";
+import { type LineResult, outcomeOf, resultLine } from "../core/batch-results.ts";
+import {
+	advanceBatch,
+	type BatchApi,
+	type BatchRecord,
+	cancelBatch,
+	dueForResults,
+	finishBatch,
+	isTerminal,
+	type LineCounts,
+	mayRunLine,
+	type NewBatch,
+	nextDueMs,
+	startBatch,
+	type UnfinishedReason,
+} from "../core/batch-state.ts";
+import { newId, putFile } from "./batch-files.ts";
+
+export { completionWindowMs, isTerminal } from "../core/batch-state.ts";
+export type { BatchApi, BatchRecord, LineCounts, LineResult, NewBatch };
+
+export interface BatchView {
+	record: BatchRecord;
+	counts: LineCounts;
+}
+
+/** Whether a delivered line should be sent: yes, already answered, or the batch has stopped. */
+export type LineGate = "run" | "done" | "stop";
+
+const SCHEMA = [
+	"CREATE TABLE IF NOT EXISTS batch (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL)",
+	`CREATE TABLE IF NOT EXISTS lines (custom_id TEXT PRIMARY KEY, position INTEGER NOT NULL,
+		outcome TEXT, result TEXT, last_error TEXT)`,
+	"CREATE INDEX IF NOT EXISTS lines_by_position ON lines (position)",
+];
+
+export class Batch extends DurableObject<Env> {
+	#record: BatchRecord | undefined;
+	#finishing: Promise<void> | undefined;
+
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, env);
+		ctx.blockConcurrencyWhile(async () => {
+			for (const statement of SCHEMA) ctx.storage.sql.exec(statement);
+			const row = ctx.storage.sql.exec<{ record: string }>("SELECT record FROM batch").toArray()[0];
+			this.#record = row ? (JSON.parse(row.record) as BatchRecord) : undefined;
+		});
+	}
+
+	/** Stores a new batch and its lines' ids, in progress. Creating it again answers the first. */
+	async create(batch: NewBatch, customIds: string[], windowMs: number): Promise<BatchView> {
+		if (!this.#record) {
+			const record = startBatch(batch, windowMs, Date.now());
+			this.ctx.storage.transactionSync(() => {
+				customIds.forEach((customId, position) => {
+					this.ctx.storage.sql.exec(
+						"INSERT INTO lines (custom_id, position) VALUES (?, ?)",
+						customId,
+						position,
+					);
+				});
+				this.#save(record);
+			});
+			await this.#arrangeAlarm();
+		}
+		return this.view();
+	}
+
+	async view(): Promise<BatchView> {
+		return { record: this.#batch(), counts: this.#counts() };
+	}
+
+	/** Asked before a delivered line is sent, so a duplicate or a stopped batch sends nothing. */
+	async lineGate(customId: string): Promise<LineGate> {
+		const row = this.ctx.storage.sql
+			.exec<{ outcome: string | null }>("SELECT outcome FROM lines WHERE custom_id = ?", customId)
+			.toArray()[0];
+		if (!row || row.outcome !== null) return "done";
+		return mayRunLine(this.#batch(), Date.now()) ? "run" : "stop";
+	}
+
+	/**
+	 * Records a line's result once: a second delivery of the same line changes nothing (false).
+	 * A result that arrives after the batch was closed is dropped the same way.
+	 */
+	async recordLine(customId: string, result: LineResult): Promise<boolean> {
+		const written = this.ctx.storage.sql.exec(
+			"UPDATE lines SET outcome = ?, result = ? WHERE custom_id = ? AND outcome IS NULL",
+			outcomeOf(result),
+			JSON.stringify(result),
+			customId,
+		).rowsWritten;
+		if (written > 0) await this.#advance();
+		return written > 0;
+	}
+
+	/** The last failure of a line that will be tried again: the dead-letter queue reports it. */
+	async noteFailure(customId: string, message: string): Promise<void> {
+		this.ctx.storage.sql.exec(
+			"UPDATE lines SET last_error = ? WHERE custom_id = ? AND outcome IS NULL",
+			message,
+			customId,
+		);
+	}
+
+	/** A line the queue gave up on: failed, with its last error. */
+	async deadLine(customId: string): Promise<boolean> {
+		const row = this.ctx.storage.sql
+			.exec<{ last_error: string | null }>(
+				"SELECT last_error FROM lines WHERE custom_id = ?",
+				customId,
+			)
+			.toArray()[0];
+		const message = row?.last_error ?? "The line could not be delivered to its pool.";
+		return this.recordLine(customId, { kind: "failed", code: "max_attempts_exceeded", message });
+	}
+
+	/** Stops new lines now; results are written once lines already sent have had time to end. */
+	async cancel(): Promise<BatchView> {
+		const record = cancelBatch(this.#batch(), Date.now());
+		if (record !== this.#record) {
+			this.#save(record);
+			await this.#arrangeAlarm();
+		}
+		return this.view();
+	}
+
+	/** Deletes the batch's rows (its files are the caller's to delete). */
+	async remove(): Promise<void> {
+		await this.ctx.storage.deleteAlarm();
+		await this.ctx.storage.deleteAll();
+		this.#record = undefined;
+	}
+
+	override async alarm(): Promise<void> {
+		await this.#advance();
+	}
+
+	#batch(): BatchRecord {
+		if (!this.#record) throw new Error("no such batch");
+		return this.#record;
+	}
+
+	#counts(): LineCounts {
+		const counts: LineCounts = {
+			total: 0,
+			succeeded: 0,
+			failed: 0,
+			cancelled: 0,
+			expired: 0,
+			pending: 0,
+		};
+		const rows = this.ctx.storage.sql.exec<{ outcome: string | null; n: number }>(
+			"SELECT outcome, COUNT(*) AS n FROM lines GROUP BY outcome",
+		);
+		for (const { outcome, n } of rows) {
+			counts.total += n;
+			const key = (outcome ?? "pending") as keyof LineCounts;
+			if (key in counts) counts[key] += n;
+		}
+		return counts;
+	}
+
+	#save(record: BatchRecord): void {
+		this.ctx.storage.sql.exec(
+			"INSERT OR REPLACE INTO batch (id, record) VALUES (1, ?)",
+			JSON.stringify(record),
+		);
+		this.#record = record;
+	}
+
+	/** Applies what is due: finishing when every line is done, or the window or a cancel's grace ended. */
+	async #advance(): Promise<void> {
+		const now = Date.now();
+		const record = this.#record && advanceBatch(this.#record, this.#counts(), now);
+		if (!record) return;
+		if (record !== this.#record) this.#save(record);
+		const due = dueForResults(record, now);
+		if (due.due) {
+			this.#finishing ??= this.#writeResults(due.unfinished).finally(() => {
+				this.#finishing = undefined;
+			});
+			await this.#finishing;
+		}
+		await this.#arrangeAlarm();
+	}
+
+	/** Closes the lines that never ran, writes the result files, and ends the batch. */
+	async #writeResults(unfinished: UnfinishedReason): Promise<void> {
+		const sql = this.ctx.storage.sql;
+		sql.exec("UPDATE lines SET outcome = ? WHERE outcome IS NULL", unfinished);
+		const record = this.#batch();
+		if (isTerminal(record.status)) return;
+		const all: string[] = [];
+		const succeeded: string[] = [];
+		const failed: string[] = [];
+		const rows = sql.exec<{ custom_id: string; outcome: string; result: string | null }>(
+			"SELECT custom_id, outcome, result FROM lines ORDER BY position",
+		);
+		for (const row of rows) {
+			const result =
+				row.result === null
+					? (row.outcome as UnfinishedReason)
+					: (JSON.parse(row.result) as LineResult);
+			const line = resultLine(record.api, row.custom_id, newId("batch_req_"), result);
+			all.push(line);
+			(row.outcome === "succeeded" ? succeeded : failed).push(line);
+		}
+		const files: { outputFileId?: string; errorFileId?: string } = {};
+		const write = async (lines: string[], suffix: string) => {
+			const id = newId("file-");
+			const file = { id, tenant: record.tenant, pool: record.pool, purpose: "batch_output" };
+			const filename = `${record.id}_${suffix}.jsonl`;
+			await putFile(
+				this.env.BATCH_FILES,
+				{ ...file, filename, createdMs: Date.now() },
+				`${lines.join("\n")}\n`,
+			);
+			return id;
+		};
+		if (record.api === "anthropic") {
+			files.outputFileId = await write(all, "results");
+		} else {
+			if (succeeded.length > 0) files.outputFileId = await write(succeeded, "output");
+			if (failed.length > 0) files.errorFileId = await write(failed, "error");
+		}
+		this.#save(finishBatch(this.#batch(), files, Date.now()));
+	}
+
+	async #arrangeAlarm(): Promise<void> {
+		const dueMs = this.#record && nextDueMs(this.#record);
+		if (dueMs === undefined) await this.ctx.storage.deleteAlarm();
+		else await this.ctx.storage.setAlarm(dueMs);
+	}
+}

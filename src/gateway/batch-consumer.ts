@@ -1,0 +1,185 @@
+// The queue consumer: each delivered batch line goes through its pool as background work (spare
+// capacity only), is sent once, and has its result recorded once in its Batch object. Lines the
+// queue gave up on arrive from the dead-letter queue and are recorded failed with their last error.
+import { loadConfig } from "../config.ts";
+import type { AcquireRequest, AttemptReport } from "../durable/pool.ts";
+import { providerFor } from "../providers/index.ts";
+import type { LineMessage } from "./batch-queue.ts";
+import { estimateCost, parseJson } from "./caller-request.ts";
+
+export type { LineMessage };
+
+import { PoolClient } from "./pool-client.ts";
+import { sendOnce } from "./send.ts";
+import { scrubSecrets, upstreamRequestHeaders, upstreamUrl } from "./upstream.ts";
+
+/** The queue whose messages are lines the main queue gave up on (wrangler.toml). */
+const isDeadLetterQueue = (name: string) => name.includes("dead-lines");
+
+/** A line never waits in the pool's queue longer than this: interactive work waits there. */
+const BACKGROUND_MAX_WAIT_MS = 1000;
+/** A deferred line comes back after the pool's retry-after, within these bounds. */
+const DEFER_SECONDS = { min: 1, max: 60 };
+/** A failed line is tried again after 2, 4, 8… seconds (by its attempts), at most this long. */
+const MAX_RETRY_DELAY_SECONDS = 120;
+
+/** A caller that never leaves: a line is nobody's open connection. */
+const staying = new AbortController().signal;
+/** A caller already gone: after a failed send the line does not wait for the pool's backoff. */
+const leaving = AbortSignal.abort();
+
+export interface ConsumerOptions {
+	upstreamFetch?: typeof fetch;
+}
+
+export function createBatchConsumer(options: ConsumerOptions = {}) {
+	const upstreamFetch: typeof fetch =
+		options.upstreamFetch ?? ((input, init) => fetch(input, init));
+	return async function consumeBatchLines(
+		batch: MessageBatch<LineMessage>,
+		env: Env,
+	): Promise<void> {
+		if (isDeadLetterQueue(batch.queue)) {
+			await Promise.all(
+				batch.messages.map(async (message) => {
+					await env.BATCH.getByName(message.body.batchId).deadLine(message.body.customId);
+					message.ack();
+				}),
+			);
+			return;
+		}
+		await Promise.all(batch.messages.map((message) => runLine(message, env, upstreamFetch)));
+	};
+}
+
+/** The delay before a failed line's next try: doubling with its attempts, or the provider's wait. */
+export function retryDelaySeconds(attempts: number, retryAfterMs = 0): number {
+	const doubling = 2 ** Math.max(1, attempts);
+	return Math.min(MAX_RETRY_DELAY_SECONDS, Math.max(doubling, Math.ceil(retryAfterMs / 1000)));
+}
+
+async function runLine(message: Message<LineMessage>, env: Env, upstreamFetch: typeof fetch) {
+	const line = message.body;
+	const batch = env.BATCH.getByName(line.batchId);
+	if ((await batch.lineGate(line.customId)) !== "run") return message.ack();
+	const failed = async (why: string, retryAfterMs?: number) => {
+		await batch.noteFailure(line.customId, why);
+		message.retry({ delaySeconds: retryDelaySeconds(message.attempts, retryAfterMs) });
+	};
+
+	const loaded = loadConfig(env.TOLLBOOTH_CONFIG);
+	const pool = loaded.ok ? loaded.config.pools.find((p) => p.name === line.pool) : undefined;
+	const apiKey = pool && (env as unknown as Record<string, unknown>)[pool.apiKeySecret];
+	if (!pool || typeof apiKey !== "string" || apiKey === "") {
+		return failed(`Pool "${line.pool}" is not configured with a provider key.`);
+	}
+	const provider = providerFor(pool.provider);
+	const cost = estimateCost(provider, pool, line.path, line.body);
+	const ask: AcquireRequest = {
+		ticketId: `${line.batchId}/${line.customId}/${crypto.randomUUID()}`,
+		tenant: line.tenant,
+		model: cost.model,
+		priority: "low",
+		tokens: cost.tokens,
+		maxWaitMs: BACKGROUND_MAX_WAIT_MS,
+		background: true,
+	};
+	const client = new PoolClient(env.POOL, pool.name);
+	const admission = await client.acquire(ask, staying);
+	if (admission.kind !== "admitted") {
+		if (admission.kind === "rejected" && admission.reason === "too_large") {
+			await batch.recordLine(line.customId, {
+				kind: "failed",
+				code: "too_large",
+				message: admission.message,
+			});
+			return message.ack();
+		}
+		// No spare capacity now: not a failure, so a new message (its attempts start again).
+		const retryAfterMs = "retryAfterMs" in admission ? admission.retryAfterMs : 1000;
+		await deferLine(env, line, retryAfterMs);
+		return message.ack();
+	}
+
+	// Issue 11 (budgets): a line is charged to its tenant here, when it runs.
+	const sent = await sendOnce(
+		upstreamUrl(pool.baseUrl, line.path, ""),
+		{
+			method: "POST",
+			headers: upstreamRequestHeaders(lineHeaders(), provider, apiKey, pool),
+			body: JSON.stringify(line.body),
+		},
+		pool,
+		provider,
+		staying,
+		upstreamFetch,
+	);
+	if (sent.kind === "answered") {
+		let text: string;
+		try {
+			text = await sent.response.text();
+		} catch {
+			await client.release(ask.ticketId, undefined);
+			return failed("The provider's answer broke off.");
+		} finally {
+			sent.deadline.disarm();
+		}
+		const body = parseJson(text);
+		const used = provider.usageFromJson(line.path, body);
+		await client.release(
+			ask.ticketId,
+			used && used.inputTokens + used.outputTokens,
+			true,
+			sent.limits,
+		);
+		const requestId = requestIdOf(sent.response.headers);
+		await batch.recordLine(line.customId, {
+			kind: "answered",
+			statusCode: sent.response.status,
+			requestId,
+			body,
+		});
+		return message.ack();
+	}
+	if (sent.kind === "caller_gone") return failed("The send was cut off.");
+
+	// The Pool judges the failed send as any other (a 429 pauses the whole pool); the line leaves
+	// at once and comes back through the queue instead of waiting in the pool.
+	const report: AttemptReport =
+		sent.kind === "no_answer"
+			? { noAnswer: sent.cause }
+			: { status: sent.status, reported: sent.limits, retryAfterMs: sent.limits.retryAfterMs };
+	const answer = await client.attemptEnded(ask.ticketId, report, ask, leaving);
+	if (answer.kind === "admitted") await client.release(ask.ticketId, 0);
+	if (sent.kind === "no_answer") return failed(sent.error.message);
+	if (sent.status === 429 || sent.status >= 500) {
+		return failed(`The provider answered ${sent.status}.`, sent.limits.retryAfterMs);
+	}
+	// A request the provider refuses (400, 404…) would be refused again: its answer is the result.
+	await batch.recordLine(line.customId, {
+		kind: "answered",
+		statusCode: sent.status,
+		requestId: requestIdOf(sent.headers),
+		body: parseJson(scrubSecrets(sent.text, apiKey)) ?? { error: { message: "unreadable answer" } },
+	});
+	message.ack();
+}
+
+/** Sends the line again later as a new message: waiting for capacity spends none of its attempts. */
+async function deferLine(env: Env, line: LineMessage, retryAfterMs: number): Promise<void> {
+	const seconds = Math.ceil(retryAfterMs / 1000);
+	const delaySeconds = Math.min(DEFER_SECONDS.max, Math.max(DEFER_SECONDS.min, seconds));
+	await env.BATCH_LINES.send(line, { contentType: "json", delaySeconds });
+}
+
+function lineHeaders(): Headers {
+	return new Headers({ "content-type": "application/json" });
+}
+
+function requestIdOf(headers: Headers): string {
+	return (
+		headers.get("x-request-id") ??
+		headers.get("request-id") ??
+		`req_${crypto.randomUUID().replaceAll("-", "")}`
+	);
+}

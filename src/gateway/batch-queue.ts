@@ -1,0 +1,46 @@
+// A batch line as a queue message, and sending a batch's lines into the queue in as few calls as
+// the Queues limits allow (100 messages and 256 KB per sendBatch).
+import type { BatchLine } from "../providers/batch-input.ts";
+
+export interface LineMessage {
+	batchId: string;
+	pool: string;
+	tenant: string;
+	customId: string;
+	/** The provider path after /v1, e.g. "/chat/completions". */
+	path: string;
+	body: Record<string, unknown>;
+}
+
+const MAX_MESSAGES_PER_SEND = 100;
+/** Under the 256 KB a sendBatch carries, leaving room for each message's own overhead. */
+const MAX_BYTES_PER_SEND = 200_000;
+
+export async function enqueueLines(
+	queue: Queue,
+	owner: { batchId: string; pool: string; tenant: string },
+	lines: BatchLine[],
+): Promise<void> {
+	let chunk: MessageSendRequest<LineMessage>[] = [];
+	let bytes = 0;
+	for (const line of lines) {
+		const body: LineMessage = {
+			...owner,
+			customId: line.customId,
+			path: line.path,
+			body: line.body,
+		};
+		const size = JSON.stringify(body).length;
+		if (
+			chunk.length === MAX_MESSAGES_PER_SEND ||
+			(chunk.length > 0 && bytes + size > MAX_BYTES_PER_SEND)
+		) {
+			await queue.sendBatch(chunk);
+			chunk = [];
+			bytes = 0;
+		}
+		chunk.push({ body, contentType: "json" });
+		bytes += size;
+	}
+	if (chunk.length > 0) await queue.sendBatch(chunk);
+}

@@ -1,0 +1,90 @@
+// What the batch routes of both APIs share: creating a batch (its object, its index entry, its lines
+// queued), finding one the caller owns, and listing a tenant's batches newest first.
+import type { Context } from "hono";
+import type { BatchApi, BatchView, NewBatch } from "../durable/batch.ts";
+import { newId } from "../durable/batch-files.ts";
+import type { BatchLine } from "../providers/batch-input.ts";
+import { enqueueLines } from "./batch-queue.ts";
+import type { GatewayEnv } from "./env.ts";
+import { GatewayError } from "./errors.ts";
+
+/** Far beyond any epoch ms, so that newest-first is R2's lexicographic order. */
+const NEWEST_FIRST_BASE = 10 ** 14;
+
+const indexPrefix = (pool: string, tenant: string) =>
+	`batch-index/${encodeURIComponent(pool)}/${encodeURIComponent(tenant)}/`;
+
+function indexKey(pool: string, tenant: string, createdMs: number, id: string): string {
+	return `${indexPrefix(pool, tenant)}${String(NEWEST_FIRST_BASE - createdMs).padStart(15, "0")}_${id}`;
+}
+
+/** Creates the batch object, lists it for its tenant, and queues its lines. */
+export async function createBatch(
+	c: Context<GatewayEnv>,
+	api: BatchApi,
+	batch: Omit<NewBatch, "id" | "api" | "tenant" | "pool" | "total">,
+	lines: BatchLine[],
+	windowMs: number,
+): Promise<BatchView> {
+	const id = newId(api === "openai" ? "batch_" : "msgbatch_");
+	const owner = { tenant: c.var.tenant.name, pool: c.var.pool.name };
+	const view = await c.env.BATCH.getByName(id).create(
+		{ ...batch, ...owner, id, api, total: lines.length },
+		lines.map((line) => line.customId),
+		windowMs,
+	);
+	await c.env.BATCH_FILES.put(indexKey(owner.pool, owner.tenant, view.record.createdMs, id), "");
+	await enqueueLines(c.env.BATCH_LINES, { ...owner, batchId: id }, lines);
+	return view;
+}
+
+/** The batch if the caller's tenant owns it in this pool; anyone else's is not found. */
+export async function ownedBatch(
+	c: Context<GatewayEnv>,
+	id: string,
+	notFound: string,
+): Promise<BatchView> {
+	if (!/^(msgbatch_|batch_)[0-9a-f]{32}$/.test(id)) {
+		throw new GatewayError(404, notFound, "batch_not_found");
+	}
+	try {
+		const view = await c.env.BATCH.getByName(id).view();
+		if (view.record.tenant === c.var.tenant.name && view.record.pool === c.var.pool.name)
+			return view;
+	} catch {
+		// An object never created has no batch row: not found, like another tenant's.
+	}
+	throw new GatewayError(404, notFound, "batch_not_found");
+}
+
+/** Removes a deleted batch from its tenant's listing. */
+export async function unlistBatch(c: Context<GatewayEnv>, view: BatchView): Promise<void> {
+	const { pool, tenant, createdMs, id } = view.record;
+	await c.env.BATCH_FILES.delete(indexKey(pool, tenant, createdMs, id));
+}
+
+/** A page of the tenant's batches, newest first, after the batch `afterId` when given. */
+export async function listBatches(
+	c: Context<GatewayEnv>,
+	afterId: string | undefined,
+	limit: number,
+): Promise<{ views: BatchView[]; hasMore: boolean }> {
+	const prefix = indexPrefix(c.var.pool.name, c.var.tenant.name);
+	const listed = await c.env.BATCH_FILES.list({ prefix });
+	// Each key is the prefix, 15 digits of newest-first order, "_", the batch id.
+	let ids = listed.objects.map((object) => object.key.slice(prefix.length + 16));
+	if (afterId) ids = ids.slice(ids.indexOf(afterId) + 1);
+	const page = ids.slice(0, limit);
+	const views = await Promise.all(page.map((id) => c.env.BATCH.getByName(id).view()));
+	return { views, hasMore: ids.length > limit };
+}
+
+/** A page size from the query: 1 to `max`, default `fallback`. */
+export function pageLimit(raw: string | undefined, fallback: number, max: number): number {
+	if (raw === undefined) return fallback;
+	const limit = Number(raw);
+	if (!Number.isInteger(limit) || limit < 1 || limit > max) {
+		throw new GatewayError(400, `limit must be a whole number from 1 to ${max}.`, "bad_limit");
+	}
+	return limit;
+}

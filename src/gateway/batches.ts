@@ -1,0 +1,228 @@
+// OpenAI's Files and Batch APIs under an OpenAI pool: /<pool>/v1/files and /<pool>/v1/batches, in
+// OpenAI's object shapes, so openai.files.* and openai.batches.* work with only the base URL changed.
+import { type Context, Hono } from "hono";
+import { type BatchView, completionWindowMs } from "../durable/batch.ts";
+import {
+	deleteFile,
+	findFile,
+	newId,
+	putFile,
+	readFileText,
+	type StoredFile,
+} from "../durable/batch-files.ts";
+import {
+	BATCH_INPUT_LIMITS,
+	checkOpenAiBatchFile,
+	endpointProblems,
+	OPENAI_BATCH_ENDPOINTS,
+	problemsMessage,
+} from "../providers/batch-input.ts";
+import { createBatch, listBatches, ownedBatch, pageLimit } from "./batch-store.ts";
+import type { GatewayEnv } from "./env.ts";
+import { GatewayError } from "./errors.ts";
+import { readBody } from "./request-body.ts";
+
+export const openaiBatches = new Hono<GatewayEnv>();
+
+openaiBatches.use("*", async function openAiPoolsOnly(c, next) {
+	if (c.var.pool.provider === "anthropic") {
+		throw new GatewayError(
+			404,
+			`Pool "${c.var.pool.name}" is an Anthropic pool: use /${c.var.pool.name}/v1/messages/batches.`,
+			"unknown_route",
+		);
+	}
+	await next();
+});
+
+const seconds = (ms: number | undefined) => (ms === undefined ? null : Math.floor(ms / 1000));
+
+function fileObject(file: StoredFile) {
+	return {
+		id: file.id,
+		object: "file",
+		bytes: file.bytes,
+		created_at: seconds(file.createdMs),
+		filename: file.filename,
+		purpose: file.purpose,
+		status: "processed",
+		expires_at: null,
+		status_details: null,
+	};
+}
+
+/** A batch in OpenAI's shape: `failed` counts failed and expired lines, as OpenAI's does. */
+export function batchObject({ record, counts }: BatchView) {
+	return {
+		id: record.id,
+		object: "batch",
+		endpoint: record.endpoint,
+		errors: null,
+		input_file_id: record.inputFileId,
+		completion_window: record.completionWindow,
+		status: record.status,
+		output_file_id: record.outputFileId ?? null,
+		error_file_id: record.errorFileId ?? null,
+		created_at: seconds(record.createdMs),
+		in_progress_at: seconds(record.inProgressMs),
+		expires_at: seconds(record.expiresMs),
+		finalizing_at: seconds(record.finalizingMs),
+		completed_at: seconds(record.completedMs),
+		failed_at: null,
+		expired_at: seconds(record.expiredMs),
+		cancelling_at: seconds(record.cancellingMs),
+		cancelled_at: seconds(record.cancelledMs),
+		request_counts: {
+			total: counts.total,
+			completed: counts.succeeded,
+			failed: counts.failed + counts.expired,
+		},
+		metadata: record.metadata,
+	};
+}
+
+async function ownedFile(c: Context<GatewayEnv>, id: string): Promise<StoredFile> {
+	const file = await findFile(c.env.BATCH_FILES, id, c.var.tenant.name, c.var.pool.name);
+	if (!file) throw new GatewayError(404, `No such File object: ${id}`, "file_not_found");
+	return file;
+}
+
+const badRequest = (message: string, reason: string) => new GatewayError(400, message, reason);
+
+openaiBatches.post("/files", async (c) => {
+	const raw = await readBody(c.req.raw, c.var.config.maxBodyBytes);
+	const contentType = c.req.header("content-type") ?? "";
+	if (!raw || !contentType.includes("multipart/form-data")) {
+		throw badRequest(
+			"Upload the file as multipart/form-data with fields 'file' and 'purpose'.",
+			"bad_upload",
+		);
+	}
+	const form = await new Request(c.req.url, {
+		method: "POST",
+		headers: { "content-type": contentType },
+		body: raw,
+	}).formData();
+	const purpose = form.get("purpose");
+	if (purpose !== "batch") {
+		throw badRequest(
+			`purpose must be "batch" (got ${JSON.stringify(purpose)}); tollbooth stores batch input files only.`,
+			"bad_purpose",
+		);
+	}
+	const file = form.get("file");
+	if (!file || typeof file === "string")
+		throw badRequest("The upload has no 'file' field.", "bad_upload");
+	const text = await file.text();
+	const checked = checkOpenAiBatchFile(text, BATCH_INPUT_LIMITS);
+	if (!checked.ok)
+		throw badRequest(problemsMessage(`File "${file.name}"`, checked.problems), "bad_batch_file");
+	const stored = await putFile(
+		c.env.BATCH_FILES,
+		{
+			id: newId("file-"),
+			tenant: c.var.tenant.name,
+			pool: c.var.pool.name,
+			purpose: "batch",
+			filename: file.name,
+			createdMs: Date.now(),
+		},
+		text,
+	);
+	return c.json(fileObject(stored));
+});
+
+openaiBatches.get("/files/:id", async (c) =>
+	c.json(fileObject(await ownedFile(c, c.req.param("id")))),
+);
+
+openaiBatches.get("/files/:id/content", async (c) => {
+	const file = await ownedFile(c, c.req.param("id"));
+	const text = (await readFileText(c.env.BATCH_FILES, file.id)) ?? "";
+	return new Response(text, { headers: { "content-type": "application/octet-stream" } });
+});
+
+openaiBatches.delete("/files/:id", async (c) => {
+	const file = await ownedFile(c, c.req.param("id"));
+	await deleteFile(c.env.BATCH_FILES, file.id);
+	return c.json({ id: file.id, object: "file", deleted: true });
+});
+
+openaiBatches.post("/batches", async (c) => {
+	const body = (await c.req.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+	if (!body || typeof body !== "object")
+		throw badRequest("The body must be a JSON object.", "bad_json");
+	const { input_file_id: inputFileId, endpoint, completion_window: window, metadata } = body;
+	if (typeof endpoint !== "string" || !OPENAI_BATCH_ENDPOINTS.includes(endpoint)) {
+		throw badRequest(
+			`endpoint must be one of ${OPENAI_BATCH_ENDPOINTS.join(", ")}.`,
+			"bad_endpoint",
+		);
+	}
+	const windowMs = typeof window === "string" ? completionWindowMs(window) : undefined;
+	if (windowMs === undefined) {
+		throw badRequest(
+			'completion_window must be a duration such as "24h".',
+			"bad_completion_window",
+		);
+	}
+	if (metadata !== undefined && metadata !== null && !isStringRecord(metadata)) {
+		throw badRequest("metadata must map strings to strings.", "bad_metadata");
+	}
+	if (typeof inputFileId !== "string")
+		throw badRequest("input_file_id is missing.", "bad_input_file");
+	const file = await ownedFile(c, inputFileId);
+	if (file.purpose !== "batch")
+		throw badRequest(`File ${file.id} is not a batch input file.`, "bad_input_file");
+	const checked = checkOpenAiBatchFile(
+		(await readFileText(c.env.BATCH_FILES, file.id)) ?? "",
+		BATCH_INPUT_LIMITS,
+	);
+	const problems = checked.ok ? endpointProblems(checked.value, endpoint) : checked.problems;
+	if (!checked.ok || problems.length > 0) {
+		throw badRequest(problemsMessage(`Input file ${file.id}`, problems), "bad_batch_file");
+	}
+	const view = await createBatch(
+		c,
+		"openai",
+		{ endpoint, inputFileId, completionWindow: window as string, metadata: metadata ?? null },
+		checked.value,
+		windowMs,
+	);
+	return c.json(batchObject(view));
+});
+
+const notFound = (id: string) => `No batch found with id '${id}'.`;
+
+openaiBatches.get("/batches", async (c) => {
+	const limit = pageLimit(c.req.query("limit"), 20, 100);
+	const { views, hasMore } = await listBatches(c, c.req.query("after"), limit);
+	const data = views.map(batchObject);
+	return c.json({
+		object: "list",
+		data,
+		first_id: data[0]?.id ?? null,
+		last_id: data.at(-1)?.id ?? null,
+		has_more: hasMore,
+	});
+});
+
+openaiBatches.get("/batches/:id", async (c) => {
+	const id = c.req.param("id");
+	return c.json(batchObject(await ownedBatch(c, id, notFound(id))));
+});
+
+openaiBatches.post("/batches/:id/cancel", async (c) => {
+	const id = c.req.param("id");
+	await ownedBatch(c, id, notFound(id));
+	return c.json(batchObject(await c.env.BATCH.getByName(id).cancel()));
+});
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+	return (
+		typeof value === "object" &&
+		value !== null &&
+		!Array.isArray(value) &&
+		Object.values(value).every((entry) => typeof entry === "string")
+	);
+}
