@@ -67,10 +67,15 @@ export class Batch extends DurableObject<Env> {
 			});
 			await this.#arrangeAlarm();
 		}
-		return this.view();
+		return this.#view();
 	}
 
-	async view(): Promise<BatchView> {
+	/** The batch and its counts; undefined for an object no batch was created in (or deleted). */
+	async view(): Promise<BatchView | undefined> {
+		return this.#record && this.#view();
+	}
+
+	#view(): BatchView {
 		return { record: this.#batch(), counts: this.#counts() };
 	}
 
@@ -126,7 +131,7 @@ export class Batch extends DurableObject<Env> {
 			this.#save(record);
 			await this.#arrangeAlarm();
 		}
-		return this.view();
+		return this.#view();
 	}
 
 	/** Deletes the batch's rows (its files are the caller's to delete). */

@@ -47,13 +47,9 @@ export async function ownedBatch(
 	if (!/^(msgbatch_|batch_)[0-9a-f]{32}$/.test(id)) {
 		throw new GatewayError(404, notFound, "batch_not_found");
 	}
-	try {
-		const view = await c.env.BATCH.getByName(id).view();
-		if (view.record.tenant === c.var.tenant.name && view.record.pool === c.var.pool.name)
-			return view;
-	} catch {
-		// An object never created has no batch row: not found, like another tenant's.
-	}
+	const view = await c.env.BATCH.getByName(id).view();
+	const { tenant, pool } = c.var;
+	if (view && view.record.tenant === tenant.name && view.record.pool === pool.name) return view;
 	throw new GatewayError(404, notFound, "batch_not_found");
 }
 
@@ -76,7 +72,7 @@ export async function listBatches(
 	if (afterId) ids = ids.slice(ids.indexOf(afterId) + 1);
 	const page = ids.slice(0, limit);
 	const views = await Promise.all(page.map((id) => c.env.BATCH.getByName(id).view()));
-	return { views, hasMore: ids.length > limit };
+	return { views: views.filter((view) => view !== undefined), hasMore: ids.length > limit };
 }
 
 /** A page size from the query: 1 to `max`, default `fallback`. */

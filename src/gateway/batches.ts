@@ -24,7 +24,12 @@ import { readBody } from "./request-body.ts";
 
 export const openaiBatches = new Hono<GatewayEnv>();
 
-openaiBatches.use("*", async function openAiPoolsOnly(c, next) {
+// Only on these routes: a sub-app's "*" would run for every /<pool>/v1 path, the proxy's too.
+for (const path of ["/files", "/files/*", "/batches", "/batches/*"]) {
+	openaiBatches.use(path, openAiPoolsOnly);
+}
+
+async function openAiPoolsOnly(c: Context<GatewayEnv>, next: () => Promise<void>) {
 	if (c.var.pool.provider === "anthropic") {
 		throw new GatewayError(
 			404,
@@ -33,7 +38,7 @@ openaiBatches.use("*", async function openAiPoolsOnly(c, next) {
 		);
 	}
 	await next();
-});
+}
 
 const seconds = (ms: number | undefined) => (ms === undefined ? null : Math.floor(ms / 1000));
 

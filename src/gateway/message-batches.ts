@@ -17,7 +17,12 @@ const WINDOW_MS = 24 * 3_600_000;
 
 export const anthropicBatches = new Hono<GatewayEnv>();
 
-anthropicBatches.use("*", async function anthropicPoolsOnly(c, next) {
+// Only on these routes: a sub-app's "*" would run for every /<pool>/v1 path, the proxy's too.
+for (const path of ["/messages/batches", "/messages/batches/*"]) {
+	anthropicBatches.use(path, anthropicPoolsOnly);
+}
+
+async function anthropicPoolsOnly(c: Context<GatewayEnv>, next: () => Promise<void>) {
 	if (c.var.pool.provider !== "anthropic") {
 		throw new GatewayError(
 			404,
@@ -26,7 +31,7 @@ anthropicBatches.use("*", async function anthropicPoolsOnly(c, next) {
 		);
 	}
 	await next();
-});
+}
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
