@@ -85,6 +85,12 @@ async function settled(pool: string, id: string, timeout = 15_000): Promise<Batc
 	return batch as BatchObject;
 }
 
+interface ResultLine {
+	custom_id: string;
+	response: unknown;
+	error: { code: string; message: string } | null;
+}
+
 async function fileLines(pool: string, id: string | null) {
 	if (!id) return [];
 	const bytes = await (await call(`/${pool}/v1/files/${id}/content`)).arrayBuffer();
@@ -92,7 +98,7 @@ async function fileLines(pool: string, id: string | null) {
 	return text
 		.trim()
 		.split("\n")
-		.map((row) => JSON.parse(row) as Record<string, any>);
+		.map((row) => JSON.parse(row) as ResultLine);
 }
 
 async function errorMessage(response: Response) {
@@ -300,10 +306,12 @@ describe("Anthropic message batches", () => {
 		expect(created.status).toBe(200);
 		const batch = (await created.json()) as { id: string; processing_status: string };
 		expect(batch).toMatchObject({ type: "message_batch", processing_status: "in_progress" });
-		let ended: any;
+		let ended = { processing_status: "", request_counts: {}, results_url: "" };
 		await vi.waitFor(
 			async () => {
-				ended = await (await call(`/anthropic/v1/messages/batches/${batch.id}`)).json();
+				ended = (await (
+					await call(`/anthropic/v1/messages/batches/${batch.id}`)
+				).json()) as typeof ended;
 				expect(ended.processing_status).toBe("ended");
 			},
 			{ timeout: 10_000, interval: 100 },
