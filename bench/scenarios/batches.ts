@@ -70,7 +70,7 @@ async function startFront(mockUrl: string, log: ProviderLog) {
 					authorization: incoming.headers.authorization ?? "",
 					"content-type": "application/json",
 				},
-				body,
+				body: incoming.method === "GET" || incoming.method === "HEAD" ? undefined : body,
 			});
 			status = response.status;
 			text = await response.text();

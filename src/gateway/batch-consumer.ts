@@ -22,6 +22,8 @@ const BACKGROUND_MAX_WAIT_MS = 1000;
 const DEFER_SECONDS = { min: 1, max: 60 };
 /** A failed line is tried again after 2, 4, 8… seconds (by its attempts), at most this long. */
 const MAX_RETRY_DELAY_SECONDS = 120;
+/** Sends of a line before it is dead-lettered: wrangler.toml's max_retries + 1. */
+export const MAX_LINE_ATTEMPTS = 5;
 
 /** A caller that never leaves: a line is nobody's open connection. */
 const staying = new AbortController().signal;
@@ -62,9 +64,16 @@ async function runLine(message: Message<LineMessage>, env: Env, upstreamFetch: t
 	const line = message.body;
 	const batch = env.BATCH.getByName(line.batchId);
 	if ((await batch.lineGate(line.customId)) !== "run") return message.ack();
+	// This delivery's attempt, counting the failed sends of earlier messages of the line.
+	const attempt = (line.failedAttempts ?? 0) + message.attempts;
 	const failed = async (why: string, retryAfterMs?: number) => {
 		await batch.noteFailure(line.customId, why);
-		message.retry({ delaySeconds: retryDelaySeconds(message.attempts, retryAfterMs) });
+		if (attempt < MAX_LINE_ATTEMPTS) {
+			message.retry({ delaySeconds: retryDelaySeconds(attempt, retryAfterMs) });
+			return;
+		}
+		await env.BATCH_DEAD_LINES.send(line, { contentType: "json" });
+		message.ack();
 	};
 
 	const loaded = loadConfig(env.TOLLBOOTH_CONFIG);
@@ -97,7 +106,7 @@ async function runLine(message: Message<LineMessage>, env: Env, upstreamFetch: t
 		}
 		// No spare capacity now: not a failure, so a new message (its attempts start again).
 		const retryAfterMs = "retryAfterMs" in admission ? admission.retryAfterMs : 1000;
-		await deferLine(env, line, retryAfterMs);
+		await deferLine(env, { ...line, failedAttempts: attempt - 1 }, retryAfterMs);
 		return message.ack();
 	}
 

@@ -10,6 +10,8 @@ export interface LineMessage {
 	/** The provider path after /v1, e.g. "/chat/completions". */
 	path: string;
 	body: Record<string, unknown>;
+	/** Failed sends in earlier messages of this line (a deferred line is sent again as a new one). */
+	failedAttempts?: number;
 }
 
 const MAX_MESSAGES_PER_SEND = 100;

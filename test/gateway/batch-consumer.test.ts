@@ -94,15 +94,23 @@ describe("batch line consumer", () => {
 		expect((await view(stub)).counts.pending).toBe(2);
 	});
 
-	it("records a dead-lettered line as failed, with its last error, in the error file", async () => {
+	it("after its last attempt sends a line to the dead-letter queue, which records its last error", async () => {
 		upstream = installMockUpstream({}, () => new Response("overloaded", { status: 503 }));
 		const { id, stub } = await newBatch(["a"]);
-		await deliver(LINES_QUEUE, [{ body: line(id, "a"), attempts: 5 }]);
-		const { result } = await deliver(DEAD_QUEUE, [{ body: line(id, "a") }]);
+		// Its fifth send: three failed in an earlier message (before it was deferred), this is the second.
+		const { result } = await deliver(LINES_QUEUE, [
+			{ body: { ...line(id, "a"), failedAttempts: 3 }, attempts: 2 },
+		]);
+		expect(result.retryMessages).toEqual([]);
 		expect(result.explicitAcks).toHaveLength(1);
+		// The local dead-letter queue delivers it to the Worker's consumer.
+		await vi.waitFor(async () => expect((await view(stub)).counts.failed).toBe(1), {
+			timeout: 10_000,
+			interval: 100,
+		});
 		const seen = await view(stub);
 		expect(seen.counts).toMatchObject({ failed: 1, pending: 0 });
-		expect(seen.record.errorFileId).toMatch(/^file-/);
+		expect(seen.record.status).toBe("completed");
 		const errorFile = await (await env.BATCH_FILES.get(`files/${seen.record.errorFileId}`))?.text();
 		const [entry] = (errorFile ?? "")
 			.trim()
@@ -113,6 +121,32 @@ describe("batch line consumer", () => {
 			response: null,
 			error: { code: "max_attempts_exceeded", message: "The provider answered 503." },
 		});
+		// A second delivery from the dead-letter queue changes nothing.
+		const again = await deliver(DEAD_QUEUE, [{ body: line(id, "a") }]);
+		expect(again.result.explicitAcks).toHaveLength(1);
+		expect((await view(stub)).counts).toMatchObject({ failed: 1, succeeded: 0 });
+	});
+
+	it("sends a line back as a new message, keeping its failed attempts, when the pool has no spare capacity", async () => {
+		upstream = installMockUpstream();
+		// tight-full admits about one background line a second: the second of two waits.
+		const { id, stub } = await newBatch(["a", "b"]);
+		const onTight = (customId: string) => ({ ...line(id, customId), pool: "tight-full" });
+		const resent = vi.spyOn(env.BATCH_LINES, "send");
+		const { result } = await deliver(LINES_QUEUE, [
+			{ body: onTight("a") },
+			{ body: { ...onTight("b"), failedAttempts: 1 }, attempts: 2 },
+		]);
+		expect(result.explicitAcks).toHaveLength(2);
+		expect(result.retryMessages).toEqual([]);
+		expect(resent).toHaveBeenCalledTimes(1);
+		const [body, options] = resent.mock.calls[0] ?? [];
+		// Its one earlier failure and the one of its first delivery; this delivery was only a wait.
+		expect(body).toMatchObject({ customId: "b", failedAttempts: 2 });
+		expect(options).toMatchObject({ delaySeconds: expect.any(Number) });
+		expect((options as { delaySeconds: number }).delaySeconds).toBeGreaterThanOrEqual(1);
+		resent.mockRestore();
+		expect((await view(stub)).counts.succeeded).toBe(1);
 	});
 
 	it("sends and records a line delivered twice only once", async () => {
