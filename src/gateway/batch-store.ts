@@ -7,6 +7,7 @@ import type { BatchLine } from "../providers/batch-input.ts";
 import { enqueueLines } from "./batch-queue.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
+import { readBody } from "./request-body.ts";
 
 /** Far beyond any epoch ms, so that newest-first is R2's lexicographic order. */
 const NEWEST_FIRST_BASE = 10 ** 14;
@@ -83,4 +84,19 @@ export function pageLimit(raw: string | undefined, fallback: number, max: number
 		throw new GatewayError(400, `limit must be a whole number from 1 to ${max}.`, "bad_limit");
 	}
 	return limit;
+}
+
+/** A batch-creating request's JSON object, read within the gateway's body limit. */
+export async function readJsonObject(c: Context<GatewayEnv>): Promise<Record<string, unknown>> {
+	const raw = await readBody(c.req.raw, c.var.config.maxBodyBytes);
+	let parsed: unknown;
+	try {
+		parsed = raw ? JSON.parse(new TextDecoder().decode(raw)) : undefined;
+	} catch {
+		parsed = undefined;
+	}
+	if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+		throw new GatewayError(400, "The request body must be a JSON object.", "bad_json");
+	}
+	return parsed as Record<string, unknown>;
 }

@@ -17,7 +17,7 @@ import {
 	OPENAI_BATCH_ENDPOINTS,
 	problemsMessage,
 } from "../providers/batch-input.ts";
-import { createBatch, listBatches, ownedBatch, pageLimit } from "./batch-store.ts";
+import { createBatch, listBatches, ownedBatch, pageLimit, readJsonObject } from "./batch-store.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
 import { readBody } from "./request-body.ts";
@@ -154,9 +154,8 @@ openaiBatches.delete("/files/:id", async (c) => {
 });
 
 openaiBatches.post("/batches", async (c) => {
-	const body = (await c.req.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-	if (!body || typeof body !== "object")
-		throw badRequest("The body must be a JSON object.", "bad_json");
+	const body = await readJsonObject(c);
+
 	const { input_file_id: inputFileId, endpoint, completion_window: window, metadata } = body;
 	if (typeof endpoint !== "string" || !OPENAI_BATCH_ENDPOINTS.includes(endpoint)) {
 		throw badRequest(

@@ -8,7 +8,14 @@ import {
 	checkAnthropicRequests,
 	problemsMessage,
 } from "../providers/batch-input.ts";
-import { createBatch, listBatches, ownedBatch, pageLimit, unlistBatch } from "./batch-store.ts";
+import {
+	createBatch,
+	listBatches,
+	ownedBatch,
+	pageLimit,
+	readJsonObject,
+	unlistBatch,
+} from "./batch-store.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
 
@@ -68,10 +75,7 @@ function batchObject(c: Context<GatewayEnv>, { record, counts }: BatchView) {
 const notFound = (id: string) => `No message batch with id ${id}.`;
 
 anthropicBatches.post("/messages/batches", async (c) => {
-	const body = (await c.req.json().catch(() => undefined)) as { requests?: unknown } | undefined;
-	if (!body || typeof body !== "object") {
-		throw new GatewayError(400, "The body must be a JSON object with requests.", "bad_json");
-	}
+	const body = await readJsonObject(c);
 	const checked = checkAnthropicRequests(body.requests, BATCH_INPUT_LIMITS);
 	if (!checked.ok) {
 		throw new GatewayError(400, problemsMessage("The batch", checked.problems), "bad_batch");

@@ -110,7 +110,7 @@ export function checkOpenAiBatchFile(text: string, limits: BatchInputLimits): Ch
 		}
 		firstUrl ??= url;
 		if (url !== firstUrl) {
-			problem(`url ${url} differs from line 1's ${firstUrl}`);
+			problem(`url ${url} differs from the file's first url ${firstUrl}`);
 			continue;
 		}
 		if (!isObject(body)) {

@@ -184,7 +184,7 @@ describe("OpenAI batches", () => {
 			'line 5: custom_id "req-0" is already used on line 4',
 			'line 6: method must be "POST"',
 			"line 7: url must be one of",
-			"line 8: url /v1/embeddings differs",
+			"line 8: url /v1/embeddings differs from the file's first url /v1/chat/completions",
 			"line 9: its body has no model",
 			"line 10: a batch line cannot stream",
 		]) {
@@ -226,6 +226,9 @@ describe("OpenAI batches", () => {
 		expect((await create({ completion_window: "tomorrow" })).status).toBe(400);
 		expect((await create({ metadata: { n: 1 } })).status).toBe(400);
 		expect((await create({ input_file_id: "file-nope" })).status).toBe(404);
+		const notAnObject = await call("/openai/v1/batches", { body: ["not", "an", "object"] });
+		expect(notAnObject.status).toBe(400);
+		expect(await errorMessage(notAnObject)).toBe("The request body must be a JSON object.");
 	});
 
 	it("shows a tenant only its own files and batches", async () => {
