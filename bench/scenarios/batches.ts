@@ -94,6 +94,7 @@ function interactive(origin: string, durationMs: number) {
 		ratePerSecond: INTERACTIVE_RATE,
 		durationMs,
 		timeoutMs: 30_000,
+		keepHeaders: ["x-tollbooth-queue-ms"],
 		request: () =>
 			new Request(`${origin}/openai/v1/chat/completions`, {
 				method: "POST",
@@ -106,6 +107,10 @@ function interactive(origin: string, durationMs: number) {
 			}),
 	});
 }
+
+/** How long the pool kept interactive requests waiting: the share of latency admission decides. */
+const queueP95Of = (shots: Shot[]) =>
+	summarize(shots.map((shot) => Number(shot.headers["x-tollbooth-queue-ms"] ?? 0))).p95;
 
 const p95Of = (shots: Shot[]) =>
 	summarize(shots.filter((shot) => shot.status === 200).map((shot) => shot.endMs - shot.sentMs))
@@ -227,6 +232,10 @@ async function run(): Promise<boolean> {
 				met: besideP95 <= baseP95 * (1 + P95_TOLERANCE),
 			},
 			{
+				label: "interactive high: p95 of time in the pool's queue, alone / beside",
+				value: `${milliseconds(queueP95Of(unloaded.shots))} / ${milliseconds(queueP95Of(beside.shots))}`,
+			},
+			{
 				label: "interactive requests not answered 200 beside the batch",
 				value: String(besideFailed),
 				target: "0",
@@ -248,6 +257,10 @@ async function run(): Promise<boolean> {
 			requestCounts: done.request_counts,
 			unloaded: summarize(unloaded.shots.map((shot) => shot.endMs - shot.sentMs)),
 			besideBatch: summarize(beside.shots.map((shot) => shot.endMs - shot.sentMs)),
+			besideFailures: beside.shots
+				.filter((shot) => shot.status !== 200)
+				.slice(0, 5)
+				.map((shot) => ({ status: shot.status, cutOff: shot.cutOff, body: shot.errorBody })),
 		});
 	} finally {
 		await gateway.stop();

@@ -1,7 +1,8 @@
 // The queue consumer: each delivered batch line goes through its pool as background work (spare
 // capacity only), is sent once, and has its result recorded once in its Batch object. Lines the
 // queue gave up on arrive from the dead-letter queue and are recorded failed with their last error.
-import { loadConfig } from "../config.ts";
+import { loadConfig, type PoolConfig } from "../config.ts";
+import type { Batch } from "../durable/batch.ts";
 import type { AcquireRequest, AttemptReport } from "../durable/pool.ts";
 import { providerFor } from "../providers/index.ts";
 import type { LineMessage } from "./batch-queue.ts";
@@ -18,8 +19,8 @@ const isDeadLetterQueue = (name: string) => name.includes("dead-lines");
 
 /** A line never waits in the pool's queue longer than this: interactive work waits there. */
 const BACKGROUND_MAX_WAIT_MS = 1000;
-/** A deferred line comes back after the pool's retry-after, within these bounds. */
-const DEFER_SECONDS = { min: 1, max: 60 };
+/** A deferred line comes back after the pool's retry-after, doubled per deferral, within these. */
+const DEFER_SECONDS = { min: 1, max: 16 };
 /** A failed line is tried again after 2, 4, 8… seconds (by its attempts), at most this long. */
 const MAX_RETRY_DELAY_SECONDS = 120;
 /** Sends of a line before it is dead-lettered: wrangler.toml's max_retries + 1. */
@@ -50,7 +51,15 @@ export function createBatchConsumer(options: ConsumerOptions = {}) {
 			);
 			return;
 		}
-		await Promise.all(batch.messages.map((message) => runLine(message, env, upstreamFetch)));
+		// Lines ask their pools one after another, and once a pool refuses, the delivery's other
+		// lines for it wait without asking: a backlog costs the pool one refusal per delivery.
+		const refusedByPool = new Map<string, number>();
+		const sending: Promise<void>[] = [];
+		for (const message of batch.messages) {
+			const send = await admitLine(message, env, refusedByPool);
+			if (send) sending.push(send(upstreamFetch));
+		}
+		await Promise.all(sending);
 	};
 }
 
@@ -60,10 +69,28 @@ export function retryDelaySeconds(attempts: number, retryAfterMs = 0): number {
 	return Math.min(MAX_RETRY_DELAY_SECONDS, Math.max(doubling, Math.ceil(retryAfterMs / 1000)));
 }
 
-async function runLine(message: Message<LineMessage>, env: Env, upstreamFetch: typeof fetch) {
+type Send = (upstreamFetch: typeof fetch) => Promise<void>;
+
+/**
+ * Takes a delivered line as far as its pool's admission: acked when it needs nothing more, sent back
+ * to wait when its pool has no spare capacity, else what sends it and records its result.
+ */
+async function admitLine(
+	message: Message<LineMessage>,
+	env: Env,
+	refusedByPool: Map<string, number>,
+): Promise<Send | undefined> {
 	const line = message.body;
+	const refusedMs = refusedByPool.get(line.pool);
+	if (refusedMs !== undefined) {
+		await deferLine(env, message, refusedMs);
+		return undefined;
+	}
 	const batch = env.BATCH.getByName(line.batchId);
-	if ((await batch.lineGate(line.customId)) !== "run") return message.ack();
+	if ((await batch.lineGate(line.customId)) !== "run") {
+		message.ack();
+		return undefined;
+	}
 	// This delivery's attempt, counting the failed sends of earlier messages of the line.
 	const attempt = (line.failedAttempts ?? 0) + message.attempts;
 	const failed = async (why: string, retryAfterMs?: number) => {
@@ -80,7 +107,8 @@ async function runLine(message: Message<LineMessage>, env: Env, upstreamFetch: t
 	const pool = loaded.ok ? loaded.config.pools.find((p) => p.name === line.pool) : undefined;
 	const apiKey = pool && (env as unknown as Record<string, unknown>)[pool.apiKeySecret];
 	if (!pool || typeof apiKey !== "string" || apiKey === "") {
-		return failed(`Pool "${line.pool}" is not configured with a provider key.`);
+		await failed(`Pool "${line.pool}" is not configured with a provider key.`);
+		return undefined;
 	}
 	const provider = providerFor(pool.provider);
 	const cost = estimateCost(provider, pool, line.path, line.body);
@@ -102,14 +130,33 @@ async function runLine(message: Message<LineMessage>, env: Env, upstreamFetch: t
 				code: "too_large",
 				message: admission.message,
 			});
-			return message.ack();
+			message.ack();
+			return undefined;
 		}
-		// No spare capacity now: not a failure, so a new message (its attempts start again).
 		const retryAfterMs = "retryAfterMs" in admission ? admission.retryAfterMs : 1000;
-		await deferLine(env, { ...line, failedAttempts: attempt - 1 }, retryAfterMs);
-		return message.ack();
+		refusedByPool.set(pool.name, retryAfterMs);
+		await deferLine(env, message, retryAfterMs);
+		return undefined;
 	}
+	return (upstreamFetch) =>
+		sendLine({ message, batch, pool, apiKey, ask, client, failed }, upstreamFetch);
+}
 
+interface Admitted {
+	message: Message<LineMessage>;
+	batch: DurableObjectStub<Batch>;
+	pool: PoolConfig;
+	apiKey: string;
+	ask: AcquireRequest;
+	client: PoolClient;
+	failed(why: string, retryAfterMs?: number): Promise<void>;
+}
+
+/** Sends an admitted line once and records its result, or has it tried again later. */
+async function sendLine(admitted: Admitted, upstreamFetch: typeof fetch): Promise<void> {
+	const { message, batch, pool, apiKey, ask, client, failed } = admitted;
+	const line = message.body;
+	const provider = providerFor(pool.provider);
 	// Issue 11 (budgets): a line is charged to its tenant here, when it runs.
 	const sent = await sendOnce(
 		upstreamUrl(pool.baseUrl, line.path, ""),
@@ -174,13 +221,25 @@ async function runLine(message: Message<LineMessage>, env: Env, upstreamFetch: t
 	message.ack();
 }
 
-/** Sends the line again later as a new message: waiting for capacity spends none of its attempts. */
-async function deferLine(env: Env, line: LineMessage, retryAfterMs: number): Promise<void> {
-	const seconds = Math.ceil(retryAfterMs / 1000);
-	const delaySeconds = Math.min(DEFER_SECONDS.max, Math.max(DEFER_SECONDS.min, seconds));
-	await env.BATCH_LINES.send(line, { contentType: "json", delaySeconds });
+/**
+ * Sends the line back to wait for spare capacity, as a new message: waiting spends none of its
+ * attempts (the failed ones travel with it). The wait doubles with each deferral, with jitter, so
+ * a backlog of thousands of lines asks a few times a second, not all at once.
+ */
+async function deferLine(env: Env, message: Message<LineMessage>, retryAfterMs: number) {
+	const line = message.body;
+	const deferrals = line.deferrals ?? 0;
+	const waitSeconds = Math.max(1, retryAfterMs / 1000) * 2 ** deferrals;
+	const jittered = Math.ceil(waitSeconds * (0.5 + Math.random() / 2));
+	const delaySeconds = Math.min(DEFER_SECONDS.max, Math.max(DEFER_SECONDS.min, jittered));
+	const again: LineMessage = {
+		...line,
+		failedAttempts: (line.failedAttempts ?? 0) + message.attempts - 1,
+		deferrals: deferrals + 1,
+	};
+	await env.BATCH_LINES.send(again, { contentType: "json", delaySeconds });
+	message.ack();
 }
-
 function lineHeaders(): Headers {
 	return new Headers({ "content-type": "application/json" });
 }

@@ -12,6 +12,8 @@ export interface LineMessage {
 	body: Record<string, unknown>;
 	/** Failed sends in earlier messages of this line (a deferred line is sent again as a new one). */
 	failedAttempts?: number;
+	/** Times the line was sent back to wait for spare capacity: each wait is longer. */
+	deferrals?: number;
 }
 
 const MAX_MESSAGES_PER_SEND = 100;
