@@ -199,16 +199,29 @@ async function sendLine(admitted: Admitted, upstreamFetch: typeof fetch): Promis
 	}
 	if (sent.kind === "caller_gone") return failed("The send was cut off.");
 
-	// The Pool judges the failed send as any other (a 429 pauses the whole pool); the line leaves
-	// at once and comes back through the queue instead of waiting in the pool.
-	const report: AttemptReport =
-		sent.kind === "no_answer"
-			? { noAnswer: sent.cause }
-			: { status: sent.status, reported: sent.limits, retryAfterMs: sent.limits.retryAfterMs };
-	const answer = await client.attemptEnded(ask.ticketId, report, ask, leaving);
-	if (answer.kind === "admitted") await client.release(ask.ticketId, 0);
+	if (sent.kind === "refused" && sent.status === 429) {
+		// The Pool judges a 429 as any other: the whole pool pauses. The line leaves at once and
+		// comes back through the queue instead of waiting in the pool.
+		const report: AttemptReport = {
+			status: 429,
+			reported: sent.limits,
+			retryAfterMs: sent.limits.retryAfterMs,
+		};
+		const answer = await client.attemptEnded(ask.ticketId, report, ask, leaving);
+		if (answer.kind === "admitted") await client.release(ask.ticketId, 0);
+		return failed("The provider answered 429.", sent.limits.retryAfterMs);
+	}
+	// Other failures end the lease without counting against the provider's health: a batch's bad
+	// lines must not open the circuit breaker on interactive traffic (measured: they did). Its
+	// retries are the queue's, bounded by the line's attempts.
+	await client.release(
+		ask.ticketId,
+		undefined,
+		false,
+		sent.kind === "refused" ? sent.limits : undefined,
+	);
 	if (sent.kind === "no_answer") return failed(sent.error.message);
-	if (sent.status === 429 || sent.status >= 500) {
+	if (sent.status >= 500) {
 		return failed(`The provider answered ${sent.status}.`, sent.limits.retryAfterMs);
 	}
 	// A request the provider refuses (400, 404…) would be refused again: its answer is the result.

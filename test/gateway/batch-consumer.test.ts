@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Batch } from "../../src/durable/batch.ts";
 import type { LineMessage } from "../../src/gateway/batch-queue.ts";
 import worker from "../../src/index.ts";
+import { postToPool } from "../support/gateway.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
 
 const LINES_QUEUE = "tollbooth-batch-lines";
@@ -147,6 +148,28 @@ describe("batch line consumer", () => {
 		expect((options as { delaySeconds: number }).delaySeconds).toBeGreaterThanOrEqual(1);
 		resent.mockRestore();
 		expect((await view(stub)).counts.succeeded).toBe(1);
+	});
+
+	it("does not let a batch's failing lines open the breaker on interactive traffic", async () => {
+		upstream = installMockUpstream({}, async (request) => {
+			const body = await request.clone().text();
+			return body.includes("always-fail") ? new Response("boom", { status: 500 }) : undefined;
+		});
+		const ids = Array.from({ length: 20 }, (_, n) => `f${n}`);
+		const { id } = await newBatch(ids);
+		const failing = (customId: string) => ({
+			...line(id, customId),
+			pool: "breaker",
+			body: { ...body, messages: [{ role: "user", content: "always-fail" }] },
+		});
+		const { result } = await deliver(
+			LINES_QUEUE,
+			ids.map((customId) => ({ body: failing(customId) })),
+		);
+		expect(result.retryMessages.length + result.explicitAcks.length).toBeGreaterThan(0);
+		expect(upstream.sent.length).toBeGreaterThan(5);
+		expect((await env.POOL.getByName("breaker").status()).provider.state).toBe("closed");
+		expect((await postToPool("breaker")).status).toBe(200);
 	});
 
 	it("sends and records a line delivered twice only once", async () => {
