@@ -74,7 +74,7 @@ it("a 4xx other than 408/409/429 is never retried", async () => {
 	expect(response.status).toBe(400);
 	expect(upstream.sent).toHaveLength(0); // refused by tollbooth before any send
 	const bad = await exports.default.fetch(
-		new Request("http://tollbooth.test/faults-4xx/v1/files", {
+		new Request("http://tollbooth.test/faults-4xx/v1/assistants", {
 			method: "POST",
 			headers: { authorization: `Bearer ${TEST_KEYS.teamA}`, "content-type": "application/json" },
 			body: "{}",
