@@ -17,6 +17,12 @@ const rateLimitsSchema = z.strictObject({
 	burstRequests: positive.optional(),
 	/** Bucket capacity in tokens; default: 10 seconds' worth of tokensPerMinute. */
 	burstTokens: positive.optional(),
+	/**
+	 * "token-bucket", or "sliding-window" for a provider that counts N per window: no window of
+	 * windowMs then admits more than the per-minute limits × windowMs / 60 000 (bursts ignored).
+	 */
+	algorithm: z.enum(["token-bucket", "sliding-window"]).default("token-bucket"),
+	windowMs: z.number().int().positive().default(60_000),
 });
 
 const DEFAULT_MAX_WAIT_MS = { critical: 30_000, high: 60_000, normal: 120_000, low: 300_000 };
@@ -61,8 +67,22 @@ const poolSchema = z.strictObject({
 	maxQueuePerTenant: z.number().int().positive().optional(),
 	/** No request waits longer than this behind a stream of higher-priority work. */
 	agingBoundMs: z.number().int().positive().default(60_000),
-	/** A lease not released by then is reclaimed (its holder is assumed gone). */
-	leaseTtlMs: z.number().int().positive().default(600_000),
+	/**
+	 * A lease neither released nor renewed by then is reclaimed (its holder is assumed gone). The
+	 * Worker renews a lease every third of this while its answer is still coming.
+	 */
+	leaseTtlMs: z.number().int().positive().default(30_000),
+	/**
+	 * Headroom for higher classes: a class leaves the classes above it what they are likely to
+	 * need over horizonMs at their recent arrival rate, and at least `floor` (a share, 0–0.5) of
+	 * each of the pool's capacities (requests, tokens, slots).
+	 */
+	headroom: z
+		.strictObject({
+			floor: z.number().min(0).max(0.5).default(0),
+			horizonMs: z.number().int().min(0).default(1_000),
+		})
+		.default({ floor: 0, horizonMs: 1_000 }),
 	/** Sends of one request, counting the first, when the provider answers 429. */
 	maxAttempts: z.number().int().min(1).max(10).default(DEFAULT_MAX_ATTEMPTS),
 	/** Time allowed for the provider's response headers to arrive. */
@@ -222,6 +242,8 @@ export function poolLimits(pool: PoolConfig, learned: Partial<PerMinuteLimits> =
 	const perMinute = {
 		requestsPerMinute,
 		tokensPerMinute,
+		algorithm: pool.limits.algorithm,
+		windowMs: pool.limits.windowMs,
 		burstRequests:
 			pool.limits.burstRequests ??
 			(stillGuessing(pool.limits.requestsPerMinute, learned.requestsPerMinute)
@@ -243,6 +265,8 @@ function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
 	return {
 		requestsPerMinute: limits.requestsPerMinute,
 		tokensPerMinute: limits.tokensPerMinute,
+		algorithm: limits.algorithm,
+		windowMs: limits.windowMs,
 		burstRequests:
 			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * BURST_SECONDS) / 60),
 		burstTokens: limits.burstTokens ?? (limits.tokensPerMinute * BURST_SECONDS) / 60,
@@ -258,15 +282,21 @@ export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): Poo
 			maxQueuePerTenant: pool.maxQueuePerTenant ?? pool.maxQueueLength,
 			maxWaitMsByPriority: pool.maxWaitMs,
 			agingBoundMs: pool.agingBoundMs,
-			tenants: Object.fromEntries(
-				tenants.map((tenant) => [tenant.name, { weight: tenant.weight, ...tenant.limits }]),
-			),
+			tenants: tenantPolicies(tenants),
+			headroom: pool.headroom,
 		},
 		configuredLimits: pool.limits,
 		limitsFor: (learned) => poolLimits(pool, learned),
 		maxAttempts: pool.maxAttempts,
 		backoff: DEFAULT_BACKOFF,
 	};
+}
+
+/** Each tenant's weight and own limits, as a pool's scheduler takes them. */
+export function tenantPolicies(tenants: TenantConfig[]): PoolStateOptions["scheduler"]["tenants"] {
+	return Object.fromEntries(
+		tenants.map((tenant) => [tenant.name, { weight: tenant.weight, ...tenant.limits }]),
+	);
 }
 
 const parsedByRaw = new WeakMap<object, ConfigResult>();

@@ -133,6 +133,16 @@ export class PoolState {
 		return this.#scheduler.cancel(ticketId);
 	}
 
+	/** The lease's holder is alive: it expires a lease lifetime from now. False once reclaimed. */
+	renew(ticketId: string, nowMs: number): boolean {
+		return this.#scheduler.renew(ticketId, nowMs);
+	}
+
+	/** The configuration's tenant policies changed: the next decision uses the new ones. */
+	setTenants(tenants: SchedulerOptions["tenants"], nowMs: number): void {
+		this.#scheduler.setTenants(tenants, nowMs);
+	}
+
 	/**
 	 * A send ended with the provider's answer delivered (or the caller gone): the lease ends, its
 	 * reservation reconciled with `actualTokens` (undefined keeps it), and the pool learns from the
