@@ -31,7 +31,9 @@ export interface ArrivalRate {
 export const NO_RESERVE: Reserve = { requests: 0, tokens: 0, slots: 0 };
 
 /** The time constant of the decaying arrival rates: "recent" is about this long. */
-const RATE_TIME_CONSTANT_MS = 10_000;
+const RATE_TIME_CONSTANT_MS = 5_000;
+/** A class's rate is never taken from less than this much of its history (a burst is not a rate). */
+const RATE_MIN_HISTORY_MS = 1_000;
 /** The weight of each new lease's hold time in the running mean. */
 const HOLD_TIME_WEIGHT = 0.05;
 /** A class never gives up more than this share of a capacity to the classes above it. */
@@ -42,14 +44,18 @@ const SAFETY_SIGMAS = 2;
 /**
  * Each class's recent arrival rate, an exponentially decaying average: every arrival adds
  * 1/τ, and the sum decays by e^(−Δt/τ). Constant memory; the mean of a steady stream is its rate.
+ * In a class's first moments the sum has not built up yet: it is divided by the share it has,
+ * 1 − e^(−t/τ) after t of history, so that a stream that just started counts at its full rate.
  */
 export class ArrivalRates {
 	readonly #requests = new Array<number>(CLASS_COUNT).fill(0);
 	readonly #tokens = new Array<number>(CLASS_COUNT).fill(0);
+	readonly #firstMs = new Array<number>(CLASS_COUNT).fill(Number.NaN);
 	#updatedMs = 0;
 
 	arrived(rank: number, tokens: number, nowMs: number): void {
 		this.#decayTo(nowMs);
+		if (Number.isNaN(this.#firstMs[rank])) this.#firstMs[rank] = nowMs;
 		this.#requests[rank] = (this.#requests[rank] ?? 0) + 1 / RATE_TIME_CONSTANT_MS;
 		this.#tokens[rank] = (this.#tokens[rank] ?? 0) + tokens / RATE_TIME_CONSTANT_MS;
 	}
@@ -60,8 +66,9 @@ export class ArrivalRates {
 		let requests = 0;
 		let tokens = 0;
 		for (let above = 0; above < rank; above++) {
-			requests += this.#requests[above] ?? 0;
-			tokens += this.#tokens[above] ?? 0;
+			const built = this.#builtUp(above, nowMs);
+			requests += (this.#requests[above] ?? 0) / built;
+			tokens += (this.#tokens[above] ?? 0) / built;
 		}
 		return { requests, tokens };
 	}
@@ -69,7 +76,16 @@ export class ArrivalRates {
 	/** Per class, in requests per minute: what an operator sees. */
 	perMinute(nowMs: number): number[] {
 		this.#decayTo(nowMs);
-		return this.#requests.map((rate) => Math.round(rate * 60_000 * 10) / 10);
+		return this.#requests.map(
+			(rate, rank) => Math.round((rate / this.#builtUp(rank, nowMs)) * 60_000 * 10) / 10,
+		);
+	}
+
+	/** The share of a steady rate the decaying sum holds after the class's history so far. */
+	#builtUp(rank: number, nowMs: number): number {
+		const historyMs = nowMs - (this.#firstMs[rank] ?? nowMs);
+		if (!(historyMs >= 0)) return 1;
+		return 1 - Math.exp(-Math.max(RATE_MIN_HISTORY_MS, historyMs) / RATE_TIME_CONSTANT_MS);
 	}
 
 	#decayTo(nowMs: number): void {
@@ -161,6 +177,15 @@ export class Headroom {
 		this.#cache[rank] = reserve;
 		return reserve;
 	}
+}
+
+/**
+ * The arrivals at `rate` to count on over `ms`: their mean plus SAFETY_SIGMAS standard deviations
+ * (Poisson), so that an estimate counting them errs on the long side.
+ */
+export function arrivalsOver(rate: ArrivalRate, ms: number): ArrivalRate {
+	const requests = withSafety(rate.requests * ms);
+	return { requests, tokens: rate.requests > 0 ? (requests * rate.tokens) / rate.requests : 0 };
 }
 
 /** A Poisson count's mean plus SAFETY_SIGMAS standard deviations, in whole units (0 stays 0). */

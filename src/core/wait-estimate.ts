@@ -3,7 +3,7 @@
 // the pool's, its model's and its tenant's buckets.
 import { addDemand, type Demand, noDemand } from "./demand.ts";
 import type { FairQueue } from "./fair-queue.ts";
-import type { ArrivalRate } from "./headroom.ts";
+import { type ArrivalRate, arrivalsOver } from "./headroom.ts";
 import { ReturnSchedule } from "./return-schedule.ts";
 
 export interface EstimatedAsk {
@@ -100,7 +100,7 @@ export class WaitEstimate {
 	/**
 	 * The wait until the ask fits with `ahead` admitted first and with the higher classes that
 	 * arrive meanwhile at their recent rate (admitted ahead of it too): the fixed point of
-	 * T = wait(ahead + rate × T), by repeated substitution.
+	 * T = wait(ahead + arrivals over T), by repeated substitution.
 	 */
 	#waitMs(ahead: Demand, ask: EstimatedAsk, nowMs: number): number {
 		const { waitMs } = this.sources;
@@ -109,8 +109,9 @@ export class WaitEstimate {
 		if (rate.requests === 0) return etaMs;
 		const arriving = noDemand();
 		for (let round = 0; round < ARRIVAL_ROUNDS && etaMs < NEVER_MS; round++) {
-			arriving.requests = rate.requests * etaMs;
-			arriving.tokens = rate.tokens * etaMs;
+			const arrivals = arrivalsOver(rate, etaMs);
+			arriving.requests = arrivals.requests;
+			arriving.tokens = arrivals.tokens;
 			const next = waitMs(addDemand(ahead, arriving), ask, nowMs);
 			if (Math.abs(next - etaMs) < 1) return next;
 			etaMs = next;
