@@ -99,34 +99,38 @@ describe("sliding window", () => {
 		{ windowMs: 10_000, seed: 1, usedShare: 1 },
 		{ windowMs: 10_000, seed: 2, usedShare: 0.6 },
 		{ windowMs: 60_000, seed: 3, usedShare: 1 },
-	])("never admits more than the limit in any $windowMs ms window of a minute at 3× (using $usedShare of estimates), and admits the limit", ({
-		windowMs,
-		seed,
-		usedShare,
-	}) => {
-		const limits = windowLimits(windowMs);
-		const scheduler = new Scheduler(
-			options(limits, { maxWaitMsByPriority: { critical: 1e9, high: 1e9, normal: 1e9, low: 1e9 } }),
-		);
-		const durationMs = 60_000 + windowMs;
-		const used = run(scheduler, overload(durationMs, seed), durationMs + 5 * windowMs, usedShare);
-		const perWindow = { requests: (600 * windowMs) / 60_000, tokens: (60_000 * windowMs) / 60_000 };
-		const most = busiestWindow(used, windowMs);
-		expect(most.requests).toBeLessThanOrEqual(perWindow.requests);
-		// What the provider counts: the tokens really used (all that was reserved, without refunds).
-		expect(most.actual).toBeLessThanOrEqual(perWindow.tokens);
-		// No less: the limit that binds (tokens, or requests once refunds shrink each one) is used to
-		// within a slot (1%) and the refunds (which come back only when a request ends).
-		const admitted = used.filter(({ atMs }) => atMs < durationMs);
-		const windows = durationMs / windowMs;
-		const tokenShare =
-			admitted.reduce((sum, { actual }) => sum + actual, 0) / (perWindow.tokens * windows);
-		const requestShare = admitted.length / (perWindow.requests * windows);
-		expect(Math.max(tokenShare, requestShare)).toBeGreaterThanOrEqual(0.95);
-		// Memory: at most one entry per slot of the window, however many requests.
-		const state = scheduler.snapshot().pool.window;
-		expect(state?.entries.length).toBeLessThanOrEqual(101);
-	});
+	])(
+		"never admits more than the limit in any $windowMs ms window of a minute at 3× (using $usedShare of estimates), and admits the limit",
+		({ windowMs, seed, usedShare }) => {
+			const limits = windowLimits(windowMs);
+			const scheduler = new Scheduler(
+				options(limits, {
+					maxWaitMsByPriority: { critical: 1e9, high: 1e9, normal: 1e9, low: 1e9 },
+				}),
+			);
+			const durationMs = 60_000 + windowMs;
+			const used = run(scheduler, overload(durationMs, seed), durationMs + 5 * windowMs, usedShare);
+			const perWindow = {
+				requests: (600 * windowMs) / 60_000,
+				tokens: (60_000 * windowMs) / 60_000,
+			};
+			const most = busiestWindow(used, windowMs);
+			expect(most.requests).toBeLessThanOrEqual(perWindow.requests);
+			// What the provider counts: the tokens really used (all that was reserved, without refunds).
+			expect(most.actual).toBeLessThanOrEqual(perWindow.tokens);
+			// No less: the limit that binds (tokens, or requests once refunds shrink each one) is used to
+			// within a slot (1%) and the refunds (which come back only when a request ends).
+			const admitted = used.filter(({ atMs }) => atMs < durationMs);
+			const windows = durationMs / windowMs;
+			const tokenShare =
+				admitted.reduce((sum, { actual }) => sum + actual, 0) / (perWindow.tokens * windows);
+			const requestShare = admitted.length / (perWindow.requests * windows);
+			expect(Math.max(tokenShare, requestShare)).toBeGreaterThanOrEqual(0.95);
+			// Memory: at most one entry per slot of the window, however many requests.
+			const state = scheduler.snapshot().pool.window;
+			expect(state?.entries.length).toBeLessThanOrEqual(101);
+		},
+	);
 
 	it("limits one model by its own window on top of the pool's buckets", () => {
 		const scheduler = new Scheduler(
@@ -149,7 +153,11 @@ describe("sliding window", () => {
 	});
 
 	it("reconciles in the slot the request was admitted in, and forgets slots that left the window", () => {
-		const window = new SlidingWindow({ requestsPerMinute: 60, tokensPerMinute: 6_000, windowMs: 10_000 });
+		const window = new SlidingWindow({
+			requestsPerMinute: 60,
+			tokensPerMinute: 6_000,
+			windowMs: 10_000,
+		});
 		// 10 requests and 1,000 tokens a window.
 		window.take(900, 0);
 		expect(window.fits(100, 1_000)).toBe(true);
