@@ -21,7 +21,7 @@ function ask(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
 /** Serves the object `config` from now on, as a changed TOLLBOOTH_CONFIG would. */
 async function configure(stub: DurableObjectStub<Pool>, config: typeof testConfig): Promise<void> {
 	await runInDurableObject(stub, (instance: Pool) => {
-		const object = instance as unknown as { env: Env };
+		const object = instance as unknown as { env: Record<string, unknown> };
 		object.env = { ...object.env, TOLLBOOTH_CONFIG: JSON.stringify(config) };
 	});
 }
