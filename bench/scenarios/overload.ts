@@ -576,6 +576,10 @@ async function throughTollboothAt(
 	const pool = through.poolAtEnd as {
 		status?: { inFlight?: number; queued?: number; sinceStart?: Record<string, number> };
 	};
+	// The pool's own decisions, apart from the time the Worker and the machine add around them.
+	const since = pool.status?.sinceStart ?? {};
+	const refusedByPool = (since.deadlineRejected ?? 0) + (since.expired ?? 0) + (since.shed ?? 0);
+	const refusedOnArrival = (since.deadlineRejected ?? 0) / Math.max(1, refusedByPool);
 
 	const rows: Row[] = [
 		{
@@ -624,6 +628,10 @@ async function throughTollboothAt(
 			value: `${pair(toldSummary)} (n=${toldSummary.count})`,
 		},
 		{
+			label: "refused by the pool on arrival (not after waiting)",
+			value: `${percent(refusedOnArrival)} (${since.deadlineRejected ?? 0} of ${refusedByPool})`,
+		},
+		{
 			label: `refused callers told within ${TOLD_AT_ONCE_MS} ms`,
 			value: percent(toldAtOnce),
 			target: `≥ ${percent(TOLD_AT_ONCE_SHARE_TARGET, 0)}`,
@@ -654,6 +662,7 @@ async function throughTollboothAt(
 		providerRateLimitedShare: providerShare,
 		providerPer10s: perSlot(through.samples, startedAtMs, 10_000),
 		refusedToldMs: { ...toldSummary, withinShare: toldAtOnce, withinMs: TOLD_AT_ONCE_MS },
+		refusedOnArrivalShare: refusedOnArrival,
 		deadline,
 		poolAtEnd: through.poolAtEnd,
 		callerErrors: countBy(
