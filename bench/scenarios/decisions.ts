@@ -2,7 +2,7 @@
 // on the same Pool over native RPC (the bench Worker's /bench/decisions), and the SQLite rows the
 // object writes per decision, from its storageStats().
 import { BENCH_POOL, startBenchStack } from "../lib/bench-stack.ts";
-import { printTable, type Row, writeReport } from "../lib/report.ts";
+import { finish, type Row } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 
 /** Worker invocations looping at once, one level per phase. */
@@ -117,10 +117,8 @@ async function run(): Promise<boolean> {
 			value: `${rpc.statusMs.toFixed(2)} / ${rpc.acquireMs.toFixed(2)} / ${rpc.releaseMs.toFixed(2)} ms`,
 		},
 	];
-	printTable("decisions — one Pool object; a decision is one acquire + its release", table);
-	const path = await writeReport("decisions", {
-		scenario: "decisions",
-		finishedAt: new Date().toISOString(),
+	const title = "decisions — one Pool object; a decision is one acquire + its release";
+	return finish("decisions", title, table, {
 		setup: {
 			decision:
 				"one acquire() that admits plus the release() of that lease: two RPCs and two settles of the Pool",
@@ -132,10 +130,7 @@ async function run(): Promise<boolean> {
 		peak: best,
 		rowsPerDecision,
 		rpcCosts: rpc,
-		rows: table,
 	});
-	console.log(`  report: ${path}`);
-	return table.every((row) => row.met !== false);
 }
 
 export const decisions: Scenario = {

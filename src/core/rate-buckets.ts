@@ -54,12 +54,11 @@ class Bucket {
 	readonly spec: BucketSpec;
 	state: BucketState;
 
+	readonly limitPerMinute: number;
+
 	/** Starts full, or from a saved state whose level is clamped to today's capacity. */
-	constructor(
-		readonly limitPerMinute: number,
-		capacity: number,
-		saved: BucketState | undefined,
-	) {
+	constructor(limitPerMinute: number, capacity: number, saved: BucketState | undefined) {
+		this.limitPerMinute = limitPerMinute;
 		this.spec = bucketSpec(limitPerMinute, capacity);
 		this.state = saved ? clampToCapacity(this.spec, saved) : fullBucket(this.spec);
 	}

@@ -43,10 +43,10 @@ const NEVER_MS = 24 * 3_600_000;
 export class WaitEstimate {
 	readonly #returns = new ReturnSchedule();
 	readonly #poolCostMs: (requests: number, tokens: number) => number;
-	private readonly sources: EstimateSources;
+	readonly #sources: EstimateSources;
 
 	constructor(sources: EstimateSources) {
-		this.sources = sources;
+		this.#sources = sources;
 		this.#poolCostMs = (requests, tokens) => sources.poolCostMs(requests, tokens);
 	}
 
@@ -56,13 +56,13 @@ export class WaitEstimate {
 	 * fronts of lower tiers' lines that will have aged past it by the time it would be admitted.
 	 */
 	of(ask: EstimatedAsk, tier: number, nowMs: number): Forecast {
-		const { queue } = this.sources;
+		const { queue } = this.#sources;
 		const estimated = { ...ask, rank: tier };
 		const waitMs = (ahead: Demand) => this.#waitMs(ahead, estimated, nowMs);
 		const query = {
 			rank: tier,
 			tenant: ask.tenant,
-			weight: this.sources.weightOf(ask.tenant),
+			weight: this.#sources.weightOf(ask.tenant),
 			model: ask.model,
 			tokens: ask.tokens,
 			retry: ask.retry === true,
@@ -86,12 +86,12 @@ export class WaitEstimate {
 	 */
 	bookReturn(ask: EstimatedAsk, nowMs: number): number {
 		const demand = addDemand(
-			this.sources.queue.all(ask.tenant, ask.model),
+			this.#sources.queue.all(ask.tenant, ask.model),
 			this.#returns.promised(ask.tenant, ask.model, nowMs),
 		);
 		const returnMs = Math.max(
-			nowMs + this.sources.waitMs(demand, ask, nowMs),
-			this.#returns.lastMs + this.sources.poolCostMs(1, ask.tokens),
+			nowMs + this.#sources.waitMs(demand, ask, nowMs),
+			this.#returns.lastMs + this.#sources.poolCostMs(1, ask.tokens),
 		);
 		this.#returns.book(returnMs, ask.tenant, ask.model, ask.tokens);
 		return Math.max(1, Math.ceil(returnMs - nowMs));
@@ -103,9 +103,9 @@ export class WaitEstimate {
 	 * T = wait(ahead + arrivals over T), by repeated substitution.
 	 */
 	#waitMs(ahead: Demand, ask: EstimatedAsk, nowMs: number): number {
-		const { waitMs } = this.sources;
+		const { waitMs } = this.#sources;
 		let etaMs = waitMs(ahead, ask, nowMs);
-		const rate = this.sources.arrivalsAbove(ask.rank ?? 0, nowMs);
+		const rate = this.#sources.arrivalsAbove(ask.rank ?? 0, nowMs);
 		if (rate.requests === 0) return etaMs;
 		const arriving = noDemand();
 		for (let round = 0; round < ARRIVAL_ROUNDS && etaMs < NEVER_MS; round++) {

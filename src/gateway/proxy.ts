@@ -25,6 +25,7 @@ import { type SendOutcome, sendOnce } from "./send.ts";
 import {
 	callerResponseHeaders,
 	relayStream,
+	scrubSecrets,
 	upstreamRequestHeaders,
 	upstreamUrl,
 } from "./upstream.ts";
@@ -41,7 +42,7 @@ const OVERFLOW_REASONS = new Set([
 export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 	const { pool, provider, config, usage } = c.var;
 	const request = c.req.raw;
-	const rest = c.req.path.slice(`/${pool.name}/v1`.length);
+	const { rest } = c.var.route;
 	const raw = await readBody(request, config.maxBodyBytes);
 	const json = readJson(c, rest, raw);
 	try {
@@ -102,7 +103,7 @@ async function forward(
 	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
 	const init: RequestInit = {
 		method: request.method,
-		headers: upstreamRequestHeaders(request.headers, provider, apiKey),
+		headers: upstreamRequestHeaders(request.headers, provider, apiKey, pool),
 		body: prepared ? JSON.stringify(prepared.body) : raw,
 	};
 	const ask: AcquireRequest = {
@@ -135,7 +136,9 @@ async function forward(
 			pool.leaseTtlMs,
 			(promise) => c.executionCtx.waitUntil(promise),
 		);
-		const sent = await sendOnce(url, init, pool, provider, signal, c.var.upstreamFetch ?? fetch);
+		const sendStartedMs = Date.now();
+		const sent = await sendOnce(url, init, pool, provider, signal, c.var.upstreamFetch);
+		record.upstreamMs += Date.now() - sendStartedMs;
 		if (sent.kind !== "answered") renewal.stop();
 		if (sent.kind === "caller_gone") {
 			// The send has ended (its fetch was aborted); the provider may have started: keep the charge.
@@ -145,6 +148,7 @@ async function forward(
 		if (sent.kind === "answered") {
 			const headers = answerHeaders(
 				sent.response.headers,
+				apiKey,
 				admission.limits,
 				pool,
 				record,
@@ -154,6 +158,7 @@ async function forward(
 				provider,
 				rest,
 				injectedUsage: prepared?.injectedUsage ?? false,
+				apiKey,
 				renewal,
 				release: (actualTokens) => {
 					renewal.stop();
@@ -163,6 +168,8 @@ async function forward(
 		}
 		const answer = await poolClient.attemptEnded(lease.ticketId, reportOf(sent), ask, signal);
 		if (answer.kind !== "final") {
+			if (sent.kind === "refused" && sent.status === 429) record.retriesAfterRateLimit += 1;
+			else record.retriesAfterFailure += 1;
 			admission = answer;
 			continue;
 		}
@@ -187,8 +194,9 @@ async function forward(
 		}
 		record.status = sent.status;
 		usage.end("provider_error", answer.reason);
-		const headers = answerHeaders(sent.headers, answer.limits, pool, record, priority);
-		return new Response(sent.text, { status: sent.status, headers });
+		const headers = answerHeaders(sent.headers, apiKey, answer.limits, pool, record, priority);
+		// An error answer may quote the pool's key: never relay it as it is.
+		return new Response(scrubSecrets(sent.text, apiKey), { status: sent.status, headers });
 	}
 }
 
@@ -203,12 +211,13 @@ function reportOf(sent: Extract<SendOutcome, { kind: "refused" | "no_answer" }>)
 
 function answerHeaders(
 	upstream: Headers,
+	apiKey: string,
 	limits: AcquireResult["limits"],
 	pool: PoolConfig,
 	record: GatewayEnv["Variables"]["usage"]["record"],
 	priority: ReturnType<typeof effectivePriority>,
 ): Headers {
-	const headers = callerResponseHeaders(upstream);
+	const headers = callerResponseHeaders(upstream, apiKey);
 	setRateLimitHeaders(headers, limits);
 	headers.set("x-tollbooth-pool", pool.name);
 	headers.set("x-tollbooth-queue-ms", String(Math.round(record.queueMs)));
@@ -222,6 +231,8 @@ interface RelayContext {
 	provider: Provider;
 	rest: string;
 	injectedUsage: boolean;
+	/** The pool's key, scrubbed from whatever the provider's stream says. */
+	apiKey: string;
 	/** Renews the lease while the answer is coming; stopped by release. */
 	renewal: LeaseRenewal;
 	/** Ends the lease with the tokens the provider reported (undefined keeps the reservation). */
@@ -247,10 +258,18 @@ async function relayAnswer(
 			relay.renewal.touch();
 		};
 		rearmIdle();
-		const { readable, ended } = relayStream(response.body, meter, relay.provider, rearmIdle);
+		const { readable, ended } = relayStream(
+			response.body,
+			meter,
+			relay.provider,
+			rearmIdle,
+			relay.apiKey,
+		);
 		usage.endsWithStream(
 			ended.then(async (end) => {
-				deadline.disarm();
+				// A caller gone mid-stream: the slot is free only once the provider's request has ended.
+				if (end === "caller_gone") deadline.abort();
+				else deadline.disarm();
 				const used = meter.usage();
 				if (end === "caller_gone") usage.end("cancelled", "caller_gone", used);
 				else if (end === "upstream_broke") usage.end("upstream_failed", "stream_broke", used);
