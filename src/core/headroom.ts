@@ -32,8 +32,10 @@ export const NO_RESERVE: Reserve = { requests: 0, tokens: 0, slots: 0 };
 
 /** The time constant of the decaying arrival rates: "recent" is about this long. */
 const RATE_TIME_CONSTANT_MS = 5_000;
-/** A class's rate is never taken from less than this much of its history (a burst is not a rate). */
+/** A class's rate is never taken from less than this much of its history (a burst is not a rate)... */
 const RATE_MIN_HISTORY_MS = 1_000;
+/** ...nor from fewer recent arrivals than this (about this many within the last τ). */
+const RATE_MIN_ARRIVALS = 5;
 /** The weight of each new lease's hold time in the running mean. */
 const HOLD_TIME_WEIGHT = 0.05;
 /** A class never gives up more than this share of a capacity to the classes above it. */
@@ -45,7 +47,8 @@ const SAFETY_SIGMAS = 2;
  * Each class's recent arrival rate, an exponentially decaying average: every arrival adds
  * 1/τ, and the sum decays by e^(−Δt/τ). Constant memory; the mean of a steady stream is its rate.
  * In a class's first moments the sum has not built up yet: it is divided by the share it has,
- * 1 − e^(−t/τ) after t of history, so that a stream that just started counts at its full rate.
+ * 1 − e^(−t/τ) after t of history, so that a stream that just started counts at its full rate. A
+ * class with only a handful of recent arrivals has no rate yet: a few requests are not a stream.
  */
 export class ArrivalRates {
 	readonly #requests = new Array<number>(CLASS_COUNT).fill(0);
@@ -66,6 +69,7 @@ export class ArrivalRates {
 		let requests = 0;
 		let tokens = 0;
 		for (let above = 0; above < rank; above++) {
+			if ((this.#requests[above] ?? 0) * RATE_TIME_CONSTANT_MS < RATE_MIN_ARRIVALS) continue;
 			const built = this.#builtUp(above, nowMs);
 			requests += (this.#requests[above] ?? 0) / built;
 			tokens += (this.#tokens[above] ?? 0) / built;
