@@ -17,8 +17,8 @@ import { scrubSecrets, upstreamRequestHeaders, upstreamUrl } from "./upstream.ts
 /** The queue whose messages are lines the main queue gave up on (wrangler.toml). */
 const isDeadLetterQueue = (name: string) => name.includes("dead-lines");
 
-/** A line never waits in the pool's queue longer than this: interactive work waits there. */
-const BACKGROUND_MAX_WAIT_MS = 1000;
+/** A line never waits in the pool's queue: one the pool cannot admit at once is refused. */
+const BACKGROUND_MAX_WAIT_MS = 0;
 /** A deferred line comes back after the pool's retry-after, doubled per deferral, within these. */
 const DEFER_SECONDS = { min: 1, max: 16 };
 /** A failed line is tried again after 2, 4, 8… seconds (by its attempts), at most this long. */
