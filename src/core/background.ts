@@ -1,7 +1,8 @@
 // Background work (batch lines) takes only the capacity interactive work leaves: it is refused at
 // once unless nobody waits and the pool keeps a headroom for interactive arrivals. The rule, in
-// one place, for Scheduler.submit.
+// one place, for PoolState.submit.
 import { type PoolStatus, type Rejection, rejection, seconds } from "./admission.ts";
+import type { BreakerState } from "./circuit-breaker.ts";
 
 /**
  * The share of each pool bucket (requests, tokens) and of its concurrency slots that background
@@ -17,7 +18,7 @@ const RECHECK_MS = 1000;
 /** Why a background ask may not go now, with when to ask again; undefined when it may. */
 export function deferBackground(
 	tokens: number,
-	pool: PoolStatus,
+	pool: PoolStatus & { provider: { state: BreakerState } },
 	nowMs: number,
 ): Rejection | undefined {
 	const refuse = (why: string, retryAfterMs: number) =>
@@ -27,6 +28,7 @@ export function deferBackground(
 			`Background work waits for spare capacity: ${why}. Retry in about ${seconds(retryAfterMs)}.`,
 		);
 	if (pool.pausedUntilMs > nowMs) return refuse("the pool is paused", pool.pausedUntilMs - nowMs);
+	if (pool.provider.state !== "closed") return refuse("the provider is failing", RECHECK_MS);
 	if (pool.queued > 0) return refuse(`${pool.queued} interactive requests wait`, RECHECK_MS);
 	if (pool.inFlight + 1 > pool.maxConcurrent * (1 - BACKGROUND_HEADROOM)) {
 		return refuse("the interactive share of concurrency slots is in use", RECHECK_MS);

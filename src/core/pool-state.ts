@@ -2,6 +2,7 @@
 // provider's health (breaker, retry budget, backoff) and the limits learned from its headers,
 // composed. Every decision about a send is made here; the Durable Object only keeps promises,
 // timers and storage. Pure: time and randomness are passed in.
+import { deferBackground } from "./background.ts";
 import type { BackoffOptions, Failure } from "./backoff.ts";
 import { classifyFailure } from "./backoff.ts";
 import type { BreakerState } from "./circuit-breaker.ts";
@@ -113,6 +114,11 @@ export class PoolState {
 
 	/** Admits the ask now, queues it, or turns it away: the breaker first, then the scheduler. */
 	submit(ask: Ask, nowMs: number): Admission {
+		// Background work is refused before the breaker: a batch line is never its probe.
+		const deferred = ask.background
+			? deferBackground(ask.tokens, this.status(nowMs), nowMs)
+			: undefined;
+		if (deferred) return deferred;
 		const gate = this.#health.gate(ask.retry !== true && (ask.attempt ?? 1) === 1, nowMs);
 		this.#noteBreaker(nowMs);
 		if (!gate.allowed) {

@@ -11,7 +11,6 @@ import {
 	rejection,
 	seconds,
 } from "./admission.ts";
-import { deferBackground } from "./background.ts";
 import { BucketScopes, type BucketScopesState, type Draw } from "./bucket-scopes.ts";
 import { type Demand, noDemand } from "./demand.ts";
 import { FairQueue, type Verdict, type Waiter } from "./fair-queue.ts";
@@ -140,10 +139,6 @@ export class Scheduler {
 		if (rank < 0) throw new RangeError(`ticket ${ask.ticketId}: no priority ${ask.priority}`);
 		const tooLarge = this.#buckets.tooLarge(ask);
 		if (tooLarge) return tooLarge;
-		const deferred = ask.background
-			? deferBackground(ask.tokens, this.status(nowMs), nowMs)
-			: undefined;
-		if (deferred) return deferred;
 		this.#headroom.arrived(rank, ask.tokens, nowMs);
 
 		this.#prepare(nowMs);

@@ -1,15 +1,32 @@
-// Background work in the scheduler: refused at once while interactive work waits or the pool is
-// down to its headroom, and, with nothing else running, still using the whole refill rate.
+// Background work in the pool: refused at once while interactive work waits or the pool is down to
+// its headroom, and, with nothing else running, still using the whole refill rate.
 import { describe, expect, it } from "vitest";
+import { loadConfig, poolStateOptions } from "../../src/config.ts";
 import { BACKGROUND_HEADROOM } from "../../src/core/background.ts";
-import { Scheduler } from "../../src/core/scheduler.ts";
-import { ask, options } from "./build.ts";
+import { PoolState } from "../../src/core/pool-state.ts";
+import { ask } from "./build.ts";
+
+/** A pool as configured (defaults from the configuration schema), for tenant "acme". */
+function pool(limits: Record<string, number>): PoolState {
+	const loaded = loadConfig({
+		pools: [
+			{ name: "p", provider: "openai", baseUrl: "https://p.test/v1", apiKeySecret: "K", limits },
+		],
+		tenants: [{ name: "acme", keySha256: ["0".repeat(64)], pools: ["*"] }],
+	});
+	if (!loaded.ok) throw new Error(loaded.message);
+	const [config] = loaded.config.pools;
+	if (!config) throw new Error("no pool");
+	return new PoolState(poolStateOptions(config, loaded.config.tenants), undefined, 0);
+}
+
+const generous = { requestsPerMinute: 600, tokensPerMinute: 10_000_000, maxConcurrent: 1000 };
 
 const background = (overrides = {}) => ask({ priority: "low", background: true, ...overrides });
 
 describe("background asks", () => {
 	it("are refused at once, with a retry-after, while an interactive request waits", () => {
-		const scheduler = new Scheduler(options({ burstRequests: 1, requestsPerMinute: 60 }));
+		const scheduler = pool({ ...generous, burstRequests: 1, requestsPerMinute: 60 });
 		expect(scheduler.submit(ask({ priority: "high" }), 0).kind).toBe("admitted");
 		expect(scheduler.submit(ask({ priority: "high" }), 0).kind).toBe("queued");
 		const refused = scheduler.submit(background(), 2000);
@@ -19,7 +36,7 @@ describe("background asks", () => {
 	});
 
 	it("never take the headroom of the buckets or of the concurrency slots", () => {
-		const scheduler = new Scheduler(options({ burstRequests: 100, maxConcurrent: 20 }));
+		const scheduler = pool({ ...generous, burstRequests: 100, maxConcurrent: 20 });
 		let admitted = 0;
 		while (scheduler.submit(background(), 0).kind === "admitted") admitted++;
 		// 20 slots, of which a quarter stay free for interactive arrivals.
@@ -27,7 +44,7 @@ describe("background asks", () => {
 		// An interactive request still goes at once.
 		expect(scheduler.submit(ask({ priority: "high" }), 0).kind).toBe("admitted");
 
-		const byRate = new Scheduler(options({ burstRequests: 100, requestsPerMinute: 600 }));
+		const byRate = pool({ ...generous, burstRequests: 100 });
 		let taken = 0;
 		for (;;) {
 			const decision = byRate.submit(background(), 0);
@@ -36,7 +53,7 @@ describe("background asks", () => {
 				expect(decision).toMatchObject({ reason: "no_spare_capacity", retryAfterMs: 100 });
 				break;
 			}
-			byRate.release(decision.lease.ticketId, undefined, 0);
+			byRate.release(decision.lease.ticketId, undefined, true, undefined, 0);
 			taken++;
 		}
 		expect(taken).toBe(100 * (1 - BACKGROUND_HEADROOM));
@@ -44,8 +61,22 @@ describe("background asks", () => {
 		expect(interactive).toEqual(["admitted", "admitted", "admitted"]);
 	});
 
+	it("are refused while the provider is failing, so a batch line is never the breaker's probe", () => {
+		const failing = pool(generous);
+		for (let n = 0; n < 20 && failing.status(0).provider.state === "closed"; n++) {
+			const decision = failing.submit(ask({ priority: "high" }), 0);
+			if (decision.kind !== "admitted") break;
+			failing.attemptEnded(decision.lease.ticketId, { status: 500 }, 0, () => 0.5);
+		}
+		expect(failing.status(0).provider.state).not.toBe("closed");
+		expect(failing.submit(background(), 0)).toMatchObject({
+			kind: "rejected",
+			reason: "no_spare_capacity",
+		});
+	});
+
 	it("with nothing else running, use at least 90% of the pool's request rate", () => {
-		const scheduler = new Scheduler(options({ requestsPerMinute: 600, burstRequests: 100 }));
+		const scheduler = pool({ ...generous, burstRequests: 100 });
 		const minutes = 10;
 		let admitted = 0;
 		// A consumer that asks every 50 ms, as many as it is given, each line done at once.
@@ -53,7 +84,7 @@ describe("background asks", () => {
 			for (;;) {
 				const decision = scheduler.submit(background(), nowMs);
 				if (decision.kind !== "admitted") break;
-				scheduler.release(decision.lease.ticketId, undefined, nowMs);
+				scheduler.release(decision.lease.ticketId, undefined, true, undefined, nowMs);
 				admitted++;
 			}
 		}
