@@ -20,7 +20,7 @@ const isDeadLetterQueue = (name: string) => name.includes("dead-lines");
 /** A line never waits in the pool's queue: one the pool cannot admit at once is refused. */
 const BACKGROUND_MAX_WAIT_MS = 0;
 /** A deferred line comes back after the pool's retry-after, doubled per deferral, within these. */
-const DEFER_SECONDS = { min: 1, max: 16 };
+const DEFER_SECONDS = { min: 1, max: 8 };
 /** A failed line is tried again after 2, 4, 8… seconds (by its attempts), at most this long. */
 const MAX_RETRY_DELAY_SECONDS = 120;
 /** Sends of a line before it is dead-lettered: wrangler.toml's max_retries + 1. */
@@ -236,7 +236,7 @@ async function sendLine(admitted: Admitted, upstreamFetch: typeof fetch): Promis
 
 /**
  * Sends the line back to wait for spare capacity, as a new message: waiting spends none of its
- * attempts (the failed ones travel with it). The wait doubles with each deferral, with jitter, so
+ * attempts (the failed ones travel with it). The wait doubles with each deferral (1 to 8 s, jittered), so
  * a backlog of thousands of lines asks a few times a second, not all at once.
  */
 async function deferLine(env: Env, message: Message<LineMessage>, retryAfterMs: number) {
