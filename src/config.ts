@@ -72,6 +72,12 @@ const poolSchema = z.strictObject({
 	/** Longest silence between two chunks of a stream before it is treated as broken. */
 	streamIdleTimeoutMs: z.number().int().positive().default(60_000),
 	/**
+	 * Whether Worker isolates may admit requests from allowances the pool grants them while it
+	 * has room and nobody waits (no round trip per request). Off: every request asks the pool,
+	 * for strict priority order from the first request (see README, Allowances).
+	 */
+	allowances: z.boolean().default(true),
+	/**
 	 * Where requests go when this pool is paused by the provider, failing, or full: another pool
 	 * of the same API (a second key, or another OpenAI-compatible server), with model names mapped.
 	 */
@@ -249,6 +255,9 @@ function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
 	};
 }
 
+/** How long an isolate may spend an allowance: short, so a queue that forms soon finds them gone. */
+export const ALLOWANCE_SPEND_WINDOW_MS = 1_000;
+
 /** Everything the pool's core state machine needs, from its configuration and the tenants'. */
 export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): PoolStateOptions {
 	return {
@@ -266,6 +275,9 @@ export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): Poo
 		limitsFor: (learned) => poolLimits(pool, learned),
 		maxAttempts: pool.maxAttempts,
 		backoff: DEFAULT_BACKOFF,
+		...(pool.allowances && {
+			allowances: { spendWindowMs: ALLOWANCE_SPEND_WINDOW_MS, reclaimAfterMs: pool.leaseTtlMs },
+		}),
 	};
 }
 

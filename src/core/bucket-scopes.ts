@@ -54,7 +54,15 @@ export class BucketScopes {
 		this.#models = modelBuckets(limits, saved?.models ?? {});
 	}
 
+	/** Slots held by allowances (src/core/pool-allowances.ts), which leases cannot take. */
+	heldSlots = 0;
+
+	/** The slots leases may take: the pool's limit less those allowances hold. */
 	get maxConcurrent(): number {
+		return this.#limits.maxConcurrent - this.heldSlots;
+	}
+
+	get slotLimit(): number {
 		return this.#limits.maxConcurrent;
 	}
 
@@ -77,6 +85,18 @@ export class BucketScopes {
 
 	take(draw: Draw, nowMs: number): void {
 		for (const buckets of this.#bucketsOf(draw)) buckets.take(draw.tokens, nowMs);
+	}
+
+	/** Room in every bucket the draw takes from for `requests` of it, leaving `keepShare` of each. */
+	roomKeeping(draw: Draw, requests: number, keepShare: number, nowMs: number): boolean {
+		return this.#bucketsOf(draw).every((buckets) =>
+			buckets.roomKeeping(requests, draw.tokens, keepShare, nowMs),
+		);
+	}
+
+	/** Reserves `requests` and `draw.tokens` in every bucket the draw takes from (negative: returns). */
+	reserve(draw: Draw, requests: number, nowMs: number): void {
+		for (const buckets of this.#bucketsOf(draw)) buckets.reserve(requests, draw.tokens, nowMs);
 	}
 
 	/** Charges extra tokens to every bucket the draw took from, or refunds them when negative. */

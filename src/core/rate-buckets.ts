@@ -114,6 +114,20 @@ export class RateBuckets {
 		this.#tokens?.charge(tokens, nowMs);
 	}
 
+	/** Room for `requests` requests and `tokens` tokens that leaves `keepShare` of each capacity. */
+	roomKeeping(requests: number, tokens: number, keepShare: number, nowMs: number): boolean {
+		const keeps = (bucket: Bucket | undefined, amount: number) =>
+			bucket === undefined ||
+			hasRoom(bucket.spec, bucket.state, amount + keepShare * bucket.spec.capacity, nowMs);
+		return keeps(this.#requests, requests) && keeps(this.#tokens, tokens);
+	}
+
+	/** Takes many requests and their tokens at once (an allowance), or gives them back when negative. */
+	reserve(requests: number, tokens: number, nowMs: number): void {
+		this.#requests?.charge(requests, nowMs);
+		this.#tokens?.charge(tokens, nowMs);
+	}
+
 	/** Charges extra tokens, or refunds them when negative (reconciling an estimate). */
 	chargeTokens(tokens: number, nowMs: number): void {
 		this.#tokens?.charge(tokens, nowMs);

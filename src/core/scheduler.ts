@@ -202,6 +202,20 @@ export class Scheduler {
 		return this.#queue.remove(ticketId) !== undefined;
 	}
 
+	/** The buckets, for allowances (src/core/pool-allowances.ts), which reserve in them directly. */
+	get scopes(): BucketScopes {
+		return this.#buckets;
+	}
+
+	/** Nobody waits, the pool is not paused: allowances may be granted. Leases in flight: `inFlight`. */
+	idle(nowMs: number): boolean {
+		return this.#queue.size === 0 && nowMs >= this.#pausedUntilMs;
+	}
+
+	get inFlight(): number {
+		return this.#leases.size;
+	}
+
 	/** The lease of an admitted ticket, while it is held. */
 	lease(ticketId: string): Lease | undefined {
 		return this.#leases.get(ticketId);

@@ -3,6 +3,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type PoolConfig, poolStateOptions } from "../config.ts";
 import type { ReportedLimits } from "../core/limit-learning.ts";
+import type { AllowanceAnswer, AllowanceBatch } from "../core/pool-allowances.ts";
 import {
 	type Admission,
 	type AttemptReport,
@@ -13,7 +14,16 @@ import { PRIORITIES, type Priority } from "../core/priority.ts";
 import type { BucketView, Lease, RateLimitView, Rejection } from "../core/scheduler.ts";
 import { PoolStorage } from "./pool-storage.ts";
 
-export type { AttemptReport, BucketView, Lease, Priority, RateLimitView, ReportedLimits };
+export type {
+	AllowanceAnswer,
+	AllowanceBatch,
+	AttemptReport,
+	BucketView,
+	Lease,
+	Priority,
+	RateLimitView,
+	ReportedLimits,
+};
 export { PRIORITIES };
 export type PoolObjectStatus = PoolStateStatus;
 
@@ -139,6 +149,18 @@ export class Pool extends DurableObject<Env> {
 			}, verdict.delayMs);
 			this.#waiters.set(next.ticketId, waiter);
 		});
+	}
+
+	/**
+	 * One isolate's allowance batch: requests its allowances admitted that have ended, what it
+	 * gives back, its asks for new grants. Answers the grants and whether to keep spending.
+	 */
+	async allowances(batch: AllowanceBatch): Promise<AllowanceAnswer & { limits: RateLimitView }> {
+		const now = Date.now();
+		const pool = this.#pool();
+		const answer = pool.settleAllowances(batch, now);
+		this.#settle(now);
+		return { ...answer, limits: pool.rateLimitView(now) };
 	}
 
 	/** The caller went away while waiting: drop it from the queue, charging nothing. */
