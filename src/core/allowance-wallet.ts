@@ -136,6 +136,17 @@ export class AllowanceWallet<D extends string, S> {
 		return false;
 	}
 
+	/** The earliest end of a spend window among the grants still open, if any. */
+	nextSpendEndMs(): number | undefined {
+		let earliest: number | undefined;
+		for (const held of this.#held.values()) {
+			if (!held.closed && (earliest === undefined || held.spendUntilMs < earliest)) {
+				earliest = held.spendUntilMs;
+			}
+		}
+		return earliest;
+	}
+
 	/**
 	 * What to ask for `scope` now: the use expected over a grant's window (at least `least`), when
 	 * the open grants hold less than half of that or end within half a window; else undefined.

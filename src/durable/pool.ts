@@ -155,12 +155,14 @@ export class Pool extends DurableObject<Env> {
 	 * One isolate's allowance batch: requests its allowances admitted that have ended, what it
 	 * gives back, its asks for new grants. Answers the grants and whether to keep spending.
 	 */
-	async allowances(batch: AllowanceBatch): Promise<AllowanceAnswer & { limits: RateLimitView }> {
+	async allowances(
+		batch: AllowanceBatch,
+	): Promise<AllowanceAnswer & { limits: RateLimitView; nowMs: number }> {
 		const now = Date.now();
 		const pool = this.#pool();
 		const answer = pool.settleAllowances(batch, now);
 		this.#settle(now);
-		return { ...answer, limits: pool.rateLimitView(now) };
+		return { ...answer, limits: pool.rateLimitView(now), nowMs: now };
 	}
 
 	/** The caller went away while waiting: drop it from the queue, charging nothing. */

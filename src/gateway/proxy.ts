@@ -18,7 +18,7 @@ import {
 } from "./caller-request.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError, retryAfterSeconds } from "./errors.ts";
-import { PoolClient } from "./pool-client.ts";
+import { PoolAdmission } from "./pool-admission.ts";
 import { readBody } from "./request-body.ts";
 import { type SendOutcome, sendOnce } from "./send.ts";
 import {
@@ -115,8 +115,10 @@ async function forward(
 			pool.maxWaitMs[priority.effective],
 		),
 	};
-	const poolClient = new PoolClient(c.env.POOL, pool.name);
-	const release = (...args: Parameters<PoolClient["release"]>) =>
+	const poolClient = new PoolAdmission(c.env.POOL, pool, (promise) =>
+		c.executionCtx.waitUntil(promise),
+	);
+	const release = (...args: Parameters<PoolAdmission["release"]>) =>
 		c.executionCtx.waitUntil(poolClient.release(...args));
 
 	let admission: AcquireResult = await poolClient.acquire(ask, signal);

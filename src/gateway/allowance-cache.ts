@@ -1,0 +1,208 @@
+// The isolate's allowances from one Pool: requests admitted from them with no round trip, and one
+// batch RPC every few milliseconds that carries the ended requests, what goes back, and asks for
+// more. Nothing on a response's path waits for it.
+import { AllowanceWallet, type Spend } from "../core/allowance-wallet.ts";
+import {
+	type AllowanceScope,
+	type EndedSpend,
+	POOL_DIMENSIONS,
+	type PoolDimension,
+} from "../core/pool-allowances.ts";
+import type { AllowanceBatch, Pool, RateLimitView } from "../durable/pool.ts";
+
+/** Ended requests wait this long for others to share their RPC. */
+const FLUSH_DELAY_MS = 5;
+/** After the Pool granted nothing (it queues, or is near its limits), no ask for this long. */
+const ASK_AGAIN_AFTER_MS = 250;
+/** One pump (a loop of batches, kept alive by the request that started it) runs at most this long. */
+const PUMP_LIMIT_MS = 10_000;
+
+export interface AllowanceSpend {
+	spend: Spend<PoolDimension>;
+	scope: AllowanceScope;
+	tokens: number;
+	/** The pool's buckets as of the last batch: for the caller's rate-limit headers. */
+	limits: RateLimitView;
+}
+
+type PoolNamespace = DurableObjectNamespace<Pool>;
+
+export class AllowanceCache {
+	readonly #holder = crypto.randomUUID();
+	readonly #namespace: PoolNamespace;
+	readonly #pool: string;
+	readonly #wallet: AllowanceWallet<PoolDimension, AllowanceScope>;
+	#ended: EndedSpend[] = [];
+	readonly #asks = new Map<string, AllowanceBatch["asks"][number]>();
+	/** Scopes with an ask in flight: no second ask for them until it is answered. */
+	readonly #asking = new Set<string>();
+	#limits: RateLimitView | undefined;
+	#askAgainAtMs = 0;
+	#pump: Promise<void> | undefined;
+	#poke: (() => void) | undefined;
+	/** Resolves when the batch being gathered has been sent. */
+	#sent = batchSent();
+
+	constructor(namespace: PoolNamespace, pool: string, spendWindowMs: number) {
+		this.#namespace = namespace;
+		this.#pool = pool;
+		this.#wallet = new AllowanceWallet({
+			dimensions: POOL_DIMENSIONS,
+			reusable: ["slots"],
+			scopeKey: scopeKey,
+			windowMs: spendWindowMs,
+		});
+	}
+
+	/**
+	 * Admits a request of `tokens` for `scope` from an allowance, or undefined (then it asks the
+	 * Pool as usual). Either way, asks for a grant in the next batch when the allowances run low.
+	 */
+	admit(
+		scope: AllowanceScope,
+		tokens: number,
+		keepAlive: (pump: Promise<void>) => void,
+	): AllowanceSpend | undefined {
+		const nowMs = Date.now();
+		const spend = this.#wallet.spend(scope, { requests: 1, tokens, slots: 1 }, nowMs);
+		const key = scopeKey(scope);
+		if (!this.#asking.has(key) && nowMs >= this.#askAgainAtMs) {
+			const want = this.#wallet.want(scope, { requests: 2, tokens: 2 * tokens, slots: 1 }, nowMs);
+			if (want) {
+				this.#asks.set(key, { scope, want });
+				this.#asking.add(key);
+				keepAlive(this.#start());
+			}
+		}
+		if (!spend || !this.#limits) return undefined;
+		return { spend, scope, tokens, limits: this.#limits };
+	}
+
+	/**
+	 * A request an allowance admitted is over: its slot comes back and its usage goes in the next
+	 * batch. The promise resolves when that batch is sent; `keepAlive` holds the batches' loop.
+	 */
+	ended(
+		spent: AllowanceSpend,
+		ended: Omit<EndedSpend, "scope" | "tokens">,
+		keepAlive: (pump: Promise<void>) => void,
+	): Promise<void> {
+		this.#wallet.end(spent.spend);
+		this.#ended.push({ ...ended, scope: spent.scope, tokens: spent.tokens });
+		keepAlive(this.#start());
+		return this.#sent.promise;
+	}
+
+	/** Stops spending (a send failed, or the Pool asked): what is left goes back in the next batch. */
+	closeAll(keepAlive: (pump: Promise<void>) => void): void {
+		this.#wallet.closeAll();
+		keepAlive(this.#start());
+	}
+
+	/** The loop of batches, started if it is not running; wakes it if it sleeps. */
+	#start(): Promise<void> {
+		this.#poke?.();
+		if (!this.#pump) {
+			this.#pump = this.#run().finally(() => {
+				this.#pump = undefined;
+			});
+		}
+		return this.#pump;
+	}
+
+	/**
+	 * Sends a batch whenever there is something to say, a few ms after it arose; between, sleeps
+	 * until a grant's window ends (to give back what is left) or something new arrives.
+	 */
+	async #run(): Promise<void> {
+		const startedMs = Date.now();
+		while (Date.now() - startedMs < PUMP_LIMIT_MS) {
+			const nowMs = Date.now();
+			if (this.#ended.length > 0 || this.#asks.size > 0 || this.#wallet.hasReports(nowMs)) {
+				await this.#nap(FLUSH_DELAY_MS);
+				await this.#flush();
+				continue;
+			}
+			const endMs = this.#wallet.nextSpendEndMs();
+			if (endMs === undefined) return;
+			await this.#nap(Math.max(1, endMs - nowMs));
+		}
+	}
+
+	#nap(ms: number): Promise<void> {
+		return new Promise((woken) => {
+			const timer = setTimeout(woken, ms);
+			this.#poke = () => {
+				// A new ended request or ask during a long sleep: batch it now, not at the window's end.
+				if (ms <= FLUSH_DELAY_MS) return;
+				clearTimeout(timer);
+				this.#poke = undefined;
+				setTimeout(woken, FLUSH_DELAY_MS);
+			};
+		});
+	}
+
+	async #flush(): Promise<void> {
+		const sentAtMs = Date.now();
+		const batch: AllowanceBatch = {
+			holder: this.#holder,
+			ended: this.#ended,
+			reports: this.#wallet.reports(sentAtMs),
+			asks: [...this.#asks.values()],
+		};
+		this.#ended = [];
+		this.#asks.clear();
+		const sent = this.#sent;
+		this.#sent = batchSent();
+		try {
+			const answer = await this.#namespace.getByName(this.#pool).allowances(batch);
+			this.#limits = answer.limits;
+			for (const grant of answer.grants) {
+				// Counted from when the batch left, on this clock: never later than on the Pool's.
+				this.#wallet.add(grant, sentAtMs + (grant.spendUntilMs - answer.nowMs));
+			}
+			if (!answer.open) this.#wallet.closeAll();
+			if (answer.grants.length < batch.asks.length)
+				this.#askAgainAtMs = Date.now() + ASK_AGAIN_AFTER_MS;
+		} catch (error) {
+			// The Pool restarted or is unreachable: spend nothing more; it reclaims what was held.
+			console.warn(
+				JSON.stringify({ pool: this.#pool, allowances: "batch_failed", error: String(error) }),
+			);
+			this.#wallet.closeAll();
+			this.#askAgainAtMs = Date.now() + ASK_AGAIN_AFTER_MS;
+		} finally {
+			for (const ask of batch.asks) this.#asking.delete(scopeKey(ask.scope));
+			sent.resolve();
+		}
+	}
+}
+
+/** A promise and its resolver: settled when a batch has been sent. */
+function batchSent(): { promise: Promise<void>; resolve: () => void } {
+	let resolve = () => {};
+	const promise = new Promise<void>((done) => {
+		resolve = done;
+	});
+	return { promise, resolve };
+}
+
+function scopeKey(scope: AllowanceScope): string {
+	return `${scope.tenant}\n${scope.model}`;
+}
+
+const caches = new Map<string, AllowanceCache>();
+
+/** This isolate's allowances from the pool named `pool` (one cache per pool per isolate). */
+export function allowancesOf(
+	namespace: PoolNamespace,
+	pool: string,
+	spendWindowMs: number,
+): AllowanceCache {
+	let cache = caches.get(pool);
+	if (!cache) {
+		cache = new AllowanceCache(namespace, pool, spendWindowMs);
+		caches.set(pool, cache);
+	}
+	return cache;
+}
