@@ -78,22 +78,24 @@ export class AllowanceLedger<D extends string, S> {
 	}
 
 	/**
-	 * Applies a holder's report. Returns what comes back to the authority, never more than the grant
-	 * still holds (a report that claims more, or on a grant already reclaimed, gives back nothing).
+	 * Applies a holder's report: what it used for good, and what comes back to the authority, never
+	 * more than the grant still holds (a report on a grant already reclaimed changes nothing).
 	 */
-	report(report: GrantReport<D>): Quantity<D> | undefined {
+	report(report: GrantReport<D>): { used: Quantity<D>; back: Quantity<D> } | undefined {
 		const grant = this.#grants.get(report.grantId);
 		if (!grant) return undefined;
+		const usedNow = zeroOf(this.#dimensions);
 		const back = zeroOf(this.#dimensions);
 		for (const dimension of this.#dimensions) {
 			const used = Math.min(grant.outstanding[dimension], Math.max(0, report.used[dimension] ?? 0));
+			usedNow[dimension] = used;
 			const left = grant.outstanding[dimension] - used;
 			back[dimension] = Math.min(left, Math.max(0, report.returned[dimension] ?? 0));
 			grant.outstanding[dimension] = left - back[dimension];
 			this.#outstanding[dimension] -= used + back[dimension];
 		}
 		if (report.final) this.#close(grant);
-		return back;
+		return { used: usedNow, back };
 	}
 
 	/** Removes and returns a grant whose holder has not given it back by its reclaim time. */

@@ -99,6 +99,11 @@ export class BucketScopes {
 		for (const buckets of this.#bucketsOf(draw)) buckets.reserve(requests, draw.tokens, nowMs);
 	}
 
+	/** Allowances hold `requests` and `draw.tokens` more (fewer when negative) in the draw's buckets. */
+	hold(draw: Draw, requests: number): void {
+		for (const buckets of this.#bucketsOf(draw)) buckets.hold(requests, draw.tokens);
+	}
+
 	/** Charges extra tokens to every bucket the draw took from, or refunds them when negative. */
 	charge(draw: Draw, extraTokens: number, nowMs: number): void {
 		for (const buckets of this.#bucketsOf(draw)) buckets.chargeTokens(extraTokens, nowMs);
@@ -175,9 +180,15 @@ export class BucketScopes {
 		const models = Object.fromEntries(
 			[...this.#models].map(([model, buckets]) => [model, buckets.stateAt(nowMs)]),
 		);
+		const held = [...this.#models].map(([model, buckets]) => [model, buckets.held] as const);
+		const poolHeld = this.#pool.held;
 		this.#limits = limits;
 		this.#pool = new RateBuckets(limits, this.#pool.stateAt(nowMs));
 		this.#models = modelBuckets(limits, models);
+		// What allowances hold stays held under the new limits.
+		this.#pool.hold(poolHeld.requests, poolHeld.tokens);
+		for (const [model, { requests, tokens }] of held)
+			this.#models.get(model)?.hold(requests, tokens);
 	}
 
 	poolView(nowMs: number): { requests: BucketView; tokens: BucketView } {

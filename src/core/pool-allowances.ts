@@ -1,7 +1,8 @@
 // The Pool as an allowance authority: it grants a Worker isolate requests, tokens and concurrency
-// slots for one tenant and model, reserved in every bucket they draw on at the moment of the grant,
-// only while nobody waits and the pool is far from its limits; it takes back what the isolate
-// returns, and reclaims what a silent isolate never does.
+// slots for one tenant and model, reserved in every bucket they draw on at the moment of the grant
+// and held out of those buckets' capacity until spent and reported (so a refill never counts them
+// twice), only while nobody waits and the pool is far from its limits; it takes back what the
+// isolate returns, and reclaims what a silent isolate never does.
 import {
 	AllowanceLedger,
 	type Grant,
@@ -47,7 +48,7 @@ export class PoolAllowances {
 		this.#scheduler = scheduler;
 		this.#policy = policy;
 		this.#ledger = new AllowanceLedger(POOL_DIMENSIONS, saved);
-		scheduler.scopes.heldSlots = this.#ledger.outstanding.slots;
+		for (const grant of this.#ledger.values()) this.#hold(grant, grant.outstanding, 1);
 	}
 
 	/** What every isolate holds now: requests and tokens not yet spent, slots not yet given back. */
@@ -82,7 +83,6 @@ export class PoolAllowances {
 		const draw = { ...scope, tokens: amount.tokens };
 		if (!scopes.roomKeeping(draw, amount.requests, KEEP_SHARE, nowMs)) return undefined;
 		scopes.reserve(draw, amount.requests, nowMs);
-		scopes.heldSlots += amount.slots;
 		this.#granted++;
 		const spendUntilMs = nowMs + this.#policy.spendWindowMs;
 		const grant: PoolGrant = {
@@ -93,7 +93,7 @@ export class PoolAllowances {
 			spendUntilMs,
 			reclaimAtMs: spendUntilMs + this.#policy.reclaimAfterMs,
 		};
-		this.#ledger.open(grant);
+		this.#hold(this.#ledger.open(grant), amount, 1);
 		return grant;
 	}
 
@@ -102,12 +102,24 @@ export class PoolAllowances {
 		return this.#scheduler.idle(nowMs);
 	}
 
-	/** An isolate's report: what it returns goes back into the buckets and the slots. */
+	/**
+	 * An isolate's report: what it used is no longer held (it was charged at the grant); what it
+	 * returns is no longer held and goes back into the buckets and the slots.
+	 */
 	report(report: PoolGrantReport, nowMs: number): void {
 		const grant = this.#ledger.get(report.grantId);
-		const back = this.#ledger.report(report);
-		if (!grant || !back) return;
-		this.#giveBack(grant, back, nowMs);
+		const applied = this.#ledger.report(report);
+		if (!grant || !applied) return;
+		const { used, back } = applied;
+		this.#hold(grant, used, -1);
+		this.#hold(grant, back, -1);
+		if (back.requests > 0 || back.tokens > 0) {
+			this.#scheduler.scopes.reserve(
+				{ ...grant.scope, tokens: -back.tokens },
+				-back.requests,
+				nowMs,
+			);
+		}
 	}
 
 	/** The tokens an allowance's request used beyond its estimate (or short of it, refunded). */
@@ -126,7 +138,7 @@ export class PoolAllowances {
 			grant;
 			grant = this.#ledger.popReclaimable(nowMs)
 		) {
-			this.#scheduler.scopes.heldSlots -= grant.outstanding.slots;
+			this.#hold(grant, grant.outstanding, -1);
 		}
 	}
 
@@ -141,12 +153,11 @@ export class PoolAllowances {
 		}));
 	}
 
-	#giveBack(grant: SavedGrant, back: Quantity<PoolDimension>, nowMs: number): void {
+	/** Holds (`sign` 1) or stops holding (-1) `amount` in the grant's buckets and the slots. */
+	#hold(grant: SavedGrant, amount: Quantity<PoolDimension>, sign: 1 | -1): void {
 		const scopes = this.#scheduler.scopes;
-		if (back.requests > 0 || back.tokens > 0) {
-			scopes.reserve({ ...grant.scope, tokens: -back.tokens }, -back.requests, nowMs);
-		}
-		scopes.heldSlots -= back.slots;
+		scopes.hold({ ...grant.scope, tokens: sign * amount.tokens }, sign * amount.requests);
+		scopes.heldSlots += sign * amount.slots;
 	}
 }
 

@@ -1,6 +1,7 @@
 // The isolate's allowances from one Pool: requests admitted from them with no round trip, and one
 // batch RPC every few milliseconds that carries the ended requests, what goes back, and asks for
-// more. Nothing on a response's path waits for it.
+// more. Nothing on a response's path waits for it, and no request waits on another's promise
+// (workerd cancels a request that does): the batches run in the request that started them.
 import { AllowanceWallet, type Spend } from "../core/allowance-wallet.ts";
 import {
 	type AllowanceScope,
@@ -10,7 +11,7 @@ import {
 } from "../core/pool-allowances.ts";
 import type { AllowanceBatch, Pool, RateLimitView } from "../durable/pool.ts";
 
-/** Ended requests wait this long for others to share their RPC. */
+/** Ended requests wait up to this long for others to share their RPC. */
 const FLUSH_DELAY_MS = 5;
 /** After the Pool granted nothing (it queues, or is near its limits), no ask for this long. */
 const ASK_AGAIN_AFTER_MS = 250;
@@ -39,9 +40,6 @@ export class AllowanceCache {
 	#limits: RateLimitView | undefined;
 	#askAgainAtMs = 0;
 	#pump: Promise<void> | undefined;
-	#poke: (() => void) | undefined;
-	/** Resolves when the batch being gathered has been sent. */
-	#sent = batchSent();
 
 	constructor(namespace: PoolNamespace, pool: string, spendWindowMs: number) {
 		this.#namespace = namespace;
@@ -71,7 +69,7 @@ export class AllowanceCache {
 			if (want) {
 				this.#asks.set(key, { scope, want });
 				this.#asking.add(key);
-				keepAlive(this.#start());
+				this.#start(keepAlive);
 			}
 		}
 		if (!spend || !this.#limits) return undefined;
@@ -80,66 +78,50 @@ export class AllowanceCache {
 
 	/**
 	 * A request an allowance admitted is over: its slot comes back and its usage goes in the next
-	 * batch. The promise resolves when that batch is sent; `keepAlive` holds the batches' loop.
+	 * batch. `keepAlive` holds the loop of batches if this call starts it.
 	 */
 	ended(
 		spent: AllowanceSpend,
 		ended: Omit<EndedSpend, "scope" | "tokens">,
 		keepAlive: (pump: Promise<void>) => void,
-	): Promise<void> {
+	): void {
 		this.#wallet.end(spent.spend);
 		this.#ended.push({ ...ended, scope: spent.scope, tokens: spent.tokens });
-		keepAlive(this.#start());
-		return this.#sent.promise;
+		this.#start(keepAlive);
 	}
 
 	/** Stops spending (a send failed, or the Pool asked): what is left goes back in the next batch. */
 	closeAll(keepAlive: (pump: Promise<void>) => void): void {
 		this.#wallet.closeAll();
-		keepAlive(this.#start());
+		this.#start(keepAlive);
 	}
 
-	/** The loop of batches, started if it is not running; wakes it if it sleeps. */
-	#start(): Promise<void> {
-		this.#poke?.();
-		if (!this.#pump) {
-			this.#pump = this.#run().finally(() => {
-				this.#pump = undefined;
-			});
-		}
-		return this.#pump;
+	/** Starts the loop of batches in the calling request, unless it runs already. */
+	#start(keepAlive: (pump: Promise<void>) => void): void {
+		if (this.#pump) return;
+		this.#pump = this.#run().finally(() => {
+			this.#pump = undefined;
+		});
+		keepAlive(this.#pump);
 	}
 
 	/**
-	 * Sends a batch whenever there is something to say, a few ms after it arose; between, sleeps
-	 * until a grant's window ends (to give back what is left) or something new arrives.
+	 * Every few ms, sends a batch if there is something to say, until no grant is open. A loop
+	 * lives at most PUMP_LIMIT_MS (a request's waitUntil is bounded): then it closes the grants and
+	 * gives back what is left; the next request starts a new one.
 	 */
 	async #run(): Promise<void> {
 		const startedMs = Date.now();
-		while (Date.now() - startedMs < PUMP_LIMIT_MS) {
+		for (;;) {
+			await new Promise((woken) => setTimeout(woken, FLUSH_DELAY_MS));
 			const nowMs = Date.now();
+			if (nowMs - startedMs >= PUMP_LIMIT_MS) this.#wallet.closeAll();
 			if (this.#ended.length > 0 || this.#asks.size > 0 || this.#wallet.hasReports(nowMs)) {
-				await this.#nap(FLUSH_DELAY_MS);
 				await this.#flush();
-				continue;
 			}
-			const endMs = this.#wallet.nextSpendEndMs();
-			if (endMs === undefined) return;
-			await this.#nap(Math.max(1, endMs - nowMs));
+			if (nowMs - startedMs >= PUMP_LIMIT_MS) return;
+			if (this.#wallet.nextSpendEndMs() === undefined && this.#ended.length === 0) return;
 		}
-	}
-
-	#nap(ms: number): Promise<void> {
-		return new Promise((woken) => {
-			const timer = setTimeout(woken, ms);
-			this.#poke = () => {
-				// A new ended request or ask during a long sleep: batch it now, not at the window's end.
-				if (ms <= FLUSH_DELAY_MS) return;
-				clearTimeout(timer);
-				this.#poke = undefined;
-				setTimeout(woken, FLUSH_DELAY_MS);
-			};
-		});
 	}
 
 	async #flush(): Promise<void> {
@@ -152,8 +134,6 @@ export class AllowanceCache {
 		};
 		this.#ended = [];
 		this.#asks.clear();
-		const sent = this.#sent;
-		this.#sent = batchSent();
 		try {
 			const answer = await this.#namespace.getByName(this.#pool).allowances(batch);
 			this.#limits = answer.limits;
@@ -173,18 +153,8 @@ export class AllowanceCache {
 			this.#askAgainAtMs = Date.now() + ASK_AGAIN_AFTER_MS;
 		} finally {
 			for (const ask of batch.asks) this.#asking.delete(scopeKey(ask.scope));
-			sent.resolve();
 		}
 	}
-}
-
-/** A promise and its resolver: settled when a batch has been sent. */
-function batchSent(): { promise: Promise<void>; resolve: () => void } {
-	let resolve = () => {};
-	const promise = new Promise<void>((done) => {
-		resolve = done;
-	});
-	return { promise, resolve };
 }
 
 function scopeKey(scope: AllowanceScope): string {

@@ -74,17 +74,15 @@ export class PoolAdmission {
 		return this.#client.attemptEnded(ticketId, report, next, signal);
 	}
 
-	/** Ends a lease, or the spend of an allowance (reported in the next batch). */
-	release(
+	/** Ends a lease, or the spend of an allowance (reported in the next batch, not waited for). */
+	async release(
 		ticketId: string,
 		actualTokens: number | undefined,
 		providerAnswered = false,
 		reported?: ReportedLimits,
 	): Promise<void> {
-		return (
-			this.#end(ticketId, actualTokens, providerAnswered, reported) ??
-			this.#client.release(ticketId, actualTokens, providerAnswered, reported)
-		);
+		if (this.#end(ticketId, actualTokens, providerAnswered, reported)) return;
+		return this.#client.release(ticketId, actualTokens, providerAnswered, reported);
 	}
 
 	#end(
@@ -92,19 +90,16 @@ export class PoolAdmission {
 		actualTokens: number | undefined,
 		providerAnswered: boolean,
 		reported: ReportedLimits | undefined,
-	): Promise<void> | undefined {
+	): boolean {
 		const spent = this.#spent;
-		if (!this.#allowances || spent?.ticketId !== ticketId) return undefined;
+		if (!this.#allowances || spent?.ticketId !== ticketId) return false;
 		this.#spent = undefined;
 		const ended = {
 			ticketId,
 			providerAnswered,
 			...(actualTokens !== undefined && { actualTokens }),
 		};
-		return this.#allowances.ended(
-			spent.spend,
-			reported ? { ...ended, reported } : ended,
-			this.#keepAlive,
-		);
+		this.#allowances.ended(spent.spend, reported ? { ...ended, reported } : ended, this.#keepAlive);
+		return true;
 	}
 }

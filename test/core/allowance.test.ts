@@ -71,7 +71,10 @@ describe("the ledger and the wallet", () => {
 			returned: { requests: 9, tokens: 250 },
 			final: true,
 		});
-		expect(back).toEqual({ requests: 2, tokens: 250 });
+		expect(back).toEqual({
+			used: { requests: 2, tokens: 150 },
+			back: { requests: 2, tokens: 250 },
+		});
 		expect(ledger.outstanding).toEqual({ requests: 0, tokens: 0 });
 		expect(ledger.report({ grantId: "g1", used: {}, returned: { requests: 1 }, final: true })).toBe(
 			undefined,
@@ -181,6 +184,37 @@ describe("the Pool as an allowance authority", () => {
 		expect(state.rateLimitView(0).requests.remaining).toBe(99);
 		expect(state.rateLimitView(0).tokens.remaining).toBe(9_950);
 		expect(state.status(0).allowances).toEqual(want(0, 0, 0));
+	});
+
+	it("keeps a grant held while its buckets refill: what the isolate may still spend is never admitted twice", () => {
+		const state = pool();
+		const grant = grantFrom(state, want(10, 100, 1), 0).grants[0];
+		expect(grant?.amount.requests).toBe(10);
+		// Ten seconds later the bucket has refilled, but only up to what the grant leaves.
+		let admitted = 0;
+		for (let i = 0; i < 100; i++) {
+			if (state.submit(ask({ ticketId: `r${i}`, tokens: 1 }), 10_000).kind === "admitted")
+				admitted++;
+		}
+		expect(admitted).toBe(90);
+		// Once the isolate reports the ten spent, the capacity is whole again and refills.
+		state.settleAllowances(
+			{
+				holder: "isolate-a",
+				ended: [],
+				reports: [
+					{
+						grantId: grant?.id as string,
+						used: { requests: 10, tokens: 100 },
+						returned: { slots: 1 },
+						final: true,
+					},
+				],
+				asks: [],
+			},
+			10_000,
+		);
+		expect(state.rateLimitView(30_000).requests.remaining).toBe(100);
 	});
 
 	it("holds a grant's slots out of the leases' reach until they come back or are reclaimed", () => {

@@ -83,6 +83,15 @@ export const testConfig = {
 			totalTimeoutMs: 1000,
 			streamIdleTimeoutMs: 300,
 		},
+		// Allowances on (the default) and turned off.
+		...["allowances", "strict"].map((name) => ({
+			name,
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+			allowances: name === "allowances",
+		})),
 		// Each gets its own object, so the breaker tripped in one test cannot leak into another.
 		...["faults", "faults-4xx", "breaker"].map((name) => ({
 			name,
