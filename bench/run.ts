@@ -4,6 +4,7 @@ import type { Scenario } from "./lib/scenario.ts";
 import { ceiling } from "./scenarios/ceiling.ts";
 import { core } from "./scenarios/core.ts";
 import { decisions } from "./scenarios/decisions.ts";
+import { distance } from "./scenarios/distance.ts";
 import { limit } from "./scenarios/limit.ts";
 import { overhead } from "./scenarios/overhead.ts";
 import { overload } from "./scenarios/overload.ts";
@@ -16,6 +17,7 @@ const SCENARIOS: readonly Scenario[] = [
 	overhead,
 	ceiling,
 	decisions,
+	distance,
 	streaming,
 	core,
 	sharding,

@@ -1,17 +1,20 @@
 // Requests per second through tollbooth's whole path against a zero-latency provider, as a share of
-// what the same isolate does as a pass-through Worker and as a Worker that answers a constant.
-import { type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
+// what the same isolate does as a pass-through Worker and as a Worker that answers a constant; with
+// allowances (the default) and without, and how many Pool calls each request cost.
+import { BENCH_POOL, type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
 import { HttpClient, runClosedLoop } from "../lib/http-client.ts";
 import { percent, printTable, type Row, writeChart, writeReport } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { lineChart } from "../lib/svg-chart.ts";
 
-const VARIANTS: readonly Variant[] = ["constant", "passthrough", "pooled", "tollbooth"];
+const VARIANTS: readonly Variant[] = ["constant", "passthrough", "pooled", "tollbooth", "strict"];
+/** The pool each tollbooth variant goes through, whose calls the bench Worker counts. */
+const POOL_OF: Partial<Record<Variant, string>> = { tollbooth: BENCH_POOL, strict: "strict" };
 const CONNECTIONS = 32;
 const WARMUP_MS = 3_000;
 const ROUNDS = 5;
 const PHASE_MS = 1_000;
-const OF_PASSTHROUGH_TARGET = 0.7;
+const OF_PASSTHROUGH_TARGET = 0.8;
 const OF_CONSTANT_TARGET = 0.5;
 
 const chatBody = JSON.stringify({
@@ -28,6 +31,13 @@ interface PhaseResult {
 	non2xx: number;
 	elapsedMs: number;
 	perSecond: number;
+	/** Calls tollbooth made to the variant's Pool during the phase (tollbooth variants only). */
+	poolCalls: number;
+}
+
+async function poolCallsSinceLastRead(stack: BenchStack): Promise<Record<string, number>> {
+	const response = await fetch(new URL("/bench/pool-calls?reset=1", stack.gateway.origin));
+	return (await response.json()) as Record<string, number>;
 }
 
 async function phase(
@@ -39,6 +49,7 @@ async function phase(
 	const client = new HttpClient(CONNECTIONS);
 	const target = stack.target(variant, chatBody);
 	let non2xx = 0;
+	await poolCallsSinceLastRead(stack);
 	try {
 		const loop = await runClosedLoop({
 			client,
@@ -50,6 +61,9 @@ async function phase(
 			},
 		});
 		if (loop.errors.length > 0) console.log(`  ${variant}: ${loop.errors.join("; ")}`);
+		const pool = POOL_OF[variant];
+		// Batches still in flight at the end count toward the next read, which is discarded.
+		const calls = await poolCallsSinceLastRead(stack);
 		return {
 			round,
 			variant,
@@ -58,6 +72,7 @@ async function phase(
 			non2xx,
 			elapsedMs: loop.elapsedMs,
 			perSecond: (loop.completed * 1000) / loop.elapsedMs,
+			poolCalls: pool === undefined ? 0 : (calls[pool] ?? 0),
 		};
 	} finally {
 		client.close();
@@ -93,6 +108,17 @@ async function run(): Promise<boolean> {
 		Variant,
 		number
 	>;
+	const callsPerRequest = (variant: Variant) => {
+		const mine = phases.filter((result) => result.variant === variant);
+		const calls = mine.reduce((total, result) => total + result.poolCalls, 0);
+		return (
+			calls /
+			Math.max(
+				1,
+				mine.reduce((total, result) => total + result.completed, 0),
+			)
+		);
+	};
 	const ofPassthrough = rates.tollbooth / rates.passthrough;
 	const ofConstant = rates.tollbooth / rates.constant;
 	const failures = phases.reduce((total, result) => total + result.failed + result.non2xx, 0);
@@ -120,6 +146,14 @@ async function run(): Promise<boolean> {
 			label: "pooled (Pool round trips only) / pass-through",
 			value: percent(rates.pooled / rates.passthrough),
 		},
+		{
+			label: "allowances off / pass-through",
+			value: percent(rates.strict / rates.passthrough),
+		},
+		...(["tollbooth", "strict"] as const).map((variant) => ({
+			label: `${variant === "strict" ? "allowances off" : "tollbooth"}: Pool calls per request`,
+			value: callsPerRequest(variant).toFixed(3),
+		})),
 		{ label: "failed or not 2xx", value: String(failures), target: "0", met: failures === 0 },
 	];
 	printTable(`ceiling — closed loop, ${CONNECTIONS} connections, same isolate`, rows);
@@ -151,6 +185,10 @@ async function run(): Promise<boolean> {
 		rates,
 		ofPassthrough,
 		ofConstant,
+		poolCallsPerRequest: {
+			tollbooth: callsPerRequest("tollbooth"),
+			strict: callsPerRequest("strict"),
+		},
 		phases,
 		rows,
 		chart,
