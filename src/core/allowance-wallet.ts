@@ -14,6 +14,8 @@ export interface WalletOptions<D extends string, S> {
 	dimensions: readonly D[];
 	/** Dimensions a spend gives back when it ends (concurrency slots), rather than using them up. */
 	reusable: readonly D[];
+	/** The dimension each spend counts one in (requests): reusable ones are sized from its rate. */
+	counted: D;
 	scopeKey(scope: S): string;
 	/** How long a grant lasts: asks are sized to the use expected over this long. */
 	windowMs: number;
@@ -23,7 +25,11 @@ export interface WalletOptions<D extends string, S> {
 export interface Spend<D extends string> {
 	grantId: string;
 	amount: Partial<Quantity<D>>;
+	startedMs: number;
 }
+
+/** Weight of the latest spend's duration in the running mean of how long a spend holds its slot. */
+const HOLD_WEIGHT = 0.1;
 
 interface Held<D extends string, S> {
 	grant: Grant<D, S>;
@@ -41,9 +47,12 @@ export class AllowanceWallet<D extends string, S> {
 	readonly #held = new Map<string, Held<D, S>>();
 	readonly #byScope = new Map<string, Set<Held<D, S>>>();
 	readonly #meters = new Map<string, RateMeter<D>>();
+	/** How long a spend holds its reusable parts, on average; a whole window until measured. */
+	#meanHoldMs: number;
 
 	constructor(options: WalletOptions<D, S>) {
 		this.#options = options;
+		this.#meanHoldMs = options.windowMs;
 	}
 
 	/** Adds a grant; `spendUntilMs` is on the holder's clock (no later than the grant's own). */
@@ -87,11 +96,13 @@ export class AllowanceWallet<D extends string, S> {
 			if (!this.#options.reusable.includes(dimension)) best.used[dimension] += part;
 		}
 		best.inUse++;
-		return { grantId: best.grant.id, amount };
+		return { grantId: best.grant.id, amount, startedMs: nowMs };
 	}
 
 	/** A spend's work is over: its reusable parts go back to its grant, or to the authority. */
-	end(spend: Spend<D>): void {
+	end(spend: Spend<D>, nowMs: number): void {
+		const holdMs = Math.max(0, nowMs - spend.startedMs);
+		this.#meanHoldMs += HOLD_WEIGHT * (holdMs - this.#meanHoldMs);
 		const held = this.#held.get(spend.grantId);
 		if (!held) return;
 		held.inUse--;
@@ -167,8 +178,10 @@ export class AllowanceWallet<D extends string, S> {
 		for (const dimension of dimensions) {
 			const floor = least[dimension] ?? 0;
 			if (reusable.includes(dimension)) {
-				// Slots: as many as are in use now and half again, at least `least`.
-				wanted[dimension] = Math.max(floor, Math.ceil(inUse * 1.5) + 1);
+				// Slots: what the expected requests keep busy (Little's law) or are in use now, and
+				// half again, at least `least`.
+				const busy = (expected[this.#options.counted] * this.#meanHoldMs) / windowMs;
+				wanted[dimension] = Math.max(floor, Math.ceil(Math.max(busy, inUse) * 1.5) + 1);
 				if (left[dimension] < 1) short = true;
 			} else {
 				wanted[dimension] = Math.max(floor, Math.ceil(expected[dimension]));

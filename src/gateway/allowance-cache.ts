@@ -11,8 +11,13 @@ import {
 } from "../core/pool-allowances.ts";
 import type { AllowanceBatch, Pool, RateLimitView } from "../durable/pool.ts";
 
-/** Ended requests wait up to this long for others to share their RPC. */
-const FLUSH_DELAY_MS = 5;
+/** An ask for a grant waits this long for others to share its RPC... */
+const ASK_DELAY_MS = 5;
+/**
+ * ...and ended requests and what goes back, this long: they are not urgent (what they report was
+ * reserved already), so at any rate they cost the Pool at most one call per this many ms.
+ */
+const REPORT_EVERY_MS = 20;
 /** After the Pool granted nothing (it queues, or is near its limits), no ask for this long. */
 const ASK_AGAIN_AFTER_MS = 250;
 /** One pump (a loop of batches, kept alive by the request that started it) runs at most this long. */
@@ -47,6 +52,7 @@ export class AllowanceCache {
 		this.#wallet = new AllowanceWallet({
 			dimensions: POOL_DIMENSIONS,
 			reusable: ["slots"],
+			counted: "requests",
 			scopeKey: scopeKey,
 			windowMs: spendWindowMs,
 		});
@@ -72,8 +78,9 @@ export class AllowanceCache {
 				this.#start(keepAlive);
 			}
 		}
-		if (!spend || !this.#limits) return undefined;
-		return { spend, scope, tokens, limits: this.#limits };
+		// Grants come only with an answer, which carries the limits: a spend always has them.
+		const limits = this.#limits;
+		return spend && limits && { spend, scope, tokens, limits };
 	}
 
 	/**
@@ -85,7 +92,7 @@ export class AllowanceCache {
 		ended: Omit<EndedSpend, "scope" | "tokens">,
 		keepAlive: (pump: Promise<void>) => void,
 	): void {
-		this.#wallet.end(spent.spend);
+		this.#wallet.end(spent.spend, Date.now());
 		this.#ended.push({ ...ended, scope: spent.scope, tokens: spent.tokens });
 		this.#start(keepAlive);
 	}
@@ -106,14 +113,16 @@ export class AllowanceCache {
 	}
 
 	/**
-	 * Every few ms, sends a batch if there is something to say, until no grant is open. A loop
+	 * Sends a batch when there is something to say (an ask within ASK_DELAY_MS, the rest within
+	 * REPORT_EVERY_MS), until no grant is open and nothing is left to report. A loop
 	 * lives at most PUMP_LIMIT_MS (a request's waitUntil is bounded): then it closes the grants and
 	 * gives back what is left; the next request starts a new one.
 	 */
 	async #run(): Promise<void> {
 		const startedMs = Date.now();
 		for (;;) {
-			await new Promise((woken) => setTimeout(woken, FLUSH_DELAY_MS));
+			const napMs = this.#asks.size > 0 ? ASK_DELAY_MS : REPORT_EVERY_MS;
+			await new Promise((woken) => setTimeout(woken, napMs));
 			const nowMs = Date.now();
 			if (nowMs - startedMs >= PUMP_LIMIT_MS) this.#wallet.closeAll();
 			if (this.#ended.length > 0 || this.#asks.size > 0 || this.#wallet.hasReports(nowMs)) {

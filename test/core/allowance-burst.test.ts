@@ -87,6 +87,7 @@ describe("50 isolates holding allowances when a burst arrives", () => {
 			readonly wallet = new AllowanceWallet<PoolDimension, AllowanceScope>({
 				dimensions: POOL_DIMENSIONS,
 				reusable: ["slots"],
+				counted: "requests",
 				scopeKey: (scope) => `${scope.tenant}/${scope.model}`,
 				windowMs: WINDOW_MS,
 			});
@@ -144,7 +145,7 @@ describe("50 isolates holding allowances when a burst arrives", () => {
 
 			#endSpend(ticketId: string, spend: Spend<PoolDimension>, nowMs: number): void {
 				running--;
-				this.wallet.end(spend);
+				this.wallet.end(spend, nowMs);
 				this.ended.push({
 					ticketId,
 					scope: SCOPE,

@@ -47,6 +47,7 @@ function wallet() {
 	return new AllowanceWallet<PoolDimension, AllowanceScope>({
 		dimensions: POOL_DIMENSIONS,
 		reusable: ["slots"],
+		counted: "requests",
 		scopeKey: (scope) => `${scope.tenant}/${scope.model}`,
 		windowMs: WINDOW_MS,
 	});
@@ -107,7 +108,7 @@ describe("the ledger and the wallet", () => {
 		expect(first?.grantId).toBe("g");
 		// Its one slot is in use: a second request at once is not admitted from it.
 		expect(held.spend(SCOPE, { requests: 1, tokens: 100, slots: 1 }, 1)).toBe(undefined);
-		held.end(first as NonNullable<typeof first>);
+		held.end(first as NonNullable<typeof first>, 2);
 		const second = held.spend(SCOPE, { requests: 1, tokens: 100, slots: 1 }, 2);
 		expect(second?.grantId).toBe("g");
 		// Another scope never spends this grant.
@@ -123,7 +124,7 @@ describe("the ledger and the wallet", () => {
 			},
 		]);
 		expect(held.spend(SCOPE, { requests: 1, slots: 1 }, 1_000)).toBe(undefined);
-		held.end(second as NonNullable<typeof second>);
+		held.end(second as NonNullable<typeof second>, 1_001);
 		expect(held.reports(1_001)).toEqual([
 			{
 				grantId: "g",
@@ -142,6 +143,8 @@ describe("the ledger and the wallet", () => {
 		const asked = held.want(SCOPE, { requests: 2 }, 1_000);
 		expect(asked?.requests).toBeGreaterThanOrEqual(95);
 		expect(asked?.tokens).toBeGreaterThanOrEqual(95 * 50);
+		// Slots: until a spend's duration is known, each request is assumed to hold one the whole window.
+		expect(asked?.slots).toBeGreaterThanOrEqual(95);
 		held.add(
 			{
 				id: "g",

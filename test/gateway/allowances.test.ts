@@ -50,6 +50,49 @@ it("after the first request, requests are admitted from the isolate's allowance 
 	);
 });
 
+it("a provider 429 on a send from an allowance pauses everyone: that send and the next go through the Pool after the pause", async () => {
+	const pool = "allowances-429";
+	const retryAfterMs = 300;
+	let rateLimit = false;
+	const tooMany = {
+		error: {
+			message: "Rate limit reached",
+			type: "requests",
+			param: null,
+			code: "rate_limit_exceeded",
+		},
+	};
+	upstream = installMockUpstream({}, () => {
+		if (!rateLimit) return undefined;
+		rateLimit = false;
+		return Response.json(tooMany, {
+			status: 429,
+			headers: { "retry-after-ms": String(retryAfterMs) },
+		});
+	});
+	expect((await postToPool(pool)).status).toBe(200);
+	await vi.waitFor(
+		async () => expect((await status(pool)).allowances?.requests).toBeGreaterThan(0),
+		{
+			timeout: 1000,
+			interval: 10,
+		},
+	);
+	const acquire = vi.spyOn(PoolClient.prototype, "acquire");
+	const attemptEnded = vi.spyOn(PoolClient.prototype, "attemptEnded");
+	rateLimit = true;
+	const first = await postToPool(pool);
+	expect(first.status).toBe(200);
+	expect(first.headers.get("x-tollbooth-retries")).toBe("1");
+	// The 429'd send was from the allowance (no acquire); the Pool judged it and paused the pool.
+	expect(attemptEnded).toHaveBeenCalledTimes(1);
+	const sentAt = upstream.sent.map((sent) => sent.atMs);
+	expect((sentAt[2] as number) - (sentAt[1] as number)).toBeGreaterThanOrEqual(retryAfterMs - 5);
+	// This isolate stopped spending: the next request asks the Pool.
+	expect((await postToPool(pool)).status).toBe(200);
+	expect(acquire).toHaveBeenCalledTimes(1);
+});
+
 it("a pool with allowances off asks the Pool for every request, and holds none", async () => {
 	upstream = installMockUpstream();
 	const acquire = vi.spyOn(PoolClient.prototype, "acquire");

@@ -84,13 +84,13 @@ export const testConfig = {
 			streamIdleTimeoutMs: 300,
 		},
 		// Allowances on (the default) and turned off.
-		...["allowances", "strict"].map((name) => ({
+		...["allowances", "allowances-429", "strict"].map((name) => ({
 			name,
 			provider: "openai",
 			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
 			apiKeySecret: "TEST_PROVIDER_KEY",
 			limits: generous,
-			allowances: name === "allowances",
+			allowances: name !== "strict",
 		})),
 		// Each gets its own object, so the breaker tripped in one test cannot leak into another.
 		...["faults", "faults-4xx", "breaker"].map((name) => ({
