@@ -147,6 +147,13 @@ export class AllowanceWallet<D extends string, S> {
 		return false;
 	}
 
+	/** Spends not yet ended, over every grant. */
+	get inUse(): number {
+		let inUse = 0;
+		for (const held of this.#held.values()) inUse += held.inUse;
+		return inUse;
+	}
+
 	/** The earliest end of a spend window among the grants still open, if any. */
 	nextSpendEndMs(): number | undefined {
 		let earliest: number | undefined;

@@ -18,6 +18,8 @@ const ASK_DELAY_MS = 5;
  * reserved already), so at any rate they cost the Pool at most one call per this many ms.
  */
 const REPORT_EVERY_MS = 20;
+/** The least an ask asks for: a few requests, so that a slow isolate does not ask for every one. */
+const LEAST_REQUESTS = 4;
 /** After the Pool granted nothing (it queues, or is near its limits), no ask for this long. */
 const ASK_AGAIN_AFTER_MS = 250;
 /** One pump (a loop of batches, kept alive by the request that started it) runs at most this long. */
@@ -71,7 +73,8 @@ export class AllowanceCache {
 		const spend = this.#wallet.spend(scope, { requests: 1, tokens, slots: 1 }, nowMs);
 		const key = scopeKey(scope);
 		if (!this.#asking.has(key) && nowMs >= this.#askAgainAtMs) {
-			const want = this.#wallet.want(scope, { requests: 2, tokens: 2 * tokens, slots: 1 }, nowMs);
+			const least = { requests: LEAST_REQUESTS, tokens: LEAST_REQUESTS * tokens, slots: 1 };
+			const want = this.#wallet.want(scope, least, nowMs);
 			if (want) {
 				this.#asks.set(key, { scope, want });
 				this.#asking.add(key);
@@ -115,8 +118,9 @@ export class AllowanceCache {
 	/**
 	 * Sends a batch when there is something to say (an ask within ASK_DELAY_MS, the rest within
 	 * REPORT_EVERY_MS), until no grant is open and nothing is left to report. A loop
-	 * lives at most PUMP_LIMIT_MS (a request's waitUntil is bounded): then it closes the grants and
-	 * gives back what is left; the next request starts a new one.
+	 * lives at most PUMP_LIMIT_MS (a request's waitUntil is bounded), then ends: the next request,
+	 * or the end of one in flight, starts a new one; with none in flight it first closes the grants
+	 * and gives back what is left, in case no request comes again.
 	 */
 	async #run(): Promise<void> {
 		const startedMs = Date.now();
@@ -124,11 +128,12 @@ export class AllowanceCache {
 			const napMs = this.#asks.size > 0 ? ASK_DELAY_MS : REPORT_EVERY_MS;
 			await new Promise((woken) => setTimeout(woken, napMs));
 			const nowMs = Date.now();
-			if (nowMs - startedMs >= PUMP_LIMIT_MS) this.#wallet.closeAll();
+			const last = nowMs - startedMs >= PUMP_LIMIT_MS;
+			if (last && this.#wallet.inUse === 0) this.#wallet.closeAll();
 			if (this.#ended.length > 0 || this.#asks.size > 0 || this.#wallet.hasReports(nowMs)) {
 				await this.#flush();
 			}
-			if (nowMs - startedMs >= PUMP_LIMIT_MS) return;
+			if (last) return;
 			if (this.#wallet.nextSpendEndMs() === undefined && this.#ended.length === 0) return;
 		}
 	}
