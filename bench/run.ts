@@ -1,6 +1,7 @@
 // Runs the benchmark scenarios in order (`npm run bench`), or the ones named:
 // node bench/run.ts limit   |   node bench/run.ts --list
 import type { Scenario } from "./lib/scenario.ts";
+import { aborts } from "./scenarios/aborts.ts";
 import { ceiling } from "./scenarios/ceiling.ts";
 import { core } from "./scenarios/core.ts";
 import { decisions } from "./scenarios/decisions.ts";
@@ -23,6 +24,7 @@ const SCENARIOS: readonly Scenario[] = [
 	sharding,
 	overload,
 	wrongLimit,
+	aborts,
 ];
 
 async function main(names: string[]): Promise<boolean> {

@@ -1,28 +1,32 @@
 // `npm run check-config [-- --env dev]`: validates TOLLBOOTH_CONFIG as the Worker would see it
 // (wrangler.toml's top level, which is production, or an environment's; for local dev with
-// .dev.vars on top) before a deploy, and says what is wrong with the message a request would get.
+// .dev.vars on top), says what is wrong with the message a request would get, and warns about
+// what parses but would fail once deployed (scripts/config-warnings.ts).
 import { parseArgs } from "node:util";
 import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
 import { parseConfig } from "../src/config.ts";
+import { configWarnings } from "./config-warnings.ts";
 
 const { values } = parseArgs({
 	options: { env: { type: "string" }, config: { type: "string", default: "wrangler.toml" } },
 });
-const config = unstable_readConfig({ config: values.config, env: values.env });
-const vars =
-	values.env === "dev"
-		? unstable_getVarsForDev(config.configPath, undefined, config.vars, "dev", true)
-		: config.vars;
-const raw = vars.TOLLBOOTH_CONFIG;
-const result = parseConfig(
-	typeof raw === "object" && raw !== null && "value" in raw ? raw.value : raw,
+const config = unstable_readConfig(
+	{ config: values.config, env: values.env },
+	{ hideWarnings: true },
 );
-const where =
-	values.env === "dev"
-		? "local dev ([env.dev] + .dev.vars)"
-		: values.env
-			? `[env.${values.env}]`
-			: "production (wrangler.toml top level)";
+const isDev = values.env === "dev";
+const vars: Record<string, unknown> = isDev
+	? unstable_getVarsForDev(config.configPath, undefined, config.vars, "dev", true)
+	: config.vars;
+/** A var as the Worker gets it (getVarsForDev wraps each in { value }). */
+const unwrapped = (raw: unknown) =>
+	typeof raw === "object" && raw !== null && "value" in raw ? raw.value : raw;
+const result = parseConfig(unwrapped(vars.TOLLBOOTH_CONFIG));
+const where = isDev
+	? "local dev ([env.dev] + .dev.vars)"
+	: values.env
+		? `[env.${values.env}]`
+		: "production (wrangler.toml top level)";
 
 if (!result.ok) {
 	console.error(`✗ ${where}: ${result.message}`);
@@ -40,4 +44,14 @@ for (const tenant of tenants) {
 	console.log(
 		`  tenant ${tenant.name}: ${tenant.keySha256.length} key(s), pools ${tenant.pools.join(", ")}, priority ${tenant.defaultPriority}..${tenant.maxPriority}`,
 	);
+}
+const plainVars = Object.fromEntries(
+	Object.entries(vars).map(([name, raw]) => [name, unwrapped(raw)]),
+);
+const warnings = configWarnings(result.config, {
+	target: isDev ? "dev" : "production",
+	vars: plainVars,
+});
+for (const warning of warnings) {
+	console.warn(`⚠ TOLLBOOTH_CONFIG.${warning.path}: ${warning.message}`);
 }

@@ -1,11 +1,9 @@
-// Serves the mock provider on loopback with node:http, for benchmarks and end-to-end tests:
+// Serves the mock provider on loopback with @hono/node-server, for benchmarks and end-to-end tests:
 // node scripts/mock-server.ts [--port N] [--rpm N] [--tpm N] [--burst-seconds N] [--latency-ms N] [--fault F] ...
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Socket } from "node:net";
 import { resolve } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
+import { type Http2Bindings, type HttpBindings, serve } from "@hono/node-server";
 import {
 	createMockProvider,
 	type MockOptions,
@@ -21,58 +19,26 @@ export interface MockServer {
 	close(): Promise<void>;
 }
 
-function requestOf(incoming: IncomingMessage, origin: string, signal: AbortSignal): Request {
-	const headers = new Headers();
-	for (let index = 0; index + 1 < incoming.rawHeaders.length; index += 2) {
-		headers.append(incoming.rawHeaders[index] ?? "", incoming.rawHeaders[index + 1] ?? "");
-	}
-	const hasBody = incoming.method !== "GET" && incoming.method !== "HEAD";
-	return new Request(new URL(incoming.url ?? "/", origin), {
-		method: incoming.method,
-		headers,
-		body: hasBody ? (Readable.toWeb(incoming) as ReadableStream<Uint8Array>) : null,
-		signal,
-		// Node needs this to stream a request body; the DOM typings do not know it yet.
-		duplex: "half",
-	} as RequestInit);
-}
-
-async function serve(
-	provider: MockProvider,
-	origin: string,
-	incoming: IncomingMessage,
-	outgoing: ServerResponse,
-): Promise<void> {
-	const clientGone = new AbortController();
-	outgoing.on("close", () => {
-		if (!outgoing.writableFinished) clientGone.abort(new Error("the client went away"));
+/** The body as the mock produces it; if it errors mid-way, the connection breaks, as a provider's would. */
+function breakingOnError(
+	body: ReadableStream<Uint8Array>,
+	socket: Socket,
+): ReadableStream<Uint8Array> {
+	const reader = body.getReader();
+	return new ReadableStream({
+		async pull(controller) {
+			try {
+				const chunk = await reader.read();
+				if (chunk.done) controller.close();
+				else controller.enqueue(chunk.value);
+			} catch {
+				// What was sent reaches the client, then the connection ends without the stream's end.
+				socket.end();
+				await new Promise(() => {});
+			}
+		},
+		cancel: (reason) => reader.cancel(reason),
 	});
-	let response: Response;
-	try {
-		response = await provider.fetch(requestOf(incoming, origin, clientGone.signal));
-	} catch {
-		// The `reset` fault, or a hung request whose client left: no answer, just a broken connection.
-		incoming.socket.destroy();
-		return;
-	}
-	outgoing.statusCode = response.status;
-	response.headers.forEach((value, name) => {
-		outgoing.setHeader(name, value);
-	});
-	if (response.body === null) {
-		outgoing.end();
-		return;
-	}
-	outgoing.flushHeaders();
-	try {
-		// Chunk by chunk as the mock produces them; a body that errors breaks the connection.
-		await pipeline(
-			Readable.fromWeb(response.body as Parameters<typeof Readable.fromWeb>[0]),
-			outgoing,
-		);
-	} catch {
-		incoming.socket.destroy();
-	}
 }
 
 /** Serves a new MockProvider on 127.0.0.1; port 0 picks a free port. */
@@ -81,23 +47,45 @@ export async function startMockServer(
 	port = 0,
 ): Promise<MockServer> {
 	const provider = createMockProvider(options);
-	let origin = "";
-	const server = createServer((incoming, outgoing) => {
-		void serve(provider, origin, incoming, outgoing);
+	const answer = async (
+		request: Request,
+		{ incoming }: HttpBindings | Http2Bindings,
+	): Promise<Response> => {
+		try {
+			const response = await provider.fetch(request);
+			if (response.body === null) return response;
+			// Chunked: node-server then sends the headers at once and each chunk as it comes.
+			const headers = new Headers(response.headers);
+			if (!headers.has("content-length")) headers.set("transfer-encoding", "chunked");
+			return new Response(breakingOnError(response.body, incoming.socket), {
+				status: response.status,
+				headers,
+			});
+		} catch {
+			// The `reset` fault, or a hung request whose client left: no answer, just a broken connection.
+			incoming.socket.destroy();
+			return new Response(null, { status: 500 });
+		}
+	};
+	const { server, address } = await new Promise<{
+		server: ReturnType<typeof serve>;
+		address: { port: number };
+	}>((listening, failed) => {
+		const started = serve(
+			// The process's own Request and Response stay as they are (benchmarks share it).
+			{ fetch: answer, port, hostname: "127.0.0.1", overrideGlobalObjects: false },
+			(info) => listening({ server: started, address: info }),
+		);
+		started.once("error", failed);
 	});
-	await new Promise<void>((listening, failed) => {
-		server.once("error", failed);
-		server.listen(port, "127.0.0.1", listening);
-	});
-	origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 	return {
-		url: origin,
+		url: `http://127.0.0.1:${address.port}`,
 		provider,
 		close: () =>
 			new Promise<void>((closed, failed) => {
 				server.close((error) => (error ? failed(error) : closed()));
 				// Streams and hung requests would otherwise keep close() waiting.
-				server.closeAllConnections();
+				if ("closeAllConnections" in server) server.closeAllConnections();
 			}),
 	};
 }

@@ -1,6 +1,7 @@
 // The operator's configuration (pools and tenants), validated with zod. It comes from the
 // TOLLBOOTH_CONFIG var: an object in wrangler.toml, or a JSON string from .dev.vars / --var.
-import { z } from "zod";
+import * as z from "zod/mini";
+import { configErrorMessage } from "./config-errors.ts";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./core/backoff.ts";
 import { type PerMinuteLimits, startingLimits } from "./core/limit-learning.ts";
 import type { PoolLimits, RateLimits } from "./core/limits.ts";
@@ -8,178 +9,226 @@ import type { PoolStateOptions } from "./core/pool-state.ts";
 import { PRIORITIES } from "./core/priority.ts";
 
 const priority = z.enum(PRIORITIES as unknown as ["critical", "high", "normal", "low"]);
-const positive = z.number().positive();
+const positive = z.number().check(z.positive());
+const positiveInt = z.int().check(z.positive());
 
 const rateLimitsSchema = z.strictObject({
 	requestsPerMinute: positive,
 	tokensPerMinute: positive,
 	/** Bucket capacity in requests; default: 10 seconds' worth of requestsPerMinute. */
-	burstRequests: positive.optional(),
-	/** Bucket capacity in tokens; default: 10 seconds' worth of tokensPerMinute. */
-	burstTokens: positive.optional(),
+	burstRequests: z.optional(positive),
+	/** Bucket capacity in tokens; default: the whole tokensPerMinute, as the providers hold it. */
+	burstTokens: z.optional(positive),
 });
+
+/** Headers no pool may forward from a client: credentials, framing, identity, and ones with a setting. */
+const RESERVED_HEADER =
+	/^(authorization|x-api-key|api-key|cookie|host|content-length|transfer-encoding|connection|te|upgrade|keep-alive|forwarded|via|true-client-ip|x-real-ip|x-client-ip|openai-organization|openai-project|anthropic-beta|openai-beta|(cf|x-forwarded|proxy|x-tollbooth)-.*)$/;
 
 const DEFAULT_MAX_WAIT_MS = { critical: 30_000, high: 60_000, normal: 120_000, low: 300_000 };
 
 const poolSchema = z.strictObject({
-	name: z
-		.string()
-		.regex(
+	name: z.string().check(
+		z.regex(
 			/^[a-z0-9][a-z0-9_-]*$/,
 			"use lower-case letters, digits, '-' and '_' (it is a URL path)",
-		)
-		.refine((name) => name !== "admin" && name !== "mock", "'admin' and 'mock' are reserved paths"),
+		),
+		z.refine(
+			(name) => name !== "admin" && name !== "mock",
+			"'admin' and 'mock' are reserved paths",
+		),
+	),
 	provider: z.enum(["openai", "anthropic", "openai-compatible"]),
 	/** The provider's API root including its version path, e.g. https://api.openai.com/v1. */
 	baseUrl: z.url({ protocol: /^https?$/ }),
 	/** Name of the secret (wrangler secret put NAME) that holds this pool's provider API key. */
-	apiKeySecret: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a Worker secret name"),
-	limits: rateLimitsSchema.extend({
+	apiKeySecret: z
+		.string()
+		.check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a Worker secret name")),
+	limits: z.extend(rateLimitsSchema, {
 		/** A number, or "auto": start conservative and adopt the provider's advertised limit. */
 		requestsPerMinute: z.union([positive, z.literal("auto")]),
 		tokensPerMinute: z.union([positive, z.literal("auto")]),
-		maxConcurrent: z.number().int().positive(),
-		models: z.record(z.string(), rateLimitsSchema).default({}),
+		maxConcurrent: positiveInt,
+		models: z._default(z.record(z.string(), rateLimitsSchema), {}),
 	}),
 	/** Output tokens reserved when a request gives no max_tokens. */
-	defaultMaxOutputTokens: z.number().int().positive().default(4096),
+	defaultMaxOutputTokens: z._default(positiveInt, 4096),
 	/**
 	 * Longest a request may wait in the queue, per priority (or one number for all);
 	 * x-max-wait-ms may shorten it. User-facing work should hear "no" sooner than batch work.
 	 */
-	maxWaitMs: z
-		.union([z.number().int().positive(), z.partialRecord(priority, z.number().int().positive())])
-		.default({})
-		.transform((value) =>
+	maxWaitMs: z.pipe(
+		z._default(z.union([positiveInt, z.partialRecord(priority, positiveInt)]), {}),
+		z.transform((value) =>
 			typeof value === "number"
 				? { critical: value, high: value, normal: value, low: value }
 				: { ...DEFAULT_MAX_WAIT_MS, ...value },
 		),
+	),
 	/** Waiters in the pool's queue; beyond it the lowest-priority, newest are shed. */
-	maxQueueLength: z.number().int().positive().default(1000),
+	maxQueueLength: z._default(positiveInt, 1000),
 	/** Waiters one tenant may have in the pool's queue (default: maxQueueLength). */
-	maxQueuePerTenant: z.number().int().positive().optional(),
+	maxQueuePerTenant: z.optional(positiveInt),
 	/** No request waits longer than this behind a stream of higher-priority work. */
-	agingBoundMs: z.number().int().positive().default(60_000),
+	agingBoundMs: z._default(positiveInt, 60_000),
 	/** A lease not released by then is reclaimed (its holder is assumed gone). */
-	leaseTtlMs: z.number().int().positive().default(600_000),
+	leaseTtlMs: z._default(positiveInt, 600_000),
 	/** Sends of one request, counting the first, when the provider answers 429. */
-	maxAttempts: z.number().int().min(1).max(10).default(DEFAULT_MAX_ATTEMPTS),
+	maxAttempts: z._default(z.int().check(z.gte(1), z.lte(10)), DEFAULT_MAX_ATTEMPTS),
 	/** Time allowed for the provider's response headers to arrive. */
-	firstByteTimeoutMs: z.number().int().positive().default(120_000),
+	firstByteTimeoutMs: z._default(positiveInt, 120_000),
 	/** Time allowed for a whole non-streamed answer (streams have no total limit). */
-	totalTimeoutMs: z.number().int().positive().default(600_000),
+	totalTimeoutMs: z._default(positiveInt, 600_000),
 	/** Longest silence between two chunks of a stream before it is treated as broken. */
-	streamIdleTimeoutMs: z.number().int().positive().default(60_000),
+	streamIdleTimeoutMs: z._default(positiveInt, 60_000),
 	/**
 	 * Whether Worker isolates may admit requests from allowances the pool grants them while it
 	 * has room and nobody waits (no round trip per request). Off: every request asks the pool,
 	 * for strict priority order from the first request (see README, Allowances).
 	 */
-	allowances: z.boolean().default(true),
+	allowances: z._default(z.boolean(), true),
 	/**
 	 * Where requests go when this pool is paused by the provider, failing, or full: another pool
 	 * of the same API (a second key, or another OpenAI-compatible server), with model names mapped.
 	 */
-	fallback: z
-		.strictObject({ pool: z.string(), models: z.record(z.string(), z.string()).default({}) })
-		.optional(),
+	fallback: z.optional(
+		z.strictObject({
+			pool: z.string(),
+			models: z._default(z.record(z.string(), z.string()), {}),
+		}),
+	),
+	/**
+	 * Routes under /v1 that are not one of the provider's metered endpoints: "metered" passes them
+	 * through at 1 request and 0 tokens; "deny" answers 404.
+	 */
+	passThrough: z._default(z.enum(["deny", "metered"]), "metered"),
+	/** Sent as openai-organization / openai-project (OpenAI pools); a client's own are dropped. */
+	organization: z.optional(z.string().check(z.minLength(1))),
+	project: z.optional(z.string().check(z.minLength(1))),
+	/** Values of the provider's beta header (anthropic-beta, openai-beta) that may cross; "*": any. */
+	allowedBetas: z._default(z.array(z.string().check(z.minLength(1))), []),
+	/** Further client headers (lower-case names) the operator lets cross to the provider as sent. */
+	forwardHeaders: z._default(
+		z.array(
+			z.string().check(
+				z.regex(/^[a-z0-9-]+$/, "a lower-case header name"),
+				z.refine(
+					(name) => !RESERVED_HEADER.test(name),
+					"tollbooth sets or drops this header itself",
+				),
+			),
+		),
+		[],
+	),
 });
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key");
+const sha256Hex = z
+	.string()
+	.check(z.regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key"));
 
 const tenantSchema = z.strictObject({
-	name: z.string().min(1),
+	name: z.string().check(z.minLength(1)),
 	/** SHA-256 (hex) of each gateway key this tenant uses; keys themselves are never stored. */
-	keySha256: z.array(sha256Hex).min(1),
+	keySha256: z.array(sha256Hex).check(z.minLength(1)),
 	/** Pools this tenant may use, by name, or ["*"] for all. */
-	pools: z.array(z.string()).min(1),
-	defaultPriority: priority.default("normal"),
-	maxPriority: priority.default("high"),
+	pools: z.array(z.string()).check(z.minLength(1)),
+	defaultPriority: z._default(priority, "normal"),
+	maxPriority: z._default(priority, "high"),
 	/** Share of a pool against other tenants of the same priority when both have work waiting. */
-	weight: z.number().positive().default(1),
+	weight: z._default(positive, 1),
 	/** This tenant's own limits in every pool it uses, on top of the pool's. */
-	limits: z
-		.strictObject({
-			requestsPerMinute: positive.optional(),
-			tokensPerMinute: positive.optional(),
-			maxConcurrent: z.number().int().positive().optional(),
-		})
-		.default({}),
+	limits: z._default(
+		z.strictObject({
+			requestsPerMinute: z.optional(positive),
+			tokensPerMinute: z.optional(positive),
+			maxConcurrent: z.optional(positiveInt),
+		}),
+		{},
+	),
 });
 
 export const configSchema = z
 	.strictObject({
-		pools: z.array(poolSchema).min(1),
-		tenants: z.array(tenantSchema).min(1),
+		pools: z.array(poolSchema).check(z.minLength(1)),
+		tenants: z.array(tenantSchema).check(z.minLength(1)),
 		/** Largest request body accepted, in bytes. */
-		maxBodyBytes: z
-			.number()
-			.int()
-			.positive()
-			.default(10 * 1024 * 1024),
+		maxBodyBytes: z._default(positiveInt, 10 * 1024 * 1024),
 		/** SHA-256 (hex) of each admin token for /admin/*; none: the admin API is off. */
-		adminKeySha256: z.array(sha256Hex).default([]),
+		adminKeySha256: z._default(z.array(sha256Hex), []),
 	})
-	.superRefine((config, ctx) => {
-		const poolNames = new Set<string>();
-		config.pools.forEach((pool, i) => {
-			if (poolNames.has(pool.name)) {
-				ctx.addIssue({
-					code: "custom",
-					path: ["pools", i, "name"],
-					message: `duplicate pool "${pool.name}"`,
-				});
-			}
-			poolNames.add(pool.name);
-		});
-		config.pools.forEach((pool, i) => {
-			if (!pool.fallback) return;
-			const path = ["pools", i, "fallback", "pool"];
-			const target = config.pools.find((candidate) => candidate.name === pool.fallback?.pool);
-			if (!target) {
-				ctx.addIssue({ code: "custom", path, message: `no pool named "${pool.fallback.pool}"` });
-			} else if (target === pool) {
-				ctx.addIssue({ code: "custom", path, message: "a pool cannot fall back to itself" });
-			} else if ((target.provider === "anthropic") !== (pool.provider === "anthropic")) {
-				ctx.addIssue({
-					code: "custom",
-					path,
-					message: `"${target.name}" speaks another API (${target.provider}); a fallback must take the same requests`,
-				});
-			}
-		});
-		const keyOwners = new Map<string, string>();
-		config.tenants.forEach((tenant, i) => {
-			tenant.pools.forEach((name, j) => {
-				if (name !== "*" && !poolNames.has(name)) {
+	.check(
+		z.superRefine((config, ctx) => {
+			const poolNames = new Set<string>();
+			config.pools.forEach((pool, i) => {
+				if (poolNames.has(pool.name)) {
 					ctx.addIssue({
 						code: "custom",
-						path: ["tenants", i, "pools", j],
-						message: `no pool named "${name}"`,
+						path: ["pools", i, "name"],
+						message: `duplicate pool "${pool.name}"`,
+					});
+				}
+				poolNames.add(pool.name);
+			});
+			config.pools.forEach((pool, i) => {
+				for (const field of ["organization", "project"] as const) {
+					if (pool[field] !== undefined && pool.provider === "anthropic") {
+						ctx.addIssue({
+							code: "custom",
+							path: ["pools", i, field],
+							message: "only OpenAI pools have an organization or project",
+						});
+					}
+				}
+			});
+			config.pools.forEach((pool, i) => {
+				if (!pool.fallback) return;
+				const path = ["pools", i, "fallback", "pool"];
+				const target = config.pools.find((candidate) => candidate.name === pool.fallback?.pool);
+				if (!target) {
+					ctx.addIssue({ code: "custom", path, message: `no pool named "${pool.fallback.pool}"` });
+				} else if (target === pool) {
+					ctx.addIssue({ code: "custom", path, message: "a pool cannot fall back to itself" });
+				} else if ((target.provider === "anthropic") !== (pool.provider === "anthropic")) {
+					ctx.addIssue({
+						code: "custom",
+						path,
+						message: `"${target.name}" speaks another API (${target.provider}); a fallback must take the same requests`,
 					});
 				}
 			});
-			if (PRIORITIES.indexOf(tenant.defaultPriority) < PRIORITIES.indexOf(tenant.maxPriority)) {
-				ctx.addIssue({
-					code: "custom",
-					path: ["tenants", i, "defaultPriority"],
-					message: `is above maxPriority "${tenant.maxPriority}"`,
+			const keyOwners = new Map<string, string>();
+			config.tenants.forEach((tenant, i) => {
+				tenant.pools.forEach((name, j) => {
+					if (name !== "*" && !poolNames.has(name)) {
+						ctx.addIssue({
+							code: "custom",
+							path: ["tenants", i, "pools", j],
+							message: `no pool named "${name}"`,
+						});
+					}
 				});
-			}
-			tenant.keySha256.forEach((hash, j) => {
-				const owner = keyOwners.get(hash);
-				if (owner !== undefined) {
+				if (PRIORITIES.indexOf(tenant.defaultPriority) < PRIORITIES.indexOf(tenant.maxPriority)) {
 					ctx.addIssue({
 						code: "custom",
-						path: ["tenants", i, "keySha256", j],
-						message: `the same key is already given to tenant "${owner}"`,
+						path: ["tenants", i, "defaultPriority"],
+						message: `is above maxPriority "${tenant.maxPriority}"`,
 					});
 				}
-				keyOwners.set(hash, tenant.name);
+				tenant.keySha256.forEach((hash, j) => {
+					const owner = keyOwners.get(hash);
+					if (owner !== undefined) {
+						ctx.addIssue({
+							code: "custom",
+							path: ["tenants", i, "keySha256", j],
+							message: `the same key is already given to tenant "${owner}"`,
+						});
+					}
+					keyOwners.set(hash, tenant.name);
+				});
 			});
-		});
-	});
+		}),
+	);
 
 export type Config = z.infer<typeof configSchema>;
 export type PoolConfig = Config["pools"][number];
@@ -203,7 +252,7 @@ export function parseConfig(raw: unknown): ConfigResult {
 	if (value === undefined) {
 		return { ok: false, message: "TOLLBOOTH_CONFIG is not set (see README, Configuration)" };
 	}
-	const parsed = configSchema.safeParse(value);
+	const parsed = configSchema.safeParse(value, { error: configErrorMessage });
 	if (parsed.success) return { ok: true, config: parsed.data };
 	const problems = parsed.error.issues.map(
 		(issue) => `TOLLBOOTH_CONFIG.${issue.path.join(".") || "(root)"}: ${issue.message}`,
@@ -211,7 +260,8 @@ export function parseConfig(raw: unknown): ConfigResult {
 	return { ok: false, message: `Invalid configuration: ${problems.join("; ")}` };
 }
 
-const BURST_SECONDS = 10;
+/** Default request burst: 10 seconds' worth of requestsPerMinute. */
+const REQUEST_BURST_SECONDS = 10;
 
 /**
  * The pool's limits in the core's terms, with bursts defaulted: the configured per-minute limits,
@@ -250,8 +300,10 @@ function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
 		requestsPerMinute: limits.requestsPerMinute,
 		tokensPerMinute: limits.tokensPerMinute,
 		burstRequests:
-			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * BURST_SECONDS) / 60),
-		burstTokens: limits.burstTokens ?? (limits.tokensPerMinute * BURST_SECONDS) / 60,
+			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * REQUEST_BURST_SECONDS) / 60),
+		// A full minute of tokens, as the providers' own buckets hold: any request the provider
+		// would take (one as large as its whole per-minute limit) fits the bucket.
+		burstTokens: limits.burstTokens ?? limits.tokensPerMinute,
 	};
 }
 

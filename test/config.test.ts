@@ -13,6 +13,37 @@ const pool = {
 const tenant = { name: "team", keySha256: [hash], pools: ["*"] };
 
 describe("a bad configuration", () => {
+	it("refuses forwarding a credential, identity or settled header, and an organization on Anthropic", () => {
+		const result = parseConfig({
+			pools: [
+				{
+					...pool,
+					forwardHeaders: ["x-api-key", "openai-organization", "x-forwarded-for", "X-Up"],
+				},
+				{ ...pool, name: "claude", provider: "anthropic", organization: "org-1" },
+			],
+			tenants: [tenant],
+		});
+		const message = result.ok ? "" : result.message;
+		for (const index of [0, 1, 2]) {
+			expect(message).toContain(
+				`pools.0.forwardHeaders.${index}: tollbooth sets or drops this header itself`,
+			);
+		}
+		expect(message).toContain("pools.0.forwardHeaders.3: a lower-case header name");
+		expect(message).toContain("pools.1.organization: only OpenAI pools");
+	});
+
+	it("defaults to passing unknown routes through, with no betas, headers or organization", () => {
+		const result = parseConfig({ pools: [pool], tenants: [tenant] });
+		expect(result.ok && result.config.pools[0]).toMatchObject({
+			passThrough: "metered",
+			allowedBetas: [],
+			forwardHeaders: [],
+		});
+		expect(result.ok && result.config.pools[0]?.organization).toBeUndefined();
+	});
+
 	it("names every bad field and what is wrong with it", () => {
 		const result = parseConfig({
 			pools: [{ ...pool, baseUrl: "ftp://x", limits: { ...pool.limits, requestsPerMinute: 0 } }],
@@ -77,10 +108,11 @@ describe("a good configuration", () => {
 		expect(result.config.tenants[0]?.defaultPriority).toBe("normal");
 		expect(result.config.tenants[0]?.weight).toBe(1);
 		expect(result.config.maxBodyBytes).toBe(10 * 1024 * 1024);
-		// Bursts default to 10 seconds' worth of each per-minute limit.
+		// The request burst defaults to 10 seconds' worth; the token burst to the whole minute, as
+		// the providers hold it, so any request the provider would take fits.
 		const limits = poolLimits(parsed ?? (undefined as never));
 		expect(limits.burstRequests).toBe(100);
-		expect(limits.burstTokens).toBe(10_000);
+		expect(limits.burstTokens).toBe(60_000);
 	});
 
 	it("takes one wait for every priority, or some classes overridden", () => {

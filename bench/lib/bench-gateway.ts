@@ -13,6 +13,12 @@ export const BENCH_PROVIDER_KEY = "bench-provider-key";
 const PROVIDER_KEY_SECRET = "BENCH_PROVIDER_KEY";
 /** The admin token of every bench gateway, for /admin/* (see readAdmin). */
 export const BENCH_ADMIN_KEY = "tb-bench-admin-key";
+/** The chat request most scenarios send: small, so they measure the path, not the body. */
+export const SMALL_CHAT_BODY = JSON.stringify({
+	model: "gpt-4o-mini",
+	messages: [{ role: "user", content: "Say hello" }],
+	max_tokens: 16,
+});
 
 function sha256Hex(text: string): string {
 	return createHash("sha256").update(text).digest("hex");
@@ -47,8 +53,9 @@ export function startBenchGateway(
 ): Promise<WranglerDev> {
 	return startWranglerDev({
 		config: benchConfig(pools),
-		vars: { ...options.vars, [PROVIDER_KEY_SECRET]: BENCH_PROVIDER_KEY, MOCK_PROVIDER: "off" },
-		entry: options.entry,
+		vars: { ...options.vars, [PROVIDER_KEY_SECRET]: BENCH_PROVIDER_KEY },
+		// The production entry, without the dev mock, unless a bench Worker wraps it.
+		entry: options.entry ?? "src/index.ts",
 	});
 }
 

@@ -23,19 +23,53 @@ export function printTable(title: string, rows: readonly Row[]): void {
 	}
 }
 
-/** Writes the report and returns its path relative to the working directory. */
-export async function writeReport(scenario: string, report: unknown): Promise<string> {
-	await mkdir(RESULTS_DIRECTORY, { recursive: true });
-	const path = join(RESULTS_DIRECTORY, `${scenario}.json`);
-	await writeFile(path, `${JSON.stringify(report, null, "\t")}\n`);
-	return relative(process.cwd(), path);
+/** A report's fields beyond scenario, finishedAt and rows; chart(s) are paths to print. */
+export interface ReportFields {
+	chart?: string;
+	charts?: readonly string[];
+	[field: string]: unknown;
+}
+
+/** A scenario's ending: its table, then {@link saveReport}. */
+export async function finish(
+	scenario: string,
+	title: string,
+	rows: readonly Row[],
+	report: ReportFields,
+): Promise<boolean> {
+	printTable(title, rows);
+	return saveReport(scenario, rows, report);
+}
+
+/**
+ * The ending for a scenario that prints its own tables: writes bench/results/<scenario>.json (the
+ * fields plus scenario, finishedAt and rows), prints where it and its charts are, and returns true
+ * when every row met its target.
+ */
+export async function saveReport(
+	scenario: string,
+	rows: readonly Row[],
+	report: ReportFields,
+): Promise<boolean> {
+	const full = { scenario, finishedAt: new Date().toISOString(), rows, ...report };
+	const path = await writeResult(`${scenario}.json`, `${JSON.stringify(full, null, "\t")}\n`);
+	let charts = "";
+	if (report.chart !== undefined) charts = `; chart: ${report.chart}`;
+	else if (report.charts !== undefined) charts = `; charts: ${report.charts.join(", ")}`;
+	console.log(`  report: ${path}${charts}`);
+	return rows.every((row) => row.met !== false);
 }
 
 /** Writes an SVG picture beside the report (bench/results/<name>.svg) and returns its path. */
-export async function writeChart(name: string, svg: string): Promise<string> {
+export function writeChart(name: string, svg: string): Promise<string> {
+	return writeResult(`${name}.svg`, svg);
+}
+
+/** Writes bench/results/<fileName> and returns its path relative to the working directory. */
+async function writeResult(fileName: string, text: string): Promise<string> {
 	await mkdir(RESULTS_DIRECTORY, { recursive: true });
-	const path = join(RESULTS_DIRECTORY, `${name}.svg`);
-	await writeFile(path, svg);
+	const path = join(RESULTS_DIRECTORY, fileName);
+	await writeFile(path, text);
 	return relative(process.cwd(), path);
 }
 

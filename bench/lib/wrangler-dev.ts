@@ -37,6 +37,8 @@ export interface WranglerDev {
 	origin: string;
 	/** wrangler's own output, kept until stop() for diagnosis. */
 	logFile: string;
+	/** wrangler's process id, also the id of the process group that holds its workerd processes. */
+	pid: number;
 	stop(): Promise<void>;
 }
 
@@ -148,7 +150,8 @@ async function snapshotWorker(
 	}
 	const config = join(directory, "wrangler.toml");
 	await copyFile(WRANGLER_TOML, config);
-	const script = entry === undefined ? "index.js" : basename(entry).replace(/\.ts$/, ".js");
+	// Without an entry: [env.dev]'s main, src/dev.ts (the gateway with the built-in mock).
+	const script = basename(entry ?? "src/dev.ts").replace(/\.ts$/, ".js");
 	return { script: join(outdir, script), config };
 }
 
@@ -228,5 +231,5 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
 		await stop();
 		throw error;
 	}
-	return { origin, logFile, stop };
+	return { origin, logFile, pid: child.pid ?? 0, stop };
 }

@@ -1,9 +1,10 @@
 // Requests per second through tollbooth's whole path against a zero-latency provider, as a share of
 // what the same isolate does as a pass-through Worker and as a Worker that answers a constant; with
 // allowances (the default) and without, and how many Pool calls each request cost.
+import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
 import { BENCH_POOL, type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
 import { HttpClient, runClosedLoop } from "../lib/http-client.ts";
-import { percent, printTable, type Row, writeChart, writeReport } from "../lib/report.ts";
+import { finish, percent, type Row, writeChart } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { lineChart } from "../lib/svg-chart.ts";
 
@@ -16,12 +17,6 @@ const ROUNDS = 5;
 const PHASE_MS = 1_000;
 const OF_PASSTHROUGH_TARGET = 0.8;
 const OF_CONSTANT_TARGET = 0.5;
-
-const chatBody = JSON.stringify({
-	model: "gpt-4o-mini",
-	messages: [{ role: "user", content: "Say hello" }],
-	max_tokens: 16,
-});
 
 interface PhaseResult {
 	round: number;
@@ -47,7 +42,7 @@ async function phase(
 	round: number,
 ): Promise<PhaseResult> {
 	const client = new HttpClient(CONNECTIONS);
-	const target = stack.target(variant, chatBody);
+	const target = stack.target(variant, SMALL_CHAT_BODY);
 	let non2xx = 0;
 	await poolCallsSinceLastRead(stack);
 	try {
@@ -156,7 +151,7 @@ async function run(): Promise<boolean> {
 		})),
 		{ label: "failed or not 2xx", value: String(failures), target: "0", met: failures === 0 },
 	];
-	printTable(`ceiling — closed loop, ${CONNECTIONS} connections, same isolate`, rows);
+	const title = `ceiling — closed loop, ${CONNECTIONS} connections, same isolate`;
 
 	const chart = await writeChart(
 		"ceiling",
@@ -173,9 +168,7 @@ async function run(): Promise<boolean> {
 			})),
 		}),
 	);
-	const path = await writeReport("ceiling", {
-		scenario: "ceiling",
-		finishedAt: new Date().toISOString(),
+	return finish("ceiling", title, rows, {
 		setup: {
 			runtime:
 				"one wrangler dev (its proxy workerd in front of the user workerd, which every variant crosses); all variants in the bench Worker's one isolate",
@@ -190,11 +183,8 @@ async function run(): Promise<boolean> {
 			strict: callsPerRequest("strict"),
 		},
 		phases,
-		rows,
 		chart,
 	});
-	console.log(`  report: ${path}; chart: ${chart}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const ceiling: Scenario = {

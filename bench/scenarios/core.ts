@@ -6,7 +6,7 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { Priority } from "../../src/core/priority.ts";
 import { type Ask, Scheduler } from "../../src/core/scheduler.ts";
-import { printTable, type Row, writeReport } from "../lib/report.ts";
+import { printTable, type Row, saveReport } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 
 const WAITER_COUNTS = [0, 1_000, 100_000] as const;
@@ -229,9 +229,7 @@ async function run(): Promise<boolean> {
 		console.log(`  top self-time frames (${profiled.path}):`);
 		for (const frame of profiled.top) console.log(`    ${frame}`);
 	}
-	const path = await writeReport("core", {
-		scenario: "core",
-		finishedAt: new Date().toISOString(),
+	return saveReport("core", rows, {
 		setup: {
 			decision:
 				"no waiters: a submit that is admitted (its release and a tick timed with it); with waiters: a release + the tick that admits the next waiter, or a submit that is queued",
@@ -242,10 +240,7 @@ async function run(): Promise<boolean> {
 		},
 		results,
 		profile: profiled,
-		rows,
 	});
-	console.log(`  report: ${path}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const core: Scenario = {

@@ -2,9 +2,10 @@
 // on the same Pool over native RPC (the bench Worker's /bench/decisions), and the SQLite rows the
 // object writes per decision, from its storageStats(). Then whole requests through tollbooth with
 // allowances: how many one Pool serves per second, and how many calls to the Pool each costs.
+import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
 import { BENCH_POOL, type BenchStack, startBenchStack } from "../lib/bench-stack.ts";
 import { HttpClient, runClosedLoop } from "../lib/http-client.ts";
-import { printTable, type Row, writeReport } from "../lib/report.ts";
+import { finish, type Row } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 
 /** Worker invocations looping at once, one level per phase. */
@@ -19,12 +20,6 @@ const REQUEST_CONNECTIONS = 64;
 /** Requests a second one Pool must be able to serve with allowances, as a multiple of decisions/s. */
 const WITH_ALLOWANCES_TARGET = 3;
 
-const chatBody = JSON.stringify({
-	model: "gpt-4o-mini",
-	messages: [{ role: "user", content: "Say hello" }],
-	max_tokens: 16,
-});
-
 interface WithAllowances {
 	requests: number;
 	perSecond: number;
@@ -37,7 +32,7 @@ async function withAllowances(stack: BenchStack, ms: number): Promise<WithAllowa
 	const calls = () =>
 		getJson<Record<string, number>>(stack.gateway.origin, "/bench/pool-calls?reset=1");
 	const client = new HttpClient(REQUEST_CONNECTIONS);
-	const target = stack.target("tollbooth", chatBody);
+	const target = stack.target("tollbooth", SMALL_CHAT_BODY);
 	await calls();
 	try {
 		const loop = await runClosedLoop({
@@ -177,10 +172,8 @@ async function run(): Promise<boolean> {
 			value: `${rpc.statusMs.toFixed(2)} / ${rpc.acquireMs.toFixed(2)} / ${rpc.releaseMs.toFixed(2)} ms`,
 		},
 	];
-	printTable("decisions — one Pool object; a decision is one acquire + its release", table);
-	const path = await writeReport("decisions", {
-		scenario: "decisions",
-		finishedAt: new Date().toISOString(),
+	const title = "decisions — one Pool object; a decision is one acquire + its release";
+	return finish("decisions", title, table, {
 		setup: {
 			decision:
 				"one acquire() that admits plus the release() of that lease: two RPCs and two settles of the Pool",
@@ -193,10 +186,7 @@ async function run(): Promise<boolean> {
 		rowsPerDecision,
 		rpcCosts: rpc,
 		withAllowances: allowances,
-		rows: table,
 	});
-	console.log(`  report: ${path}`);
-	return table.every((row) => row.met !== false);
 }
 
 export const decisions: Scenario = {

@@ -1,6 +1,7 @@
 // What a distant Pool costs a request: the bench Worker adds a round trip (default 80 ms, an object
 // on another continent) to every call tollbooth makes to the "far" pools, with allowances and
 // without, at concurrency 1 and 32 under light load, and under overload (3× a small pool's limit).
+import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
 import {
 	type BenchStack,
 	DEFAULT_POOL_DELAY_MS,
@@ -10,7 +11,7 @@ import {
 } from "../lib/bench-stack.ts";
 import { HttpClient, interleaved, runClosedLoop } from "../lib/http-client.ts";
 import { runOpenLoop } from "../lib/open-loop.ts";
-import { printTable, type Row, writeReport } from "../lib/report.ts";
+import { finish, type Row } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { type Summary, summarize } from "../lib/stats.ts";
 
@@ -23,12 +24,6 @@ const OVERLOAD_MS = 10_000;
 /** Arrivals per second at each overloaded pool: three times its limit. */
 const OVERLOAD_PER_SECOND = (3 * TIGHT_REQUESTS_PER_MINUTE) / 60;
 const FAR_ADDED_P50_TARGET_MS = 2;
-
-const chatBody = JSON.stringify({
-	model: "gpt-4o-mini",
-	messages: [{ role: "user", content: "Say hello" }],
-	max_tokens: 16,
-});
 
 interface LightPhase {
 	concurrency: number;
@@ -57,7 +52,7 @@ async function light(stack: BenchStack, concurrency: number, durationMs: number)
 			connections: concurrency,
 			durationMs,
 			next: interleaved(
-				LIGHT.map((variant) => stack.target(variant, chatBody)),
+				LIGHT.map((variant) => stack.target(variant, SMALL_CHAT_BODY)),
 				concurrency,
 			),
 			record(target, timing) {
@@ -73,7 +68,7 @@ async function light(stack: BenchStack, concurrency: number, durationMs: number)
 }
 
 async function overload(stack: BenchStack, variant: Variant): Promise<OverloadResult> {
-	const target = stack.target(variant, chatBody);
+	const target = stack.target(variant, SMALL_CHAT_BODY);
 	const run = await runOpenLoop({
 		ratePerSecond: OVERLOAD_PER_SECOND,
 		durationMs: OVERLOAD_MS,
@@ -144,13 +139,8 @@ async function run(): Promise<boolean> {
 			value: `${result.ok} / ${result.turnedAway} / ${result.other} of ${result.offered}; served p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`,
 		});
 	}
-	printTable(
-		`distance — tollbooth with a Pool ${delayMs} ms away, over a pass-through Worker`,
-		rows,
-	);
-	const path = await writeReport("distance", {
-		scenario: "distance",
-		finishedAt: new Date().toISOString(),
+	const title = `distance — tollbooth with a Pool ${delayMs} ms away, over a pass-through Worker`;
+	return finish("distance", title, rows, {
 		setup: {
 			delay: `the bench Worker adds ${delayMs} ms to every call tollbooth makes to a "far" pool (half before, half after)`,
 			light: `closed loop, interleaved: pass-through, far (allowances), far-strict (allowances off); pools far above the load; ${PHASE_MS} ms per concurrency`,
@@ -158,10 +148,7 @@ async function run(): Promise<boolean> {
 		},
 		phases,
 		overloaded,
-		rows,
 	});
-	console.log(`  report: ${path}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const distance: Scenario = {

@@ -2,9 +2,10 @@
 // through a Worker that only forwards, and through tollbooth, interleaved, at concurrency 1 and 32;
 // a fourth way (forward with only the Pool's acquire and release) splits the Pool's share out, and
 // a fifth (tollbooth through a pool with allowances off) shows what allowances save.
+import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
 import { type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
 import { HttpClient, interleaved, runClosedLoop, type Timing } from "../lib/http-client.ts";
-import { printTable, type Row, writeChart, writeReport } from "../lib/report.ts";
+import { finish, type Row, writeChart } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { type Summary, summarize } from "../lib/stats.ts";
 import { cumulative, lineChart } from "../lib/svg-chart.ts";
@@ -15,12 +16,6 @@ const PHASE_MS = 10_000;
 const CONCURRENCIES = [1, 32] as const;
 const ADDED_P50_TARGET_MS = 1;
 const ADDED_P99_TARGET_MS = 5;
-
-const chatBody = JSON.stringify({
-	model: "gpt-4o-mini",
-	messages: [{ role: "user", content: "Say hello" }],
-	max_tokens: 16,
-});
 
 interface Added {
 	p50: number;
@@ -54,7 +49,7 @@ async function measure(stack: BenchStack, concurrency: number, durationMs: numbe
 			connections: concurrency,
 			durationMs,
 			next: interleaved(
-				VARIANTS.map((variant) => stack.target(variant, chatBody)),
+				VARIANTS.map((variant) => stack.target(variant, SMALL_CHAT_BODY)),
 				concurrency,
 				concurrency,
 			),
@@ -152,7 +147,6 @@ async function run(): Promise<boolean> {
 			},
 		);
 	}
-	printTable("overhead — one small chat request four ways, interleaved", rows);
 
 	const charts = await Promise.all(
 		phases.map((phase) =>
@@ -172,9 +166,7 @@ async function run(): Promise<boolean> {
 			),
 		),
 	);
-	const path = await writeReport("overhead", {
-		scenario: "overhead",
-		finishedAt: new Date().toISOString(),
+	return finish("overhead", "overhead — one small chat request four ways, interleaved", rows, {
 		setup: {
 			variants: {
 				direct: "Node client → Node mock provider (own thread, zero latency)",
@@ -191,11 +183,8 @@ async function run(): Promise<boolean> {
 			client: "node:http, keep-alive; latency from request start to the last body byte",
 		},
 		phases: phases.map(({ samples: _samples, ...phase }) => phase),
-		rows,
 		charts,
 	});
-	console.log(`  report: ${path}; charts: ${charts.join(", ")}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const overhead: Scenario = {

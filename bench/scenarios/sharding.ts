@@ -1,7 +1,7 @@
 // The sharding simulation (bench/sharding/sharded-pool.ts): one key's limit split over 4 Pool
 // shards under skewed and shifting load, with and without share rebalancing, against the limit.
 
-import { percent, printTable, type Row, writeChart, writeReport } from "../lib/report.ts";
+import { finish, percent, type Row, writeChart } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { lineChart } from "../lib/svg-chart.ts";
 import {
@@ -133,7 +133,6 @@ async function run(): Promise<boolean> {
 		target: "0",
 		met: refused === 0,
 	});
-	printTable("sharding — admitted rate against the limit", rows);
 
 	const shiftingCases = results.filter(
 		({ entry }) => entry.skew === "shifting" && entry.overload === 2,
@@ -161,9 +160,7 @@ async function run(): Promise<boolean> {
 			],
 		}),
 	);
-	const path = await writeReport("sharding", {
-		scenario: "sharding",
-		finishedAt: new Date().toISOString(),
+	return finish("sharding", "sharding — admitted rate against the limit", rows, {
 		setup: {
 			limitPerSecond: LIMIT_PER_SECOND,
 			durationMs: DURATION_MS,
@@ -182,11 +179,8 @@ async function run(): Promise<boolean> {
 			admittedPerSecondTimeline: result.admittedPerSecondTimeline,
 			finalShares: result.sharesTimeline.at(-1),
 		})),
-		rows,
 		chart,
 	});
-	console.log(`  report: ${path}; chart: ${chart}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const sharding: Scenario = {

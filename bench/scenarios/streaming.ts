@@ -3,7 +3,7 @@
 // tollbooth, taking turns. Gaps that stay near the mock's show that nothing buffers the stream.
 import { type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
 import { HttpClient, type Timing } from "../lib/http-client.ts";
-import { printTable, type Row, writeChart, writeReport } from "../lib/report.ts";
+import { finish, type Row, writeChart } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { type Summary, summarize } from "../lib/stats.ts";
 import { cumulative, lineChart } from "../lib/svg-chart.ts";
@@ -126,7 +126,7 @@ async function run(): Promise<boolean> {
 			met: direct.non2xx + passthrough.non2xx + tollbooth.non2xx === 0,
 		},
 	];
-	printTable(`streaming — ${CHUNKS} SSE chunks ${CHUNK_DELAY_MS} ms apart, interleaved`, rows);
+	const title = `streaming — ${CHUNKS} SSE chunks ${CHUNK_DELAY_MS} ms apart, interleaved`;
 
 	const chart = await writeChart(
 		"streaming",
@@ -142,9 +142,7 @@ async function run(): Promise<boolean> {
 			})),
 		}),
 	);
-	const path = await writeReport("streaming", {
-		scenario: "streaming",
-		finishedAt: new Date().toISOString(),
+	return finish("streaming", title, rows, {
 		setup: {
 			mock: `Node mock on its own thread, ${CHUNKS} content chunks ${CHUNK_DELAY_MS} ms apart, no latency before the first`,
 			order: "one stream at a time; each round sends one per variant, the order rotated each round",
@@ -159,11 +157,8 @@ async function run(): Promise<boolean> {
 		),
 		firstByteAddedMs,
 		chunkShare,
-		rows,
 		chart,
 	});
-	console.log(`  report: ${path}; chart: ${chart}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const streaming: Scenario = {

@@ -1,6 +1,6 @@
 // Acceptance test of a wrong limit: the overload scenario's load with the provider's real limit 30%
 // below the pool's configured one, which tollbooth must learn from the provider's rate-limit headers.
-import { milliseconds, percent, printTable, type Row, writeReport } from "../lib/report.ts";
+import { finish, milliseconds, percent, type Row } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { summarize } from "../lib/stats.ts";
 import {
@@ -125,14 +125,9 @@ async function run(): Promise<boolean> {
 			value: `${pool.status?.provider?.state} ${JSON.stringify(pool.status?.sinceStart)}`,
 		},
 	];
-	printTable(
-		`wrong-limit — ${OVERLOAD_PER_SECOND}/s (3× the pool's ${CONFIGURED.requestsPerMinute} RPM) for ${OVERLOAD_MS / 1000} s, ${percent(HIGH_SHARE, 0)} high, into a provider that allows ${REAL.requestsPerMinute} RPM`,
-		rows,
-	);
+	const title = `wrong-limit — ${OVERLOAD_PER_SECOND}/s (3× the pool's ${CONFIGURED.requestsPerMinute} RPM) for ${OVERLOAD_MS / 1000} s, ${percent(HIGH_SHARE, 0)} high, into a provider that allows ${REAL.requestsPerMinute} RPM`;
 
-	const path = await writeReport("wrong-limit", {
-		scenario: "wrong-limit",
-		finishedAt: new Date().toISOString(),
+	return finish("wrong-limit", title, rows, {
 		setup: {
 			configured: CONFIGURED,
 			real: REAL,
@@ -163,10 +158,7 @@ async function run(): Promise<boolean> {
 		retries: summarize(retried.map((shot) => Number(shot.headers["x-tollbooth-retries"]))),
 		deadline,
 		poolAtEnd: through.poolAtEnd,
-		rows,
 	});
-	console.log(`  report: ${path}`);
-	return rows.every((row) => row.met !== false);
 }
 
 export const wrongLimit: Scenario = {

@@ -272,10 +272,10 @@ export class LearnedLimits {
 	#admitted = { requests: 0, tokens: 0 };
 	readonly #admittedAt = new Map<string, { requests: number; tokens: number }>();
 
-	constructor(
-		private readonly configured: ConfiguredLimits,
-		snapshot?: LearnedLimitsSnapshot,
-	) {
+	readonly #configured: ConfiguredLimits;
+
+	constructor(configured: ConfiguredLimits, snapshot?: LearnedLimitsSnapshot) {
+		this.#configured = configured;
 		this.#learned = snapshot?.learned ?? {};
 		this.#source = snapshot?.source ?? startingLimits(configured).source;
 	}
@@ -287,7 +287,7 @@ export class LearnedLimits {
 
 	/** The per-minute limits in force and where they come from, for /admin. */
 	current(): PerMinuteLimits & { source: string } {
-		const start = startingLimits(this.configured);
+		const start = startingLimits(this.#configured);
 		return {
 			requestsPerMinute: this.#learned.requestsPerMinute ?? start.requestsPerMinute,
 			tokensPerMinute: this.#learned.tokensPerMinute ?? start.tokensPerMinute,
@@ -327,7 +327,7 @@ export class LearnedLimits {
 		};
 		const current = this.current();
 		const advice = learnLimits(reported, since, {
-			configured: this.configured,
+			configured: this.#configured,
 			current,
 			available,
 		});

@@ -31,6 +31,7 @@ import {
 	type SchedulerOptions,
 	type SchedulerSnapshot,
 } from "./scheduler.ts";
+import { TimeSeries, type TimeSeriesSnapshot } from "./time-series.ts";
 
 export interface PoolStateOptions {
 	scheduler: Omit<SchedulerOptions, "limits">;
@@ -108,6 +109,8 @@ export class PoolState {
 	readonly #learning: LearnedLimits;
 	readonly #allowances: PoolAllowances | undefined;
 	#events: PoolEvent[] = [];
+	/** What the pool decided, per second, over the last minutes: for the operator's charts. */
+	readonly #series = new TimeSeries();
 	#breaker: BreakerState;
 
 	constructor(options: PoolStateOptions, snapshot?: PoolSnapshot, nowMs = 0) {
@@ -130,6 +133,7 @@ export class PoolState {
 		const gate = this.#health.gate(ask.retry !== true && (ask.attempt ?? 1) === 1, nowMs);
 		this.#noteBreaker(nowMs);
 		if (!gate.allowed) {
+			this.#series.add(`refused:${gate.reason}`, nowMs);
 			const message =
 				gate.reason === "circuit_open"
 					? "The provider is failing for this pool; tollbooth stopped sending to it for a moment."
@@ -143,6 +147,7 @@ export class PoolState {
 		}
 		const decision = this.#scheduler.submit(ask, nowMs);
 		if (decision.kind === "admitted") this.#learning.admitted(ask.ticketId, ask.tokens);
+		if (decision.kind !== "queued") this.#count(decision, nowMs);
 		return decision;
 	}
 
@@ -189,9 +194,11 @@ export class PoolState {
 			const retryAfterMs = report.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS * 2 ** (attempt - 1);
 			this.#scheduler.pauseUntil(nowMs + retryAfterMs);
 			this.#events.push({ event: "pause", untilMs: nowMs + retryAfterMs, retryAfterMs });
+			this.#series.add("provider_429", nowMs);
 			if (attempt >= maxAttempts) {
 				return { kind: "final", reason: "provider_rate_limited", retryAfterMs };
 			}
+			this.#series.add("retry", nowMs);
 			return {
 				kind: "again",
 				delayMs: 0,
@@ -232,6 +239,7 @@ export class PoolState {
 				? { kind: "final", reason: decision.reason }
 				: { kind: "final", reason: decision.reason, retryAfterMs: decision.retryAfterMs };
 		}
+		this.#series.add("retry", nowMs);
 		this.#events.push({
 			event: "retry",
 			reason: decision.reason,
@@ -278,6 +286,7 @@ export class PoolState {
 		const outcomes = this.#scheduler.tick(nowMs);
 		for (const { ticketId, result } of outcomes) {
 			if (result.kind === "admitted") this.#learning.admitted(ticketId, result.lease.tokens);
+			this.#count(result, nowMs);
 		}
 		return outcomes;
 	}
@@ -309,6 +318,11 @@ export class PoolState {
 		};
 	}
 
+	/** Admissions, refusals by reason, provider 429s and retries per second, oldest first. */
+	series(nowMs: number): TimeSeriesSnapshot {
+		return this.#series.snapshot(nowMs);
+	}
+
 	snapshot(): PoolSnapshot {
 		return {
 			scheduler: this.#scheduler.snapshot(),
@@ -337,6 +351,13 @@ export class PoolState {
 		if (advice?.adopt) {
 			this.#scheduler.setLimits(this.#options.limitsFor(this.#learning.learned), nowMs);
 		}
+	}
+
+	#count(decision: { kind: "admitted" } | { kind: "rejected"; reason: string }, nowMs: number) {
+		this.#series.add(
+			decision.kind === "admitted" ? "admitted" : `refused:${decision.reason}`,
+			nowMs,
+		);
 	}
 
 	#noteBreaker(nowMs: number): void {

@@ -29,10 +29,10 @@ export class ProviderHealth {
 	readonly #breaker: CircuitBreaker;
 	readonly #budget: RetryBudget;
 
-	constructor(
-		private readonly backoff: BackoffOptions = DEFAULT_BACKOFF,
-		snapshot?: ProviderHealthSnapshot,
-	) {
+	readonly #backoff: BackoffOptions;
+
+	constructor(backoff: BackoffOptions = DEFAULT_BACKOFF, snapshot?: ProviderHealthSnapshot) {
+		this.#backoff = backoff;
 		this.#breaker = new CircuitBreaker(undefined, snapshot?.breaker);
 		this.#budget = new RetryBudget(undefined, snapshot?.budget);
 	}
@@ -63,10 +63,10 @@ export class ProviderHealth {
 	): RetryDecision {
 		const failureClass = classifyFailure(failure);
 		if (!failureClass.retryable) {
+			// A client error is a working provider. A 5xx the provider marks final (501, 505, or
+			// x-should-retry: false) is about this request, not a sign the provider is down.
 			if (failureClass.reason === "client_error" || failureClass.reason === "not_a_failure") {
 				this.#breaker.recordSuccess(nowMs);
-			} else {
-				this.#breaker.recordFailure(nowMs);
 			}
 			return { retry: false, reason: failureClass.reason };
 		}
@@ -83,7 +83,7 @@ export class ProviderHealth {
 			};
 		}
 		this.#budget.recordRetry(nowMs);
-		const delayMs = backoffDelayMs(attempt, { ...this.backoff, retryAfterMs }, random);
+		const delayMs = backoffDelayMs(attempt, { ...this.#backoff, retryAfterMs }, random);
 		return { retry: true, delayMs, reason: failureClass.reason };
 	}
 

@@ -50,12 +50,11 @@ class Bucket {
 	 */
 	held = 0;
 
+	readonly limitPerMinute: number;
+
 	/** Starts full, or from a saved state whose level is clamped to today's capacity. */
-	constructor(
-		readonly limitPerMinute: number,
-		capacity: number,
-		saved: BucketState | undefined,
-	) {
+	constructor(limitPerMinute: number, capacity: number, saved: BucketState | undefined) {
+		this.limitPerMinute = limitPerMinute;
 		this.full = bucketSpec(limitPerMinute, capacity);
 		this.state = saved ? clampToCapacity(this.full, saved) : fullBucket(this.full);
 	}

@@ -27,10 +27,10 @@ export class TenantLimits {
 	/** Leases of this tenant in flight in the pool. */
 	inFlight = 0;
 
-	constructor(
-		readonly policy: TenantPolicy,
-		saved?: TenantBucketsState,
-	) {
+	readonly policy: TenantPolicy;
+
+	constructor(policy: TenantPolicy, saved?: TenantBucketsState) {
+		this.policy = policy;
 		this.buckets = new RateBuckets(
 			{ requestsPerMinute: policy.requestsPerMinute, tokensPerMinute: policy.tokensPerMinute },
 			saved,

@@ -33,7 +33,10 @@ export class WaitEstimate {
 	readonly #returns = new ReturnSchedule();
 	readonly #poolCostMs: (requests: number, tokens: number) => number;
 
-	constructor(private readonly sources: EstimateSources) {
+	readonly #sources: EstimateSources;
+
+	constructor(sources: EstimateSources) {
+		this.#sources = sources;
 		this.#poolCostMs = (requests, tokens) => sources.poolCostMs(requests, tokens);
 	}
 
@@ -43,11 +46,11 @@ export class WaitEstimate {
 	 * fronts of lower tiers' lines that will have aged past it by the time it would be admitted.
 	 */
 	of(ask: EstimatedAsk, tier: number, nowMs: number): Forecast {
-		const { queue, waitMs } = this.sources;
+		const { queue, waitMs } = this.#sources;
 		const query = {
 			rank: tier,
 			tenant: ask.tenant,
-			weight: this.sources.weightOf(ask.tenant),
+			weight: this.#sources.weightOf(ask.tenant),
 			model: ask.model,
 			tokens: ask.tokens,
 			retry: ask.retry === true,
@@ -71,12 +74,12 @@ export class WaitEstimate {
 	 */
 	bookReturn(ask: EstimatedAsk, nowMs: number): number {
 		const demand = addDemand(
-			this.sources.queue.all(ask.tenant, ask.model),
+			this.#sources.queue.all(ask.tenant, ask.model),
 			this.#returns.promised(ask.tenant, ask.model, nowMs),
 		);
 		const returnMs = Math.max(
-			nowMs + this.sources.waitMs(demand, ask, nowMs),
-			this.#returns.lastMs + this.sources.poolCostMs(1, ask.tokens),
+			nowMs + this.#sources.waitMs(demand, ask, nowMs),
+			this.#returns.lastMs + this.#sources.poolCostMs(1, ask.tokens),
 		);
 		this.#returns.book(returnMs, ask.tenant, ask.model, ask.tokens);
 		return Math.max(1, Math.ceil(returnMs - nowMs));

@@ -5,11 +5,15 @@ import type { PoolSnapshot } from "../core/pool-state.ts";
 const SCHEMA_VERSION = 2;
 
 export class PoolStorage {
-	constructor(private readonly sql: SqlStorage) {}
+	readonly #sql: SqlStorage;
+
+	constructor(sql: SqlStorage) {
+		this.#sql = sql;
+	}
 
 	/** Creates or upgrades the tables; run once, inside blockConcurrencyWhile. */
 	migrate(): void {
-		const sql = this.sql;
+		const sql = this.#sql;
 		sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
 		const row = sql
 			.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
@@ -33,7 +37,7 @@ export class PoolStorage {
 	}
 
 	load(): PoolSnapshot | undefined {
-		const row = this.sql
+		const row = this.#sql
 			.exec<{ snapshot: string }>("SELECT snapshot FROM scheduler_state WHERE id = 1")
 			.toArray()[0];
 		return row ? (JSON.parse(row.snapshot) as PoolSnapshot) : undefined;
@@ -41,7 +45,7 @@ export class PoolStorage {
 
 	/** Writes the snapshot; returns the rows SQLite reports written. */
 	save(snapshot: PoolSnapshot): number {
-		const cursor = this.sql.exec(
+		const cursor = this.#sql.exec(
 			"INSERT INTO scheduler_state (id, snapshot) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot",
 			JSON.stringify(snapshot),
 		);

@@ -7,11 +7,14 @@ import type { AllowanceAnswer, AllowanceBatch } from "../core/pool-allowances.ts
 import {
 	type Admission,
 	type AttemptReport,
+	type PoolEvent,
 	PoolState,
 	type PoolStateStatus,
 } from "../core/pool-state.ts";
 import { PRIORITIES, type Priority } from "../core/priority.ts";
 import type { BucketView, Lease, RateLimitView, Rejection } from "../core/scheduler.ts";
+import type { TimeSeriesSnapshot } from "../core/time-series.ts";
+import { log } from "../log.ts";
 import { PoolStorage } from "./pool-storage.ts";
 
 export type {
@@ -181,6 +184,11 @@ export class Pool extends DurableObject<Env> {
 		this.#settle(now);
 	}
 
+	/** Admissions, refusals by reason, provider 429s and retries per second (the admin series). */
+	async series(): Promise<TimeSeriesSnapshot> {
+		return this.#pool().series(Date.now());
+	}
+
 	async status(): Promise<PoolObjectStatus> {
 		return this.#pool().status(Date.now());
 	}
@@ -241,9 +249,7 @@ export class Pool extends DurableObject<Env> {
 				limits: pool.rateLimitView(now),
 			});
 		}
-		for (const event of pool.drainEvents()) {
-			console.log(JSON.stringify({ pool: this.#config?.name, ...event }));
-		}
+		for (const event of pool.drainEvents()) logPoolEvent(this.#config?.name, event);
 		this.#scheduleWake(pool.nextWakeMs(now), now);
 		this.#persistSoon();
 	}
@@ -302,4 +308,13 @@ export class Pool extends DurableObject<Env> {
 		this.#state = new PoolState(options, this.#storage.load(), Date.now());
 		return this.#state;
 	}
+}
+
+/** An event of the pool's, as the log line an operator reads in `wrangler tail`. */
+function logPoolEvent(pool: string | undefined, event: PoolEvent): void {
+	if (event.event === "pause")
+		log("pause", { pool, cause: "rate_limited", delayMs: event.retryAfterMs });
+	else if (event.event === "retry") {
+		log("retry", { pool, cause: event.reason, attempt: event.attempt, delayMs: event.delayMs });
+	} else log("breaker", { pool, state: event.to, cause: `was ${event.from}` });
 }

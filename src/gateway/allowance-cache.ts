@@ -2,14 +2,16 @@
 // batch RPC every few milliseconds that carries the ended requests, what goes back, and asks for
 // more. Nothing on a response's path waits for it, and no request waits on another's promise
 // (workerd cancels a request that does): the batches run in the request that started them.
-import { AllowanceWallet, type Spend } from "../core/allowance-wallet.ts";
+
+import type { AllowanceBatch, Pool, RateLimitView } from "../durable/pool.ts";
 import {
 	type AllowanceScope,
+	AllowanceWallet,
 	type EndedSpend,
 	POOL_DIMENSIONS,
 	type PoolDimension,
-} from "../core/pool-allowances.ts";
-import type { AllowanceBatch, Pool, RateLimitView } from "../durable/pool.ts";
+	type Spend,
+} from "../durable/pool-allowances.ts";
 
 /** An ask for a grant waits this long for others to share its RPC... */
 const ASK_DELAY_MS = 5;

@@ -1,6 +1,7 @@
 // The Hono app: routes, configuration and auth middleware, and the one error handler.
 import { Hono } from "hono";
-import { loadConfig } from "../config.ts";
+import { type Config, loadConfig } from "../config.ts";
+import { type LogEvent, type LogFields, log } from "../log.ts";
 import { providerFor } from "../providers/index.ts";
 import { AnalyticsEngineSink } from "../usage/record.ts";
 import { admin } from "./admin.ts";
@@ -8,11 +9,21 @@ import { findTenant, gatewayKeyOf } from "./auth.ts";
 import type { GatewayEnv } from "./env.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
 import { proxy } from "./proxy.ts";
+import { answerWhileDiscarding } from "./request-body.ts";
+import { resolveRoute } from "./route.ts";
+import { upstreamUrl } from "./upstream.ts";
 import { UsageRecording } from "./usage-recording.ts";
 
 const fallbackProvider = providerFor("openai");
 
-export function createApp() {
+export interface AppOptions {
+	/** Calls the provider; default: the global fetch, looked up on each call. */
+	upstreamFetch?: typeof fetch;
+}
+
+export function createApp(options: AppOptions = {}) {
+	const upstreamFetch: typeof fetch =
+		options.upstreamFetch ?? ((input, init) => fetch(input, init));
 	const app = new Hono<GatewayEnv>();
 
 	app.onError((error, c) => {
@@ -32,16 +43,31 @@ export function createApp() {
 					: "rejected",
 			known.reason,
 		);
+		c.set("failure", failureLog(c.var.config, c.var.route?.rest, record.pool, known));
 		const headers = new Headers();
 		if (record.pool) headers.set("x-tollbooth-pool", record.pool);
 		headers.set("x-tollbooth-retries", String(Math.max(0, record.attempts - 1)));
-		return errorResponse(provider, known, headers);
+		const response = errorResponse(provider, known, headers);
+		return known.reason === "body_too_large"
+			? answerWhileDiscarding(response, c.req.raw)
+			: response;
 	});
 
 	app.use("*", async function recordUsage(c, next) {
 		const usage = new UsageRecording(new AnalyticsEngineSink(c.env.USAGE));
 		c.set("usage", usage);
+		c.set("upstreamFetch", upstreamFetch);
 		await next();
+		const { record } = usage;
+		if (c.res.status < 200 || c.res.status > 299) {
+			const failure = c.get("failure") ?? { event: "answer", fields: { cause: record.cause } };
+			log(failure.event, {
+				pool: record.pool,
+				tenant: record.tenant,
+				status: c.res.status,
+				...failure.fields,
+			});
+		}
 		usage.write(c.res.status, (promise) => c.executionCtx.waitUntil(promise));
 	});
 
@@ -97,10 +123,32 @@ export function createApp() {
 		}
 		c.set("tenant", tenant);
 		c.get("usage").record.tenant = tenant.name;
+		c.set("route", resolveRoute(c.req.raw, pool, c.var.provider));
 		await next();
 	});
 
 	app.all("/:pool/v1/*", proxy);
 
 	return app;
+}
+
+/**
+ * The log line for an error answer: a configuration error, a provider that could not be reached
+ * (named by host and path), or any other refusal with tollbooth's own message.
+ */
+function failureLog(
+	config: Config | undefined,
+	rest: string | undefined,
+	poolName: string,
+	error: GatewayError,
+): { event: LogEvent; fields: LogFields } {
+	const fields: LogFields = { cause: error.reason, message: error.message };
+	if (error.reason === "bad_config") return { event: "config_error", fields };
+	if (error.reason !== "connection_failed") return { event: "answer", fields };
+	const pool = config?.pools.find((candidate) => candidate.name === poolName);
+	if (pool && rest !== undefined) {
+		const url = upstreamUrl(pool.baseUrl, rest, "");
+		fields.upstream = `${url.host}${url.pathname}`;
+	}
+	return { event: "unreachable", fields };
 }

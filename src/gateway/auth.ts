@@ -1,12 +1,33 @@
-// Gateway keys: read from the request, compared by SHA-256 so the configuration never holds a key.
+// Gateway keys: read from the request by one rule, compared by SHA-256 so the configuration never
+// holds a key.
 import type { Config, TenantConfig } from "../config.ts";
+import { GatewayError } from "./errors.ts";
 
+/**
+ * The gateway key of a request, from `Authorization: Bearer <key>` or `x-api-key: <key>` (the
+ * SDKs send one of them). The rule when both come: they must carry the same key, else 401; an
+ * Authorization header that is not a Bearer key is refused, never skipped for x-api-key.
+ */
 export function gatewayKeyOf(headers: Headers): string | undefined {
-	const bearer = headers
-		.get("authorization")
-		?.match(/^Bearer\s+(.+)$/i)?.[1]
-		?.trim();
-	return bearer || headers.get("x-api-key")?.trim() || undefined;
+	const authorization = headers.get("authorization")?.trim();
+	const apiKey = headers.get("x-api-key")?.trim() || undefined;
+	if (!authorization) return apiKey;
+	const bearer = authorization.match(/^Bearer\s+(\S+)$/i)?.[1];
+	if (bearer === undefined) {
+		throw new GatewayError(
+			401,
+			"The Authorization header must be 'Bearer <gateway key>'.",
+			"bad_authorization",
+		);
+	}
+	if (apiKey !== undefined && apiKey !== bearer) {
+		throw new GatewayError(
+			401,
+			"Authorization and x-api-key carry different keys: send the gateway key in one of them.",
+			"conflicting_keys",
+		);
+	}
+	return bearer;
 }
 
 export async function sha256Hex(text: string): Promise<string> {

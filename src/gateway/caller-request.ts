@@ -7,15 +7,6 @@ import type { Provider } from "../providers/types.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
 
-/** Endpoints that run a model: a request without one is a client error, not a pass-through. */
-const MODEL_ENDPOINTS = new Set([
-	"/chat/completions",
-	"/completions",
-	"/embeddings",
-	"/responses",
-	"/messages",
-]);
-
 export interface Cost {
 	model: string;
 	tokens: number;
@@ -32,7 +23,7 @@ export function readJson(
 ): unknown {
 	const contentType = c.req.header("content-type") ?? "";
 	if (raw === undefined || !contentType.includes("json")) {
-		if (MODEL_ENDPOINTS.has(rest) && c.req.method === "POST") {
+		if (c.var.route.kind === "metered") {
 			throw new GatewayError(
 				400,
 				`${rest} takes a JSON body (content-type: application/json).`,
@@ -58,7 +49,8 @@ export function estimateCost(
 	if (json === undefined) return { model: "", tokens: 0, promptTokens: 0 };
 	const estimate = provider.estimate(rest, json, pool.defaultMaxOutputTokens);
 	if (estimate.kind === "invalid") {
-		if (MODEL_ENDPOINTS.has(rest)) throw new GatewayError(400, estimate.message, "bad_request");
+		if (provider.meteredRoutes.has(rest))
+			throw new GatewayError(400, estimate.message, "bad_request");
 		return { model: "", tokens: 0, promptTokens: 0, json };
 	}
 	const { model, tokens, promptTokens } = estimate;

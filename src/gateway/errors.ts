@@ -11,14 +11,16 @@ export interface GatewayErrorExtras {
 }
 
 export class GatewayError extends Error {
-	constructor(
-		readonly status: number,
-		message: string,
-		/** Why, in a word or two, for the usage record (e.g. "queue_full", "bad_json"). */
-		readonly reason: string,
-		readonly extras: GatewayErrorExtras = {},
-	) {
+	readonly status: number;
+	/** Why, in a word or two, for the usage record (e.g. "queue_full", "bad_json"). */
+	readonly reason: string;
+	readonly extras: GatewayErrorExtras;
+
+	constructor(status: number, message: string, reason: string, extras: GatewayErrorExtras = {}) {
 		super(message);
+		this.status = status;
+		this.reason = reason;
+		this.extras = extras;
 	}
 }
 

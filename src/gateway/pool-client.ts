@@ -22,10 +22,12 @@ function isObjectRestart(error: unknown): boolean {
 export class PoolClient {
 	#stub: DurableObjectStub<Pool>;
 
-	constructor(
-		private readonly namespace: DurableObjectNamespace<Pool>,
-		readonly pool: string,
-	) {
+	readonly #namespace: DurableObjectNamespace<Pool>;
+	readonly pool: string;
+
+	constructor(namespace: DurableObjectNamespace<Pool>, pool: string) {
+		this.#namespace = namespace;
+		this.pool = pool;
 		this.#stub = namespace.getByName(pool);
 	}
 
@@ -77,7 +79,7 @@ export class PoolClient {
 			return await this.#cancelledOnAbort(ask.ticketId, signal, () => call(this.#stub));
 		} catch (error) {
 			if (!isObjectRestart(error) || signal.aborted) throw error;
-			this.#stub = this.namespace.getByName(this.pool);
+			this.#stub = this.#namespace.getByName(this.pool);
 			const again: AcquireRequest = {
 				...ask,
 				ticketId: crypto.randomUUID(),
@@ -96,7 +98,11 @@ export class PoolClient {
 		const cancel = () => void stub.cancel(ticketId);
 		signal.addEventListener("abort", cancel, { once: true });
 		try {
-			return await call();
+			const answer = call();
+			// Gone before it asked: the listener will never fire, so take the ticket back at once
+			// (calls on one stub arrive in order, so the cancel finds it queued).
+			if (signal.aborted) cancel();
+			return await answer;
 		} finally {
 			signal.removeEventListener("abort", cancel);
 		}

@@ -3,7 +3,12 @@
 // relay the answer, release the lease.
 import type { Context } from "hono";
 import type { PoolConfig } from "../config.ts";
-import type { AcquireRequest, AcquireResult, AttemptReport } from "../durable/pool.ts";
+import type {
+	AcquireRequest,
+	AcquireResult,
+	AttemptAnswer,
+	AttemptReport,
+} from "../durable/pool.ts";
 import { isRecord } from "../providers/estimate.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
@@ -24,6 +29,7 @@ import { type SendOutcome, sendOnce } from "./send.ts";
 import {
 	callerResponseHeaders,
 	relayStream,
+	scrubSecrets,
 	upstreamRequestHeaders,
 	upstreamUrl,
 } from "./upstream.ts";
@@ -40,7 +46,7 @@ const OVERFLOW_REASONS = new Set([
 export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 	const { pool, provider, config, usage } = c.var;
 	const request = c.req.raw;
-	const rest = c.req.path.slice(`/${pool.name}/v1`.length);
+	const { rest } = c.var.route;
 	const raw = await readBody(request, config.maxBodyBytes);
 	const json = readJson(c, rest, raw);
 	try {
@@ -75,46 +81,10 @@ async function forward(
 	rest: string,
 	raw: ArrayBuffer | undefined,
 ): Promise<Response> {
-	const { tenant, usage } = c.var;
-	const { record } = usage;
-	const provider = providerFor(pool.provider);
-	const request = c.req.raw;
-	const signal = request.signal;
-	const url = upstreamUrl(pool.baseUrl, rest, new URL(request.url).search);
-	const priority = effectivePriority(
-		request.headers.get("x-priority"),
-		tenant.defaultPriority,
-		tenant.maxPriority,
-	);
-	record.priority = priority.effective;
-	record.model = cost.model;
-	record.promptTokens = cost.promptTokens;
-
-	const apiKey = (c.env as unknown as Record<string, unknown>)[pool.apiKeySecret];
-	if (typeof apiKey !== "string" || apiKey === "") {
-		throw new GatewayError(
-			500,
-			`Pool "${pool.name}" has no provider key: set the secret with 'wrangler secret put ${pool.apiKeySecret}'.`,
-			"no_provider_key",
-		);
-	}
-	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
-	const init: RequestInit = {
-		method: request.method,
-		headers: upstreamRequestHeaders(request.headers, provider, apiKey),
-		body: prepared ? JSON.stringify(prepared.body) : raw,
-	};
-	const ask: AcquireRequest = {
-		ticketId: crypto.randomUUID(),
-		tenant: tenant.name,
-		model: cost.model,
-		priority: priority.effective,
-		tokens: cost.tokens,
-		maxWaitMs: requestedMaxWaitMs(
-			request.headers.get("x-max-wait-ms"),
-			pool.maxWaitMs[priority.effective],
-		),
-	};
+	const { record } = c.var.usage;
+	const signal = c.req.raw.signal;
+	const send = prepareSend(c, pool, cost, rest, raw);
+	const { ask, apiKey, provider } = send;
 	const poolClient = new PoolAdmission(c.env.POOL, pool, (promise) =>
 		c.executionCtx.waitUntil(promise),
 	);
@@ -131,57 +101,131 @@ async function forward(
 			throw new GatewayError(499, "The caller closed the request.", "cancelled");
 		}
 		record.attempts += 1;
-		const sent = await sendOnce(url, init, pool, provider, signal, c.var.upstreamFetch ?? fetch);
+		const sendStartedMs = Date.now();
+		const sent = await sendOnce(send.url, send.init, pool, provider, signal, c.var.upstreamFetch);
+		record.upstreamMs += Date.now() - sendStartedMs;
 		if (sent.kind === "caller_gone") {
 			// The send has ended (its fetch was aborted); the provider may have started: keep the charge.
 			release(lease.ticketId, undefined);
 			throw sent.error;
 		}
 		if (sent.kind === "answered") {
-			const headers = answerHeaders(
-				sent.response.headers,
-				admission.limits,
-				pool,
-				record,
-				priority,
-			);
+			const headers = answerHeaders(c, sent.response.headers, send, admission.limits);
 			return relayAnswer(c, sent, headers, {
 				provider,
 				rest,
-				injectedUsage: prepared?.injectedUsage ?? false,
+				injectedUsage: send.injectedUsage,
+				apiKey,
 				release: (actualTokens) =>
 					poolClient.release(lease.ticketId, actualTokens, true, sent.limits),
 			});
 		}
 		const answer = await poolClient.attemptEnded(lease.ticketId, reportOf(sent), ask, signal);
-		if (answer.kind !== "final") {
-			admission = answer;
-			continue;
-		}
-		if (sent.kind === "no_answer") throw sent.error;
-		record.cause = answer.reason;
-		if (answer.reason === "provider_rate_limited") {
-			const retryAfterMs = answer.retryAfterMs ?? 0;
-			throw new GatewayError(
-				429,
-				`The provider kept rate limiting pool "${pool.name}" after ${record.attempts} attempts; retry after ${retryAfterSeconds(retryAfterMs)} s.`,
-				"provider_rate_limited",
-				{ retryAfterMs },
-			);
-		}
-		if (sent.status === 401 || sent.status === 403) {
-			// The provider refused the pool's own key: its message may quote part of that key.
-			throw new GatewayError(
-				502,
-				`The provider refused the API key of pool "${pool.name}" (status ${sent.status}); the operator must check the secret ${pool.apiKeySecret}.`,
-				"provider_auth",
-			);
-		}
-		record.status = sent.status;
-		usage.end("provider_error", answer.reason);
-		const headers = answerHeaders(sent.headers, answer.limits, pool, record, priority);
-		return new Response(sent.text, { status: sent.status, headers });
+		if (answer.kind === "final") return finalAnswer(c, sent, answer, send);
+		if (sent.kind === "refused" && sent.status === 429) record.retriesAfterRateLimit += 1;
+		else record.retriesAfterFailure += 1;
+		admission = answer;
 	}
+}
+
+/** Everything a send of this request needs: where, what, with which key, and its ticket. */
+interface PreparedSend {
+	pool: PoolConfig;
+	url: URL;
+	init: RequestInit;
+	ask: AcquireRequest;
+	apiKey: string;
+	provider: Provider;
+	priority: ReturnType<typeof effectivePriority>;
+	injectedUsage: boolean;
+}
+
+function prepareSend(
+	c: Context<GatewayEnv>,
+	pool: PoolConfig,
+	cost: Cost,
+	rest: string,
+	raw: ArrayBuffer | undefined,
+): PreparedSend {
+	const { tenant, usage } = c.var;
+	const provider = providerFor(pool.provider);
+	const request = c.req.raw;
+	const priority = effectivePriority(
+		request.headers.get("x-priority"),
+		tenant.defaultPriority,
+		tenant.maxPriority,
+	);
+	usage.record.priority = priority.effective;
+	usage.record.model = cost.model;
+	usage.record.promptTokens = cost.promptTokens;
+
+	const apiKey = (c.env as unknown as Record<string, unknown>)[pool.apiKeySecret];
+	if (typeof apiKey !== "string" || apiKey === "") {
+		throw new GatewayError(
+			500,
+			`Pool "${pool.name}" has no provider key: set the secret with 'wrangler secret put ${pool.apiKeySecret}'.`,
+			"no_provider_key",
+		);
+	}
+	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
+	return {
+		pool,
+		url: upstreamUrl(pool.baseUrl, rest, new URL(request.url).search),
+		init: {
+			method: request.method,
+			headers: upstreamRequestHeaders(request.headers, provider, apiKey, pool),
+			body: prepared ? JSON.stringify(prepared.body) : raw,
+		},
+		ask: {
+			ticketId: crypto.randomUUID(),
+			tenant: tenant.name,
+			model: cost.model,
+			priority: priority.effective,
+			tokens: cost.tokens,
+			maxWaitMs: requestedMaxWaitMs(
+				request.headers.get("x-max-wait-ms"),
+				pool.maxWaitMs[priority.effective],
+			),
+		},
+		apiKey,
+		provider,
+		priority,
+		injectedUsage: prepared?.injectedUsage ?? false,
+	};
+}
+
+/** The Pool gave up on the request: the caller gets the provider's answer, or tollbooth's own. */
+function finalAnswer(
+	c: Context<GatewayEnv>,
+	sent: Extract<SendOutcome, { kind: "refused" | "no_answer" }>,
+	answer: Extract<AttemptAnswer, { kind: "final" }>,
+	send: PreparedSend,
+): Response {
+	const { usage } = c.var;
+	const { pool } = send;
+	if (sent.kind === "no_answer") throw sent.error;
+	if (answer.reason === "provider_rate_limited") {
+		const retryAfterMs = answer.retryAfterMs ?? 0;
+		throw new GatewayError(
+			429,
+			`The provider kept rate limiting pool "${pool.name}" after ${usage.record.attempts} attempts; retry after ${retryAfterSeconds(retryAfterMs)} s.`,
+			"provider_rate_limited",
+			{ retryAfterMs },
+		);
+	}
+	if (sent.status === 401 || sent.status === 403) {
+		// The provider refused the pool's own key: its message may quote part of that key.
+		throw new GatewayError(
+			502,
+			`The provider refused the API key of pool "${pool.name}" (status ${sent.status}); the operator must check the secret ${pool.apiKeySecret}.`,
+			"provider_auth",
+		);
+	}
+	usage.record.status = sent.status;
+	usage.end("provider_error", answer.reason);
+	const headers = answerHeaders(c, sent.headers, send, answer.limits);
+	// An error answer may quote the pool's key: never relay it as it is.
+	return new Response(scrubSecrets(sent.text, send.apiKey), { status: sent.status, headers });
 }
 
 /** The facts of a send that did not succeed, for the Pool to judge. */
@@ -194,19 +238,20 @@ function reportOf(sent: Extract<SendOutcome, { kind: "refused" | "no_answer" }>)
 }
 
 function answerHeaders(
+	c: Context<GatewayEnv>,
 	upstream: Headers,
+	send: PreparedSend,
 	limits: AcquireResult["limits"],
-	pool: PoolConfig,
-	record: GatewayEnv["Variables"]["usage"]["record"],
-	priority: ReturnType<typeof effectivePriority>,
 ): Headers {
-	const headers = callerResponseHeaders(upstream);
+	const { record } = c.var.usage;
+	const headers = callerResponseHeaders(upstream, send.apiKey);
 	setRateLimitHeaders(headers, limits);
-	headers.set("x-tollbooth-pool", pool.name);
+	headers.set("x-tollbooth-pool", send.pool.name);
 	headers.set("x-tollbooth-queue-ms", String(Math.round(record.queueMs)));
 	headers.set("x-tollbooth-retries", String(record.attempts - 1));
-	headers.set("x-tollbooth-priority", priority.effective);
-	if (priority.capped) headers.set("x-tollbooth-priority-capped-from", priority.requested);
+	headers.set("x-tollbooth-priority", send.priority.effective);
+	if (send.priority.capped)
+		headers.set("x-tollbooth-priority-capped-from", send.priority.requested);
 	return headers;
 }
 
@@ -214,6 +259,8 @@ interface RelayContext {
 	provider: Provider;
 	rest: string;
 	injectedUsage: boolean;
+	/** The pool's key, scrubbed from whatever the provider's stream says. */
+	apiKey: string;
 	/** Ends the lease with the tokens the provider reported (undefined keeps the reservation). */
 	release(actualTokens: number | undefined): Promise<void>;
 }
@@ -234,10 +281,18 @@ async function relayAnswer(
 		const meter = relay.provider.meterStream(relay.injectedUsage);
 		const rearmIdle = () => deadline.arm("idle", pool.streamIdleTimeoutMs);
 		rearmIdle();
-		const { readable, ended } = relayStream(response.body, meter, relay.provider, rearmIdle);
+		const { readable, ended } = relayStream(
+			response.body,
+			meter,
+			relay.provider,
+			rearmIdle,
+			relay.apiKey,
+		);
 		usage.endsWithStream(
 			ended.then(async (end) => {
-				deadline.disarm();
+				// A caller gone mid-stream: the slot is free only once the provider's request has ended.
+				if (end === "caller_gone") deadline.abort();
+				else deadline.disarm();
 				const used = meter.usage();
 				if (end === "caller_gone") usage.end("cancelled", "caller_gone", used);
 				else if (end === "upstream_broke") usage.end("upstream_failed", "stream_broke", used);

@@ -1,5 +1,10 @@
-// Reads a request body once, refusing it as soon as it passes the configured maximum.
+// The one place a request body is read: refused with 413 as soon as it is known to pass the maximum
+// (a declared content-length at once, a chunked body at the byte that passes it), and never waited
+// for longer than an idle bound when its bytes stop coming.
 import { GatewayError } from "./errors.ts";
+
+/** Longest pause between two pieces of a request body before it is given up on (408). */
+export const BODY_IDLE_TIMEOUT_MS = 10_000;
 
 function tooLarge(maxBytes: number): GatewayError {
 	return new GatewayError(
@@ -9,9 +14,15 @@ function tooLarge(maxBytes: number): GatewayError {
 	);
 }
 
+/**
+ * The whole body, or undefined when there is none. Not Hono's bodyLimit: it trusts a declared
+ * content-length without reading (so a short body would still be waited for without bound),
+ * leaves the rest of an oversized stream unread, and copies the body into a new Request.
+ */
 export async function readBody(
 	request: Request,
 	maxBytes: number,
+	idleTimeoutMs = BODY_IDLE_TIMEOUT_MS,
 ): Promise<ArrayBuffer | undefined> {
 	if (!request.body) return undefined;
 	if (Number(request.headers.get("content-length") ?? 0) > maxBytes) throw tooLarge(maxBytes);
@@ -19,11 +30,12 @@ export async function readBody(
 	const chunks: Uint8Array[] = [];
 	let size = 0;
 	for (;;) {
-		const { done, value } = await reader.read();
+		const { done, value } = await readWithin(reader, idleTimeoutMs);
 		if (done) break;
 		size += value.byteLength;
 		if (size > maxBytes) {
-			await reader.cancel();
+			// The rest is left to discardBody, so the client still sending it hears its 413.
+			reader.releaseLock();
 			throw tooLarge(maxBytes);
 		}
 		chunks.push(value);
@@ -35,4 +47,72 @@ export async function readBody(
 		offset += chunk.byteLength;
 	}
 	return body.buffer;
+}
+
+/** The most of a refused body read and dropped after its 413; beyond it the connection is cut. */
+const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
+/** A client that stops sending once it has its 413 (curl does) is not kept waiting longer. */
+const DISCARD_IDLE_MS = 1_000;
+
+/**
+ * `answer` (a 413) with its body held open while what is left of the refused request body is read
+ * and dropped: the client gets its answer at once, and one still sending is not cut off by a reset
+ * (a server that closes a connection with unread bytes makes TCP reset it). Bounded in bytes and
+ * by a short idle time.
+ */
+export function answerWhileDiscarding(answer: Response, request: Request): Response {
+	if (!request.body || request.body.locked) return answer;
+	const reader = request.body.getReader();
+	const body = answer.body;
+	const discarded = (async () => {
+		let bytes = 0;
+		try {
+			while (bytes <= DISCARD_LIMIT_BYTES) {
+				const { done, value } = await readWithin(reader, DISCARD_IDLE_MS);
+				if (done) return;
+				bytes += value.byteLength;
+			}
+			await reader.cancel();
+		} catch {
+			// The client left or stalled: nothing more to drop.
+		}
+	})();
+	const held = new ReadableStream<Uint8Array>({
+		async start(controller) {
+			if (body) for await (const chunk of body) controller.enqueue(chunk);
+			await discarded;
+			controller.close();
+		},
+	});
+	return new Response(held, answer);
+}
+
+/** The next piece of the body; 408 when none comes in time, 400 when the client broke off. */
+async function readWithin(
+	reader: ReadableStreamDefaultReader<Uint8Array>,
+	idleTimeoutMs: number,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	const idle = new Promise<never>((_, reject) => {
+		timer = setTimeout(
+			() =>
+				reject(
+					new GatewayError(
+						408,
+						`The request body stopped arriving: nothing for ${idleTimeoutMs} ms before its end.`,
+						"body_timeout",
+					),
+				),
+			idleTimeoutMs,
+		);
+	});
+	try {
+		return await Promise.race([reader.read(), idle]);
+	} catch (error) {
+		await reader.cancel().catch(() => {});
+		if (error instanceof GatewayError) throw error;
+		throw new GatewayError(400, "The request body broke off before its end.", "body_incomplete");
+	} finally {
+		clearTimeout(timer);
+	}
 }

@@ -28,7 +28,7 @@ export async function sendOnce(
 	upstreamFetch: typeof fetch,
 ): Promise<SendOutcome> {
 	const startedMs = Date.now();
-	const deadline = new UpstreamDeadline(callerSignal);
+	const deadline = new UpstreamDeadline(callerSignal, url);
 	deadline.arm("first byte", pool.firstByteTimeoutMs);
 	let response: Response;
 	try {

@@ -1,69 +1,114 @@
-// Talking to the provider: which headers cross in each direction, the upstream URL (only ever under
-// the pool's configured base URL), the timed fetch, and relaying a stream to the caller.
+// Talking to the provider: which headers cross in each direction (by allow-list), scrubbing secrets
+// from its answers, the upstream URL (only ever under the pool's base URL), the timed fetch, and
+// relaying a stream to the caller.
+import type { PoolConfig } from "../config.ts";
 import type { Provider, StreamMeter } from "../providers/types.ts";
 import { GatewayError } from "./errors.ts";
 
-/** Client headers that never reach the provider: credentials, hop-by-hop, and tollbooth's own. */
-const CLIENT_HEADERS_DROPPED = new Set([
-	"authorization",
-	"x-api-key",
-	"api-key",
-	"cookie",
-	"host",
-	"content-length",
-	"connection",
-	"keep-alive",
-	"transfer-encoding",
-	"te",
-	"upgrade",
-	"accept-encoding",
-	"x-priority",
-	"x-max-wait-ms",
-	"x-real-ip",
-]);
-const CLIENT_HEADER_PREFIXES_DROPPED = ["cf-", "x-forwarded-", "proxy-", "x-tollbooth-"];
+/** Client headers of every API that cross as sent: content negotiation and the SDK's identity. */
+const CLIENT_HEADERS_FORWARDED = ["content-type", "accept", "user-agent"];
+/** The official SDKs' version and retry headers (x-stainless-lang, -package-version, -retry-count…). */
+const CLIENT_HEADER_PREFIX_FORWARDED = "x-stainless-";
 
-/** Provider headers the caller does not get: ours replace the rate-limit view; the rest are framing or
- * identify the operator's provider account. */
-const PROVIDER_HEADERS_DROPPED = new Set([
-	"content-length",
-	"content-encoding",
-	"transfer-encoding",
-	"connection",
-	"keep-alive",
-	"set-cookie",
-	"openai-organization",
-	"openai-project",
-	"anthropic-organization-id",
-]);
-const PROVIDER_HEADER_PREFIXES_DROPPED = ["x-ratelimit-", "cf-"];
-
-function dropped(name: string, names: Set<string>, prefixes: string[]): boolean {
-	return names.has(name) || prefixes.some((prefix) => name.startsWith(prefix));
-}
-
+/**
+ * The headers sent to the provider, by allow-list: the common ones, the provider's own (e.g.
+ * anthropic-version), the beta values and extra headers `pool` permits, the pool's organization
+ * and project, and the pool's key. Anything else the client sent stays behind.
+ */
 export function upstreamRequestHeaders(
 	client: Headers,
 	provider: Provider,
 	apiKey: string,
+	pool: Pick<PoolConfig, "allowedBetas" | "forwardHeaders" | "organization" | "project">,
 ): Headers {
 	const headers = new Headers();
+	const forwarded = new Set([
+		...CLIENT_HEADERS_FORWARDED,
+		...provider.forwardedHeaders,
+		...pool.forwardHeaders,
+	]);
 	client.forEach((value, name) => {
-		if (!dropped(name, CLIENT_HEADERS_DROPPED, CLIENT_HEADER_PREFIXES_DROPPED))
+		if (forwarded.has(name) || name.startsWith(CLIENT_HEADER_PREFIX_FORWARDED)) {
 			headers.set(name, value);
+		}
 	});
+	const betas = permittedBetas(client.get(provider.betaHeader), pool.allowedBetas);
+	if (betas) headers.set(provider.betaHeader, betas);
+	if (pool.organization) headers.set("openai-organization", pool.organization);
+	if (pool.project) headers.set("openai-project", pool.project);
 	for (const [name, value] of Object.entries(provider.authHeaders(apiKey)))
 		headers.set(name, value);
 	return headers;
 }
 
-export function callerResponseHeaders(upstream: Headers): Headers {
+/** The values of a comma-separated beta header that the pool permits ("*" permits any). */
+function permittedBetas(value: string | null, allowed: readonly string[]): string | undefined {
+	if (value === null) return undefined;
+	const permitted = value
+		.split(",")
+		.map((beta) => beta.trim())
+		.filter((beta) => beta !== "" && (allowed.includes("*") || allowed.includes(beta)));
+	return permitted.length > 0 ? permitted.join(",") : undefined;
+}
+
+/**
+ * Provider headers the caller gets: the content type and the provider's request ids and timings.
+ * The rate-limit view is tollbooth's own (set after), and nothing else crosses: cookies, the
+ * operator's organization, the provider's framing.
+ */
+const PROVIDER_HEADERS_RELAYED = new Set([
+	"content-type",
+	"cache-control",
+	"x-request-id",
+	"request-id",
+	"openai-processing-ms",
+	"openai-version",
+	"openai-model",
+	"anthropic-version",
+	"retry-after",
+	"retry-after-ms",
+	"x-should-retry",
+]);
+
+/** The provider's answer headers for the caller, by allow-list, each value scrubbed of secrets. */
+export function callerResponseHeaders(upstream: Headers, apiKey: string): Headers {
 	const headers = new Headers();
 	upstream.forEach((value, name) => {
-		if (!dropped(name, PROVIDER_HEADERS_DROPPED, PROVIDER_HEADER_PREFIXES_DROPPED))
-			headers.set(name, value);
+		if (PROVIDER_HEADERS_RELAYED.has(name)) headers.set(name, scrubSecrets(value, apiKey));
 	});
 	return headers;
+}
+
+const REDACTED = "[redacted]";
+/** Provider key formats: sk-…, sk-proj-…, sk-ant-api03-…, also masked (sk-proj-****abcd). */
+const KEY_PREFIXED = /\bsk-[A-Za-z0-9_*-]{8,}/g;
+/**
+ * A long opaque token right after a word that names a credential ("key: …", "Bearer …",
+ * "token=…"). 16+ characters with a digit: long enough not to be a word of prose.
+ */
+const AFTER_KEY_WORD =
+	/\b(api[_ -]?key|key|token|secret|password|bearer|authorization|credentials?)(\b(?:\s+(?:provided|given|used|is|was))?[\s"':=]{0,4})([A-Za-z0-9_.~+/=-]{16,})/gi;
+/** Runs of key characters; a run that is a long piece of the pool's key is a partial quote of it. */
+const KEY_CHARACTER_RUN = /[A-Za-z0-9_-]{12,}/g;
+
+/**
+ * `text` with the pool's key (whole or a 12+ character piece of it) and anything key-shaped
+ * replaced by "[redacted]": for provider error bodies and headers before a client or a log sees them.
+ */
+export function scrubSecrets(text: string, apiKey: string): string {
+	return scrubKey(text, apiKey)
+		.replace(KEY_PREFIXED, REDACTED)
+		.replace(AFTER_KEY_WORD, (match, word: string, gap: string, token: string) =>
+			/\d/.test(token) ? `${word}${gap}${REDACTED}` : match,
+		);
+}
+
+/** `text` with the pool's key, whole or a 12+ character piece of it, replaced by "[redacted]". */
+export function scrubKey(text: string, apiKey: string): string {
+	if (apiKey === "") return text;
+	return text
+		.replaceAll(apiKey, REDACTED)
+		.replace(KEY_CHARACTER_RUN, (run) => (apiKey.includes(run) ? REDACTED : run));
 }
 
 /**
@@ -96,7 +141,13 @@ export class UpstreamDeadline {
 	#timer: ReturnType<typeof setTimeout> | undefined;
 	expired: { limit: UpstreamLimit; ms: number } | undefined;
 
-	constructor(readonly callerSignal: AbortSignal) {
+	readonly callerSignal: AbortSignal;
+	/** The provider URL, named (host and path, never the query) when it cannot be reached. */
+	readonly url: URL;
+
+	constructor(callerSignal: AbortSignal, url: URL) {
+		this.callerSignal = callerSignal;
+		this.url = url;
 		this.signal = AbortSignal.any([callerSignal, this.#controller.signal]);
 	}
 
@@ -106,6 +157,15 @@ export class UpstreamDeadline {
 			this.expired = { limit, ms };
 			this.#controller.abort();
 		}, ms);
+	}
+
+	/**
+	 * Ends the upstream call now, body included: workerd closes the provider's connection at once
+	 * on an aborted fetch, whatever state the stream's pipe is in.
+	 */
+	abort(): void {
+		clearTimeout(this.#timer);
+		this.#controller.abort();
 	}
 
 	disarm(): void {
@@ -133,7 +193,7 @@ export class UpstreamDeadline {
 		}
 		return new GatewayError(
 			502,
-			`The provider could not be reached or broke off: ${(error as Error).message}`,
+			`The provider at ${this.url.host}${this.url.pathname} could not be reached or broke off: ${(error as Error).message}`,
 			"connection_failed",
 		);
 	}
@@ -145,18 +205,24 @@ export type StreamEnd = "completed" | "caller_gone" | "upstream_broke";
  * Relays the provider's SSE body to the caller through the usage meter, chunk by chunk. When the
  * provider breaks the stream, the caller gets the provider's own error event and a clean end;
  * when the caller goes away, the provider's body is cancelled. `ended` settles exactly once.
+ * No event carries the pool's key, and an error event nothing key-shaped.
  */
 export function relayStream(
 	body: ReadableStream<Uint8Array>,
 	meter: StreamMeter,
 	provider: Provider,
 	onChunk: () => void,
+	apiKey: string,
 ): { readable: ReadableStream<Uint8Array>; ended: Promise<StreamEnd> } {
 	const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-	const reader = body.pipeThrough(meter.stream).getReader();
+	const reader = body.pipeThrough(meter.stream).pipeThrough(scrubbedEvents(apiKey)).getReader();
 	const writer = writable.getWriter();
 	// A caller that leaves while the provider is silent must not wait for the provider's next chunk.
-	writer.closed.catch(() => reader.cancel().catch(() => {}));
+	let callerGone = false;
+	writer.closed.catch(() => {
+		callerGone = true;
+		reader.cancel().catch(() => {});
+	});
 	const ended = (async (): Promise<StreamEnd> => {
 		for (;;) {
 			let chunk: ReadableStreamReadResult<Uint8Array>;
@@ -170,6 +236,8 @@ export function relayStream(
 				await writer.close().catch(() => {});
 				return "upstream_broke";
 			}
+			// The cancel above ends the read as if the provider had finished: it had not.
+			if (chunk.done && callerGone) return "caller_gone";
 			if (chunk.done) {
 				await writer.close().catch(() => {});
 				return "completed";
@@ -184,4 +252,35 @@ export function relayStream(
 		}
 	})();
 	return { readable, ended };
+}
+
+/** An SSE event's end: a blank line, after LF or CRLF line ends. */
+const EVENT_END = /\r?\n\r?\n/g;
+/** An event that reports an error (either provider's shape): its text is scrubbed in full. */
+const ERROR_EVENT = /^event:\s*error|"error"|"type"\s*:\s*"(?:error|response\.failed)"/m;
+
+/**
+ * Passes SSE text on event by event (a key split across two chunks is still seen whole), each event
+ * scrubbed of the pool's key and, when it reports an error, of anything key-shaped.
+ */
+function scrubbedEvents(apiKey: string): TransformStream<Uint8Array, Uint8Array> {
+	const decoder = new TextDecoder();
+	const encoder = new TextEncoder();
+	let pending = "";
+	const scrub = (event: string) =>
+		ERROR_EVENT.test(event) ? scrubSecrets(event, apiKey) : scrubKey(event, apiKey);
+	return new TransformStream({
+		transform(chunk, controller) {
+			pending += decoder.decode(chunk, { stream: true });
+			let end = 0;
+			for (const match of pending.matchAll(EVENT_END)) end = match.index + match[0].length;
+			if (end === 0) return;
+			controller.enqueue(encoder.encode(scrub(pending.slice(0, end))));
+			pending = pending.slice(end);
+		},
+		flush(controller) {
+			pending += decoder.decode();
+			if (pending !== "") controller.enqueue(encoder.encode(scrub(pending)));
+		},
+	});
 }

@@ -17,11 +17,19 @@ export class UsageRecording {
 		queueMs: 0,
 		upstreamMs: 0,
 		attempts: 0,
+		retriesAfterRateLimit: 0,
+		retriesAfterFailure: 0,
+		cachedInputTokens: 0,
+		reasoningTokens: 0,
 	};
 	#streamEnd: Promise<void> | undefined;
 	#written = false;
 
-	constructor(private readonly sink: UsageSink) {}
+	readonly #sink: UsageSink;
+
+	constructor(sink: UsageSink) {
+		this.#sink = sink;
+	}
 
 	/** The request ended as `outcome` for `cause`, with the provider's reported usage if any. */
 	end(outcome: Outcome, cause: string, usage?: Usage): void {
@@ -30,6 +38,8 @@ export class UsageRecording {
 		if (usage) {
 			this.record.promptTokens = usage.inputTokens;
 			this.record.completionTokens = usage.outputTokens;
+			this.record.cachedInputTokens = usage.cachedInputTokens ?? 0;
+			this.record.reasoningTokens = usage.reasoningTokens ?? 0;
 		}
 	}
 
@@ -43,7 +53,7 @@ export class UsageRecording {
 		if (this.#written) return;
 		this.#written = true;
 		if (this.record.status === 0) this.record.status = status;
-		if (this.#streamEnd) waitUntil(this.#streamEnd.then(() => this.sink.write(this.record)));
-		else this.sink.write(this.record);
+		if (this.#streamEnd) waitUntil(this.#streamEnd.then(() => this.#sink.write(this.record)));
+		else this.#sink.write(this.record);
 	}
 }

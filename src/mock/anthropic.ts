@@ -1,7 +1,7 @@
 // The Anthropic-compatible side of the mock: messages (JSON and SSE) and models, with
 // Anthropic's own error bodies and anthropic-ratelimit-* headers.
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import type { LimitsState } from "./limiter.ts";
 import type { Dialect, Simulator } from "./simulator.ts";
 import { sseFrame } from "./stream.ts";

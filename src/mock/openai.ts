@@ -1,7 +1,7 @@
 // The OpenAI-compatible side of the mock: chat completions, completions, embeddings, responses
 // and models, with OpenAI's own error bodies, x-ratelimit-* headers and SSE shapes.
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import type { LimitsState } from "./limiter.ts";
 import type { Admitted, Dialect, Simulator } from "./simulator.ts";
 import { sseFrame } from "./stream.ts";

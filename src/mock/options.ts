@@ -1,5 +1,5 @@
 // The mock provider's settings: their shape, defaults, validation, and reading them from env vars.
-import { z } from "zod";
+import * as z from "zod";
 
 export const MOCK_FAULTS = [
 	"none",

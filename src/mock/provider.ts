@@ -3,7 +3,7 @@
 
 import type { MiddlewareHandler } from "hono";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { anthropicDialect, anthropicRoutes } from "./anthropic.ts";
 import { MockLimiter } from "./limiter.ts";
 import { openaiDialect, openaiRoutes } from "./openai.ts";

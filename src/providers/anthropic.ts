@@ -1,16 +1,16 @@
 // Anthropic Messages API: cost estimates, usage from bodies and streams (message_start then
 // message_delta totals), anthropic-ratelimit-* headers, and Anthropic's error envelope.
 
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
 	BODY_NOT_AN_OBJECT,
 	estimateOf,
 	estimatePromptTokens,
-	firstTokenLimit,
 	invalid,
 	isRecord,
 	messageCount,
 	missingModelMessage,
+	tokenLimit,
 	unmeteredEstimate,
 } from "./estimate.ts";
 import {
@@ -24,13 +24,13 @@ import type { Estimate, Provider, RateLimitInfo, StreamMeter, Usage } from "./ty
 
 const EXAMPLE_MODEL = "claude-sonnet-4-5";
 
-const tokenCount = z.number().int().nonnegative();
+const tokenCount = z.int().check(z.nonnegative());
 /** The usage keys tollbooth reads; the API sends null for cache fields it does not report. */
 const usageFields = z.object({
-	input_tokens: tokenCount.nullish(),
-	output_tokens: tokenCount.nullish(),
-	cache_creation_input_tokens: tokenCount.nullish(),
-	cache_read_input_tokens: tokenCount.nullish(),
+	input_tokens: z.nullish(tokenCount),
+	output_tokens: z.nullish(tokenCount),
+	cache_creation_input_tokens: z.nullish(tokenCount),
+	cache_read_input_tokens: z.nullish(tokenCount),
 });
 type UsageFields = z.infer<typeof usageFields>;
 
@@ -58,6 +58,10 @@ function toUsage(fields: UsageFields): Usage | undefined {
 			(fields.cache_creation_input_tokens ?? 0) +
 			(fields.cache_read_input_tokens ?? 0),
 		outputTokens: fields.output_tokens ?? 0,
+		// Cache writes are input too (billed above the base rate); reads are the discounted part.
+		...(fields.cache_read_input_tokens != null && {
+			cachedInputTokens: fields.cache_read_input_tokens,
+		}),
 	};
 }
 
@@ -71,9 +75,11 @@ function mergeUsage(earlier: UsageFields, delta: UsageFields): UsageFields {
 	return merged;
 }
 
+const METERED_ROUTES: ReadonlySet<string> = new Set(["/messages", "/messages/count_tokens"]);
+
 function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): Estimate {
-	const bare = path.split("?")[0]?.replace(/\/+$/, "");
-	if (bare !== "/messages" && bare !== "/messages/count_tokens") {
+	const bare = path.split("?")[0]?.replace(/\/+$/, "") ?? "";
+	if (!METERED_ROUTES.has(bare)) {
 		return unmeteredEstimate(body);
 	}
 	if (!isRecord(body)) return invalid(BODY_NOT_AN_OBJECT);
@@ -86,8 +92,9 @@ function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): 
 		[body.system, body.messages, body.tools, body.output_config],
 		messageCount(body.messages),
 	);
-	const maxOutputTokens = firstTokenLimit(body.max_tokens) ?? defaultMaxOutputTokens;
-	return estimateOf(model, body, promptTokens, maxOutputTokens);
+	const maxTokens = tokenLimit(body, "max_tokens");
+	if (typeof maxTokens === "string") return invalid(maxTokens);
+	return estimateOf(model, body, promptTokens, maxTokens ?? defaultMaxOutputTokens);
 }
 
 function usageFromJson(_path: string, json: unknown): Usage | undefined {
@@ -148,6 +155,9 @@ function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimitInfo {
 
 export const anthropicProvider: Provider = {
 	kind: "anthropic",
+	meteredRoutes: METERED_ROUTES,
+	forwardedHeaders: ["anthropic-version"],
+	betaHeader: "anthropic-beta",
 	authHeaders: (apiKey) => ({ "x-api-key": apiKey }),
 	estimate,
 	prepareBody: (_path, body) => ({ body, injectedUsage: false }),

@@ -51,19 +51,42 @@ export function estimatePromptTokens(fields: readonly unknown[], messagesInPromp
 	return textTokens + messagesInPrompt * TOKENS_PER_MESSAGE + attachments * TOKENS_PER_ATTACHMENT;
 }
 
-/** The first candidate that is a non-negative integer (a token limit the client set), if any. */
-export function firstTokenLimit(...candidates: unknown[]): number | undefined {
-	return candidates.find(
-		(value): value is number => Number.isSafeInteger(value) && (value as number) >= 0,
-	);
+/**
+ * The output-token limit the client set in `fields` (the first one present), undefined when it set
+ * none (absent or null), or the message of a 400 when one is not a non-negative integer: a value
+ * that decides what is reserved is never guessed.
+ */
+export function tokenLimit(
+	body: Record<string, unknown>,
+	...fields: string[]
+): number | undefined | string {
+	let limit: number | undefined;
+	for (const field of fields) {
+		const value = body[field];
+		if (value === undefined || value === null) continue;
+		if (!Number.isSafeInteger(value) || (value as number) < 0) {
+			return `"${field}" must be a non-negative integer; got ${JSON.stringify(value)}.`;
+		}
+		limit ??= value as number;
+	}
+	return limit;
 }
 
-/** How many completions one request asks for (`n`, `best_of`); output allowance scales with it. */
-export function choiceCount(...candidates: unknown[]): number {
-	const counts = candidates.filter(
-		(value): value is number => Number.isSafeInteger(value) && (value as number) > 0,
-	);
-	return Math.max(1, ...counts);
+/**
+ * How many completions one request asks for (`n`, `best_of`; output allowance scales with it),
+ * or the message of a 400 when one is not a positive integer.
+ */
+export function choiceCount(body: Record<string, unknown>, ...fields: string[]): number | string {
+	let count = 1;
+	for (const field of fields) {
+		const value = body[field];
+		if (value === undefined || value === null) continue;
+		if (!Number.isSafeInteger(value) || (value as number) < 1) {
+			return `"${field}" must be a positive integer; got ${JSON.stringify(value)}.`;
+		}
+		count = Math.max(count, value as number);
+	}
+	return count;
 }
 
 /** Messages in a conversation field: an array counts its items, a lone string or object one. */

@@ -1,17 +1,17 @@
 // OpenAI and OpenAI-compatible APIs: cost estimates for chat/completions, completions, responses and
 // embeddings, usage from bodies and streams, x-ratelimit-* headers, and OpenAI's error envelope.
 
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
 	BODY_NOT_AN_OBJECT,
 	choiceCount,
 	estimateOf,
 	estimatePromptTokens,
-	firstTokenLimit,
 	invalid,
 	isRecord,
 	messageCount,
 	missingModelMessage,
+	tokenLimit,
 	unmeteredEstimate,
 } from "./estimate.ts";
 import {
@@ -25,6 +25,7 @@ import type { Estimate, Provider, RateLimitInfo, StreamMeter, Usage } from "./ty
 
 const METERED_PATHS = ["/chat/completions", "/completions", "/responses", "/embeddings"] as const;
 type MeteredPath = (typeof METERED_PATHS)[number];
+const METERED_ROUTES: ReadonlySet<string> = new Set(METERED_PATHS);
 
 const EXAMPLE_MODEL: Record<MeteredPath, string> = {
 	"/chat/completions": "gpt-4o-mini",
@@ -33,21 +34,58 @@ const EXAMPLE_MODEL: Record<MeteredPath, string> = {
 	"/embeddings": "text-embedding-3-small",
 };
 
-const tokenCount = z.number().int().nonnegative();
+const tokenCount = z.int().check(z.nonnegative());
+/** `*_tokens_details` with the one count tollbooth reads (null or absent: not reported). */
+const cachedDetails = z.nullish(z.object({ cached_tokens: z.nullish(tokenCount) }));
+const reasoningDetails = z.nullish(z.object({ reasoning_tokens: z.nullish(tokenCount) }));
+
+/** The parts of the input and output the provider reported, and only those. */
+function usageOf(
+	inputTokens: number,
+	outputTokens: number,
+	cachedInputTokens: number | null | undefined,
+	reasoningTokens: number | null | undefined,
+): Usage {
+	const usage: Usage = { inputTokens, outputTokens };
+	if (cachedInputTokens != null) usage.cachedInputTokens = cachedInputTokens;
+	if (reasoningTokens != null) usage.reasoningTokens = reasoningTokens;
+	return usage;
+}
+
 /** chat/completions, completions and embeddings (which has no completion_tokens). */
-const completionUsage = z
-	.object({ prompt_tokens: tokenCount, completion_tokens: tokenCount.optional() })
-	.transform(
-		(usage): Usage => ({
-			inputTokens: usage.prompt_tokens,
-			outputTokens: usage.completion_tokens ?? 0,
-		}),
-	);
-const responseUsage = z.object({ input_tokens: tokenCount, output_tokens: tokenCount }).transform(
-	(usage): Usage => ({
-		inputTokens: usage.input_tokens,
-		outputTokens: usage.output_tokens,
+const completionUsage = z.pipe(
+	z.object({
+		prompt_tokens: tokenCount,
+		completion_tokens: z.optional(tokenCount),
+		prompt_tokens_details: cachedDetails,
+		completion_tokens_details: reasoningDetails,
 	}),
+	z.transform(
+		(usage): Usage =>
+			usageOf(
+				usage.prompt_tokens,
+				usage.completion_tokens ?? 0,
+				usage.prompt_tokens_details?.cached_tokens,
+				usage.completion_tokens_details?.reasoning_tokens,
+			),
+	),
+);
+const responseUsage = z.pipe(
+	z.object({
+		input_tokens: tokenCount,
+		output_tokens: tokenCount,
+		input_tokens_details: cachedDetails,
+		output_tokens_details: reasoningDetails,
+	}),
+	z.transform(
+		(usage): Usage =>
+			usageOf(
+				usage.input_tokens,
+				usage.output_tokens,
+				usage.input_tokens_details?.cached_tokens,
+				usage.output_tokens_details?.reasoning_tokens,
+			),
+	),
 );
 const anyUsage = z.union([responseUsage, completionUsage]);
 
@@ -95,14 +133,19 @@ function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): 
 				[body.messages, body.tools, body.functions, body.response_format],
 				messageCount(body.messages),
 			);
-			const perChoice =
-				firstTokenLimit(body.max_completion_tokens, body.max_tokens) ?? defaultMaxOutputTokens;
-			return estimateOf(model, body, promptTokens, perChoice * choiceCount(body.n));
+			const perChoice = tokenLimit(body, "max_completion_tokens", "max_tokens");
+			const choices = choiceCount(body, "n");
+			if (typeof perChoice === "string") return invalid(perChoice);
+			if (typeof choices === "string") return invalid(choices);
+			return estimateOf(model, body, promptTokens, (perChoice ?? defaultMaxOutputTokens) * choices);
 		}
 		case "/completions": {
 			const promptTokens = estimatePromptTokens([body.prompt, body.suffix], 0);
-			const perChoice = firstTokenLimit(body.max_tokens) ?? defaultMaxOutputTokens;
-			return estimateOf(model, body, promptTokens, perChoice * choiceCount(body.n, body.best_of));
+			const perChoice = tokenLimit(body, "max_tokens");
+			const choices = choiceCount(body, "n", "best_of");
+			if (typeof perChoice === "string") return invalid(perChoice);
+			if (typeof choices === "string") return invalid(choices);
+			return estimateOf(model, body, promptTokens, (perChoice ?? defaultMaxOutputTokens) * choices);
 		}
 		case "/responses": {
 			// Context carried by previous_response_id or a conversation is not in the body; the
@@ -111,8 +154,9 @@ function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): 
 				[body.input, body.instructions, body.tools, body.text],
 				messageCount(body.input),
 			);
-			const maxOutputTokens = firstTokenLimit(body.max_output_tokens) ?? defaultMaxOutputTokens;
-			return estimateOf(model, body, promptTokens, maxOutputTokens);
+			const maxOutputTokens = tokenLimit(body, "max_output_tokens");
+			if (typeof maxOutputTokens === "string") return invalid(maxOutputTokens);
+			return estimateOf(model, body, promptTokens, maxOutputTokens ?? defaultMaxOutputTokens);
 		}
 		case "/embeddings":
 			return estimateOf(model, body, estimatePromptTokens([body.input], 0), 0);
@@ -194,6 +238,9 @@ function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimitInfo {
 export function openAiProvider(kind: "openai" | "openai-compatible"): Provider {
 	return {
 		kind,
+		meteredRoutes: METERED_ROUTES,
+		forwardedHeaders: [],
+		betaHeader: "openai-beta",
 		authHeaders: (apiKey) => ({ authorization: `Bearer ${apiKey}` }),
 		estimate,
 		prepareBody,

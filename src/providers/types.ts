@@ -3,10 +3,17 @@
 
 export type ProviderKind = "openai" | "anthropic" | "openai-compatible";
 
-/** Tokens a request consumed. `inputTokens` includes cached and cache-creation input. */
+/**
+ * Tokens a request consumed. `inputTokens` includes cached and cache-creation input; the parts are
+ * present when the provider reported them.
+ */
 export interface Usage {
 	inputTokens: number;
 	outputTokens: number;
+	/** Input tokens read from the provider's prompt cache (billed at a discount). */
+	cachedInputTokens?: number;
+	/** Output tokens spent on reasoning (included in outputTokens). */
+	reasoningTokens?: number;
 }
 
 /** The cost to reserve before forwarding, or why the request cannot be forwarded at all. */
@@ -51,6 +58,12 @@ export interface RateLimitInfo {
 
 export interface Provider {
 	kind: ProviderKind;
+	/** Endpoints (canonical paths after /v1) that run a model and are metered by their tokens. */
+	meteredRoutes: ReadonlySet<string>;
+	/** Client headers of this API that cross to the provider as sent (besides the common ones). */
+	forwardedHeaders: readonly string[];
+	/** The header that opts into beta features; only values the pool permits cross. */
+	betaHeader: string;
 	/** Headers that carry the real provider key upstream. */
 	authHeaders(apiKey: string): Record<string, string>;
 	/** `path` is the part after /v1, e.g. "/chat/completions" or "/messages". */

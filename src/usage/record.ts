@@ -3,7 +3,9 @@
 //   index1 = tenant
 //   blob1 tenant, blob2 pool, blob3 model, blob4 outcome, blob5 priority, blob6 final cause
 //   double1 status, double2 prompt tokens, double3 completion tokens, double4 queue ms,
-//   double5 upstream ms, double6 retries, double7 attempts
+//   double5 upstream ms, double6 resends (every cause: attempts − 1), double7 attempts,
+//   double8 resends after a provider 429, double9 resends after a failure (5xx, 529, dropped
+//   connection, timeout), double10 cached input tokens, double11 reasoning tokens
 import type { Priority } from "../core/priority.ts";
 
 export type Outcome =
@@ -28,6 +30,14 @@ export interface UsageRecord {
 	upstreamMs: number;
 	/** Sends to the provider, counting the first (0 when it was never called). */
 	attempts: number;
+	/** Resends after the provider answered 429. */
+	retriesAfterRateLimit: number;
+	/** Resends after a failure: 5xx, 529, 408, 409, a dropped connection, no first byte in time. */
+	retriesAfterFailure: number;
+	/** Of promptTokens, those read from the provider's prompt cache. */
+	cachedInputTokens: number;
+	/** Of completionTokens, those spent on reasoning. */
+	reasoningTokens: number;
 }
 
 export interface UsageSink {
@@ -35,10 +45,14 @@ export interface UsageSink {
 }
 
 export class AnalyticsEngineSink implements UsageSink {
-	constructor(private readonly dataset: AnalyticsEngineDataset) {}
+	readonly #dataset: AnalyticsEngineDataset;
+
+	constructor(dataset: AnalyticsEngineDataset) {
+		this.#dataset = dataset;
+	}
 
 	write(record: UsageRecord): void {
-		this.dataset.writeDataPoint({
+		this.#dataset.writeDataPoint({
 			indexes: [record.tenant],
 			blobs: [
 				record.tenant,
@@ -56,16 +70,11 @@ export class AnalyticsEngineSink implements UsageSink {
 				record.upstreamMs,
 				Math.max(0, record.attempts - 1),
 				record.attempts,
+				record.retriesAfterRateLimit,
+				record.retriesAfterFailure,
+				record.cachedInputTokens,
+				record.reasoningTokens,
 			],
 		});
-	}
-}
-
-/** Keeps records in memory: for tests, and a stand-in where no dataset is bound. */
-export class MemorySink implements UsageSink {
-	readonly records: UsageRecord[] = [];
-
-	write(record: UsageRecord): void {
-		this.records.push(record);
 	}
 }

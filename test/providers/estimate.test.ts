@@ -41,14 +41,33 @@ describe("openai estimate", () => {
 		],
 		["max_tokens alone", { max_tokens: 50 }, 50],
 		["neither: the default", {}, DEFAULT_MAX_OUTPUT],
-		["a negative limit is ignored", { max_tokens: -5 }, DEFAULT_MAX_OUTPUT],
-		["a string limit is ignored", { max_tokens: "50" }, DEFAULT_MAX_OUTPUT],
+		["a null limit is the default", { max_tokens: null }, DEFAULT_MAX_OUTPUT],
 		["n choices multiply the allowance", { max_tokens: 50, n: 3 }, 150],
 	])("chat output allowance: %s", (_name, limits, maxOutputTokens) => {
 		const body = { model: "gpt-4o-mini", messages: hello, ...limits };
 		const estimate = estimated(openai.estimate("/chat/completions", body, DEFAULT_MAX_OUTPUT));
 		expect(estimate.maxOutputTokens).toBe(maxOutputTokens);
 		expect(estimate.tokens).toBe(estimate.promptTokens + maxOutputTokens);
+	});
+
+	it.each([
+		[
+			"/chat/completions",
+			{ max_tokens: -5 },
+			/"max_tokens" must be a non-negative integer; got -5/,
+		],
+		["/chat/completions", { max_tokens: "50" }, /"max_tokens" .* got "50"/],
+		["/chat/completions", { max_completion_tokens: 1.5 }, /"max_completion_tokens"/],
+		["/chat/completions", { max_tokens: 10, max_completion_tokens: -1 }, /max_completion_tokens/],
+		["/chat/completions", { n: 0 }, /"n" must be a positive integer/],
+		["/completions", { max_tokens: 1e300 }, /"max_tokens"/],
+		["/completions", { best_of: "3" }, /"best_of"/],
+		["/responses", { max_output_tokens: -1 }, /"max_output_tokens"/],
+	])("%s refuses a cost-deciding field that is not a valid count: %o", (path, fields, message) => {
+		const body = { model: "gpt-4o-mini", messages: hello, prompt: "Hi", input: "Hi", ...fields };
+		const estimate = openai.estimate(path, body, DEFAULT_MAX_OUTPUT);
+		expect(estimate.kind).toBe("invalid");
+		expect(estimate.kind === "invalid" && estimate.message).toMatch(message);
 	});
 
 	it("detects stream: true", () => {
@@ -226,6 +245,14 @@ describe("openai estimate", () => {
 });
 
 describe("anthropic estimate", () => {
+	it.each([-1, "1024", 2.5, true])("refuses max_tokens %o before anything is reserved", (value) => {
+		const body = { model: "claude-sonnet-4-5", messages: hello, max_tokens: value };
+		const estimate = anthropic.estimate("/messages", body, DEFAULT_MAX_OUTPUT);
+		expect(estimate.kind === "invalid" && estimate.message).toMatch(
+			/"max_tokens" must be a non-negative integer/,
+		);
+	});
+
 	it("the recorded streaming request: messages, output schema, max_tokens, stream", () => {
 		const body = anthropicStreamExchange.request_body;
 		const estimate = estimated(anthropic.estimate("/messages", body, DEFAULT_MAX_OUTPUT));

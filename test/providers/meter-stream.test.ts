@@ -153,7 +153,7 @@ describe("injected usage: only the usage-only chunk is hidden", () => {
 		expect(chunks.every((chunk) => chunk.choices.length === 1 && chunk.usage === undefined)).toBe(
 			true,
 		);
-		expect(meter.usage()).toEqual({ inputTokens: 79, outputTokens: 14 });
+		expect(meter.usage()).toEqual({ inputTokens: 79, outputTokens: 14, reasoningTokens: 0 });
 	});
 });
 

@@ -43,21 +43,21 @@ describe("usage from a JSON body", () => {
 			provider: openai,
 			path: "/chat/completions",
 			body: chatCompletion,
-			usage: { inputTokens: 19, outputTokens: 10 },
+			usage: { inputTokens: 19, outputTokens: 10, cachedInputTokens: 0, reasoningTokens: 0 },
 		},
 		{
 			name: "chat tool calls, no prompt details",
 			provider: openai,
 			path: "/chat/completions",
 			body: chatToolCalls,
-			usage: { inputTokens: 82, outputTokens: 17 },
+			usage: { inputTokens: 82, outputTokens: 17, reasoningTokens: 0 },
 		},
 		{
 			name: "chat recorded 2024",
 			provider: openai,
 			path: "/chat/completions",
 			body: chatRecorded2024,
-			usage: { inputTokens: 79, outputTokens: 14 },
+			usage: { inputTokens: 79, outputTokens: 14, reasoningTokens: 0 },
 		},
 		{
 			name: "embeddings (no completion tokens)",
@@ -85,35 +85,35 @@ describe("usage from a JSON body", () => {
 			provider: openai,
 			path: "/responses",
 			body: response,
-			usage: { inputTokens: 36, outputTokens: 87 },
+			usage: { inputTokens: 36, outputTokens: 87, cachedInputTokens: 0, reasoningTokens: 0 },
 		},
 		{
 			name: "responses with reasoning tokens",
 			provider: openai,
 			path: "/responses",
 			body: responseReasoning,
-			usage: { inputTokens: 81, outputTokens: 1035 },
+			usage: { inputTokens: 81, outputTokens: 1035, cachedInputTokens: 0, reasoningTokens: 832 },
 		},
 		{
 			name: "responses recorded 2025",
 			provider: openai,
 			path: "/responses",
 			body: responseRecorded2025,
-			usage: { inputTokens: 14, outputTokens: 50 },
+			usage: { inputTokens: 14, outputTokens: 50, cachedInputTokens: 0, reasoningTokens: 0 },
 		},
 		{
 			name: "anthropic message",
 			provider: anthropic,
 			path: "/messages",
 			body: anthropicMessage,
-			usage: { inputTokens: 406, outputTokens: 50 },
+			usage: { inputTokens: 406, outputTokens: 50, cachedInputTokens: 0 },
 		},
 		{
 			name: "anthropic tool use with server tools",
 			provider: anthropic,
 			path: "/messages",
 			body: anthropicToolUseExchange.body,
-			usage: { inputTokens: 3182, outputTokens: 237 },
+			usage: { inputTokens: 3182, outputTokens: 237, cachedInputTokens: 0 },
 		},
 	];
 	it.each(cases)("$name", ({ provider, path, body, usage }) => {
@@ -132,6 +132,24 @@ describe("usage from a JSON body", () => {
 		expect(anthropic.usageFromJson("/messages", body)).toEqual({
 			inputTokens: 3210,
 			outputTokens: 7,
+			cachedInputTokens: 3000,
+		});
+	});
+
+	it("openai: cached prompt tokens and reasoning tokens, as the chat API reports them", () => {
+		const body = {
+			usage: {
+				prompt_tokens: 2006,
+				completion_tokens: 300,
+				prompt_tokens_details: { cached_tokens: 1920 },
+				completion_tokens_details: { reasoning_tokens: 192 },
+			},
+		};
+		expect(openai.usageFromJson("/chat/completions", body)).toEqual({
+			inputTokens: 2006,
+			outputTokens: 300,
+			cachedInputTokens: 1920,
+			reasoningTokens: 192,
 		});
 	});
 
@@ -172,43 +190,43 @@ describe("usage from an SSE stream", () => {
 				name: "openai chat with usage chunk",
 				provider: openai,
 				sse: chatUsageSse,
-				usage: { inputTokens: 79, outputTokens: 14 },
+				usage: { inputTokens: 79, outputTokens: 14, reasoningTokens: 0 },
 			},
 			{
 				name: "openai chat tool calls",
 				provider: openai,
 				sse: chatToolCallsSse,
-				usage: { inputTokens: 76, outputTokens: 24 },
+				usage: { inputTokens: 76, outputTokens: 24, reasoningTokens: 0 },
 			},
 			{
 				name: "openai chat parallel tool calls",
 				provider: openai,
 				sse: chatParallelToolCallsSse,
-				usage: { inputTokens: 149, outputTokens: 60 },
+				usage: { inputTokens: 149, outputTokens: 60, reasoningTokens: 0 },
 			},
 			{
 				name: "responses with event: lines, unterminated last event and doc elision",
 				provider: openai,
 				sse: responseApiRefSse,
-				usage: { inputTokens: 37, outputTokens: 11 },
+				usage: { inputTokens: 37, outputTokens: 11, reasoningTokens: 0 },
 			},
 			{
 				name: "responses with event: lines, normalized",
 				provider: openai,
 				sse: responseApiRefNormalizedSse,
-				usage: { inputTokens: 37, outputTokens: 11 },
+				usage: { inputTokens: 37, outputTokens: 11, reasoningTokens: 0 },
 			},
 			{
 				name: "responses data-only (sdk snapshot), zero usage on response.created ignored",
 				provider: openai,
 				sse: responseSdkSnapshotSse,
-				usage: { inputTokens: 10, outputTokens: 2 },
+				usage: { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0, reasoningTokens: 0 },
 			},
 			{
 				name: "anthropic recorded, padded data lines",
 				provider: anthropic,
 				sse: anthropicRecordedSse,
-				usage: { inputTokens: 135, outputTokens: 10 },
+				usage: { inputTokens: 135, outputTokens: 10, cachedInputTokens: 0 },
 			},
 			{
 				name: "anthropic basic (no final newline)",
@@ -220,7 +238,7 @@ describe("usage from an SSE stream", () => {
 				name: "anthropic tool use",
 				provider: anthropic,
 				sse: anthropicToolUseSse,
-				usage: { inputTokens: 377, outputTokens: 65 },
+				usage: { inputTokens: 377, outputTokens: 65, cachedInputTokens: 0 },
 			},
 			{
 				name: "anthropic stream ending in an error event: usage so far",
@@ -255,6 +273,7 @@ describe("usage from an SSE stream", () => {
 					expected.cache_creation_input_tokens +
 					expected.cache_read_input_tokens,
 				outputTokens: expected.output_tokens,
+				cachedInputTokens: expected.cache_read_input_tokens,
 			});
 		},
 	);
@@ -267,7 +286,7 @@ describe("usage from an SSE stream", () => {
 		await writer.write(bytesOf(anthropicRecordedSse.slice(0, cut)));
 		await writer.abort(new Error("provider connection reset"));
 		expect(await drained).toBe("broken");
-		expect(meter.usage()).toEqual({ inputTokens: 135, outputTokens: 1 });
+		expect(meter.usage()).toEqual({ inputTokens: 135, outputTokens: 1, cachedInputTokens: 0 });
 	});
 
 	it("openai chat: no usage when the stream breaks before the usage chunk", async () => {

@@ -34,6 +34,9 @@ function tightPool(name: string) {
 	};
 }
 
+/** Every test pool lets the mock's fault header through, so a test can ask for a fault. */
+const MOCK_FAULT_HEADER = ["x-mock-fault"];
+
 export const testConfig = {
 	maxBodyBytes: 64 * 1024,
 	// sha256 of TEST_KEYS.admin
@@ -84,13 +87,13 @@ export const testConfig = {
 			streamIdleTimeoutMs: 300,
 		},
 		// Allowances on (the default) and turned off.
-		...["allowances", "allowances-429", "strict"].map((name) => ({
+		...["allowances", "allowances-429", "no-allowances"].map((name) => ({
 			name,
 			provider: "openai",
 			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
 			apiKeySecret: "TEST_PROVIDER_KEY",
 			limits: generous,
-			allowances: name !== "strict",
+			allowances: name !== "no-allowances",
 		})),
 		// Each gets its own object, so the breaker tripped in one test cannot leak into another.
 		...["faults", "faults-4xx", "breaker"].map((name) => ({
@@ -135,13 +138,51 @@ export const testConfig = {
 			limits: { requestsPerMinute: "auto", tokensPerMinute: "auto", maxConcurrent: 10 },
 		},
 		{
+			// The production wrangler.toml's Anthropic pool: 40,000 tokens a minute, default bursts.
+			name: "anthropic-40k",
+			provider: "anthropic",
+			baseUrl: `${MOCK_ORIGIN}/anthropic/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: { requestsPerMinute: 50, tokensPerMinute: 40_000, maxConcurrent: 20 },
+		},
+		{
 			name: "nokey",
 			provider: "openai",
 			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
 			apiKeySecret: "UNSET_SECRET",
 			limits: generous,
 		},
-	],
+		{
+			// The operator's own organization and project, one permitted beta, no pass-through.
+			name: "strict",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+			organization: "org-operator",
+			project: "proj-operator",
+			allowedBetas: ["assistants=v2"],
+			passThrough: "deny",
+		},
+		{
+			name: "anthropic-betas",
+			provider: "anthropic",
+			baseUrl: `${MOCK_ORIGIN}/anthropic/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+			allowedBetas: ["prompt-caching-2024-07-31"],
+		},
+		{
+			// Concurrency is what binds: 8 at once, a long queue, rates far above the load.
+			name: "aborts",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: { ...generous, maxConcurrent: 8 },
+			maxQueueLength: 5000,
+			maxWaitMs: 60_000,
+		},
+	].map((pool) => ({ ...pool, forwardHeaders: MOCK_FAULT_HEADER })),
 	tenants: [
 		{
 			name: "team-a",

@@ -11,7 +11,7 @@ export { DEV_GATEWAY_KEY };
 export const DEV_PROVIDER_KEY = "mock-upstream-key";
 
 export function startDevGateway(): Promise<WranglerDev> {
-	return startWranglerDev({ config: devConfig });
+	return startWranglerDev({ config: devConfig() });
 }
 
 // No SDK retries: a test must see the gateway's first answer, and fail fast.
