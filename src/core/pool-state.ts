@@ -269,6 +269,8 @@ export class PoolState {
 			if (ended.reported) this.#learning.admitted(ended.ticketId, ended.tokens);
 			this.#learnFrom(ended.ticketId, ended.reported, nowMs);
 		}
+		// Admitted from allowances, counted as they end: the operator's charts show every admission.
+		if (batch.ended.length > 0) this.#series.add("admitted", nowMs, batch.ended.length);
 		this.#noteBreaker(nowMs);
 		for (const report of batch.reports) allowances?.report(report, nowMs);
 		if (!allowances?.open(nowMs) || this.#health.status(nowMs).state !== "closed") {

@@ -183,6 +183,9 @@ describe("the Pool as an allowance authority", () => {
 			},
 			0,
 		);
+		// The request the allowance admitted shows in the operator's admissions.
+		const admitted = state.series(0).series.admitted ?? [];
+		expect(admitted.reduce((sum, count) => sum + count, 0)).toBe(1);
 		// One request and its actual 50 tokens stay charged; everything else is back.
 		expect(state.rateLimitView(0).requests.remaining).toBe(99);
 		expect(state.rateLimitView(0).tokens.remaining).toBe(9_950);
