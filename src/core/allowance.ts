@@ -45,6 +45,9 @@ export function zeroOf<D extends string>(dimensions: readonly D[]): Quantity<D> 
 	return Object.fromEntries(dimensions.map((dimension) => [dimension, 0])) as Quantity<D>;
 }
 
+/** Past this many closed grants still in the reclaim index, it is rebuilt from the open ones. */
+const HEAP_GARBAGE_ALLOWANCE = 1024;
+
 /** The authority's side: every grant not yet given back or reclaimed, and their sum. */
 export class AllowanceLedger<D extends string, S> {
 	readonly #dimensions: readonly D[];
@@ -123,6 +126,9 @@ export class AllowanceLedger<D extends string, S> {
 	#hold(grant: HeldGrant<D, S>): HeldGrant<D, S> {
 		this.#grants.set(grant.id, grant);
 		this.#reclaims.push(grant);
+		if (this.#reclaims.size > 2 * this.#grants.size + HEAP_GARBAGE_ALLOWANCE) {
+			this.#reclaims.retain((held) => this.#grants.get(held.id) === held);
+		}
 		addTo(this.#outstanding, grant.outstanding);
 		return grant;
 	}

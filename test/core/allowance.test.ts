@@ -91,6 +91,27 @@ describe("the ledger and the wallet", () => {
 		expect(ledger.outstanding).toEqual({ slots: 0 });
 	});
 
+	it("keeps reclaiming the right grants after many were given back early", () => {
+		const ledger = new AllowanceLedger<"slots", string>(["slots"]);
+		const grant = (id: string, reclaimAtMs: number) =>
+			ledger.open({
+				id,
+				holder: "h",
+				scope: "s",
+				amount: { slots: 1 },
+				spendUntilMs: 0,
+				reclaimAtMs,
+			});
+		for (let i = 0; i < 5_000; i++) {
+			grant(`g${i}`, 10_000 + i);
+			ledger.report({ grantId: `g${i}`, used: {}, returned: { slots: 1 }, final: true });
+		}
+		grant("silent", 20_000);
+		expect(ledger.nextReclaimMs()).toBe(20_000);
+		expect(ledger.popReclaimable(20_000)?.id).toBe("silent");
+		expect(ledger.outstanding).toEqual({ slots: 0 });
+	});
+
 	it("spends a grant with no call, reuses a slot when its request ends, and gives back the rest", () => {
 		const held = wallet();
 		held.add(
