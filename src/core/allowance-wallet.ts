@@ -40,6 +40,8 @@ interface Held<D extends string, S> {
 	returned: Quantity<D>;
 	inUse: number;
 	closed: boolean;
+	/** A spend's work goes on: the next report says so, so that the grant is not reclaimed. */
+	renew: boolean;
 }
 
 export class AllowanceWallet<D extends string, S> {
@@ -66,6 +68,7 @@ export class AllowanceWallet<D extends string, S> {
 			returned: zeroOf(dimensions),
 			inUse: 0,
 			closed: false,
+			renew: false,
 		};
 		this.#held.set(grant.id, held);
 		const key = this.#options.scopeKey(grant.scope);
@@ -113,6 +116,12 @@ export class AllowanceWallet<D extends string, S> {
 		}
 	}
 
+	/** A spend's work goes on (a long stream): its grant is reported in the next batch, alive. */
+	renew(spend: Spend<D>): void {
+		const held = this.#held.get(spend.grantId);
+		if (held) held.renew = true;
+	}
+
 	/** Stops spending from every grant (the authority asked for them back); their rest goes back. */
 	closeAll(): void {
 		for (const held of this.#held.values()) this.#close(held);
@@ -124,7 +133,8 @@ export class AllowanceWallet<D extends string, S> {
 		for (const held of this.#held.values()) {
 			if (nowMs >= held.spendUntilMs) this.#close(held);
 			const final = held.closed && held.inUse === 0;
-			if (!final && isZero(held.used) && isZero(held.returned)) continue;
+			if (!final && !held.renew && isZero(held.used) && isZero(held.returned)) continue;
+			held.renew = false;
 			reports.push({
 				grantId: held.grant.id,
 				used: held.used,
@@ -141,7 +151,7 @@ export class AllowanceWallet<D extends string, S> {
 	/** Whether any grant has something to report at nowMs (spent, given back, or over). */
 	hasReports(nowMs: number): boolean {
 		for (const held of this.#held.values()) {
-			if (nowMs >= held.spendUntilMs || held.closed) return true;
+			if (nowMs >= held.spendUntilMs || held.closed || held.renew) return true;
 			if (!isZero(held.used) || !isZero(held.returned)) return true;
 		}
 		return false;

@@ -52,8 +52,8 @@ const HEAP_GARBAGE_ALLOWANCE = 1024;
 export class AllowanceLedger<D extends string, S> {
 	readonly #dimensions: readonly D[];
 	readonly #grants = new Map<string, HeldGrant<D, S>>();
-	// Lazy deletion: a closed grant stays here until it surfaces.
-	readonly #reclaims = new MinHeap<HeldGrant<D, S>>((grant) => grant.reclaimAtMs);
+	// Lazy deletion: a closed or renewed grant's entry stays here until it surfaces.
+	readonly #reclaims = new MinHeap<{ grant: HeldGrant<D, S>; atMs: number }>((entry) => entry.atMs);
 	readonly #outstanding: Quantity<D>;
 
 	constructor(dimensions: readonly D[], saved: HeldGrant<D, S>[] = []) {
@@ -82,11 +82,19 @@ export class AllowanceLedger<D extends string, S> {
 
 	/**
 	 * Applies a holder's report: what it used for good, and what comes back to the authority, never
-	 * more than the grant still holds (a report on a grant already reclaimed changes nothing).
+	 * more than the grant still holds (a report on a grant already reclaimed changes nothing). A
+	 * report shows the holder alive: the grant is not reclaimed before `renewUntilMs`.
 	 */
-	report(report: GrantReport<D>): { used: Quantity<D>; back: Quantity<D> } | undefined {
+	report(
+		report: GrantReport<D>,
+		renewUntilMs = 0,
+	): { used: Quantity<D>; back: Quantity<D> } | undefined {
 		const grant = this.#grants.get(report.grantId);
 		if (!grant) return undefined;
+		if (!report.final && renewUntilMs > grant.reclaimAtMs) {
+			grant.reclaimAtMs = renewUntilMs;
+			this.#reclaims.push({ grant, atMs: renewUntilMs });
+		}
 		const usedNow = zeroOf(this.#dimensions);
 		const back = zeroOf(this.#dimensions);
 		for (const dimension of this.#dimensions) {
@@ -105,18 +113,18 @@ export class AllowanceLedger<D extends string, S> {
 	popReclaimable(nowMs: number): HeldGrant<D, S> | undefined {
 		const next = this.nextReclaimMs();
 		if (next === undefined || next > nowMs) return undefined;
-		const grant = this.#reclaims.pop() as HeldGrant<D, S>;
+		const { grant } = this.#reclaims.pop() as { grant: HeldGrant<D, S> };
 		this.#close(grant);
 		return grant;
 	}
 
 	nextReclaimMs(): number | undefined {
-		let grant = this.#reclaims.peek();
-		while (grant && this.#grants.get(grant.id) !== grant) {
+		let entry = this.#reclaims.peek();
+		while (entry && !this.#live(entry)) {
 			this.#reclaims.pop();
-			grant = this.#reclaims.peek();
+			entry = this.#reclaims.peek();
 		}
-		return grant?.reclaimAtMs;
+		return entry?.atMs;
 	}
 
 	values(): IterableIterator<HeldGrant<D, S>> {
@@ -125,12 +133,19 @@ export class AllowanceLedger<D extends string, S> {
 
 	#hold(grant: HeldGrant<D, S>): HeldGrant<D, S> {
 		this.#grants.set(grant.id, grant);
-		this.#reclaims.push(grant);
+		this.#reclaims.push({ grant, atMs: grant.reclaimAtMs });
 		if (this.#reclaims.size > 2 * this.#grants.size + HEAP_GARBAGE_ALLOWANCE) {
-			this.#reclaims.retain((held) => this.#grants.get(held.id) === held);
+			this.#reclaims.retain((entry) => this.#live(entry));
 		}
 		addTo(this.#outstanding, grant.outstanding);
 		return grant;
+	}
+
+	/** Whether a reclaim entry is the current one of a grant still held. */
+	#live(entry: { grant: HeldGrant<D, S>; atMs: number }): boolean {
+		return (
+			this.#grants.get(entry.grant.id) === entry.grant && entry.grant.reclaimAtMs === entry.atMs
+		);
 	}
 
 	#close(grant: HeldGrant<D, S>): void {

@@ -69,7 +69,8 @@ export class PoolAllowances {
 	): PoolGrant | undefined {
 		const scheduler = this.#scheduler;
 		const scopes = scheduler.scopes;
-		if (!scheduler.idle(nowMs)) return undefined;
+		const { queued, pausedUntilMs, inFlight } = scheduler.status(nowMs);
+		if (queued > 0 || nowMs < pausedUntilMs) return undefined;
 		if (scopes.tenant(scope.tenant).policy.maxConcurrent !== undefined) return undefined;
 		const pool = scopes.poolView(nowMs);
 		const amount: Quantity<PoolDimension> = {
@@ -78,11 +79,11 @@ export class PoolAllowances {
 			slots: Math.floor(Math.min(want.slots, MAX_SHARE * scopes.slotLimit)),
 		};
 		if (amount.requests < 1 || amount.slots < 1) return undefined;
-		const slotsAfter = scheduler.inFlight + scopes.heldSlots + amount.slots;
+		const slotsAfter = inFlight + scopes.heldSlots + amount.slots;
 		if (slotsAfter > (1 - KEEP_SHARE) * scopes.slotLimit) return undefined;
 		const draw = { ...scope, tokens: amount.tokens };
-		if (!scopes.roomKeeping(draw, amount.requests, KEEP_SHARE, nowMs)) return undefined;
-		scopes.reserve(draw, amount.requests, nowMs);
+		if (!scopes.roomForAllowance(draw, amount.requests, KEEP_SHARE, nowMs)) return undefined;
+		scopes.reserveAllowance(draw, amount.requests, nowMs);
 		this.#granted++;
 		const spendUntilMs = nowMs + this.#policy.spendWindowMs;
 		const grant: PoolGrant = {
@@ -99,7 +100,8 @@ export class PoolAllowances {
 
 	/** Whether new grants would be considered now: nobody waits and the pool is not paused. */
 	open(nowMs: number): boolean {
-		return this.#scheduler.idle(nowMs);
+		const { queued, pausedUntilMs } = this.#scheduler.status(nowMs);
+		return queued === 0 && nowMs >= pausedUntilMs;
 	}
 
 	/**
@@ -108,13 +110,13 @@ export class PoolAllowances {
 	 */
 	report(report: PoolGrantReport, nowMs: number): void {
 		const grant = this.#ledger.get(report.grantId);
-		const applied = this.#ledger.report(report);
+		const applied = this.#ledger.report(report, nowMs + this.#policy.reclaimAfterMs);
 		if (!grant || !applied) return;
 		const { used, back } = applied;
 		this.#hold(grant, used, -1);
 		this.#hold(grant, back, -1);
 		if (back.requests > 0 || back.tokens > 0) {
-			this.#scheduler.scopes.reserve(
+			this.#scheduler.scopes.reserveAllowance(
 				{ ...grant.scope, tokens: -back.tokens },
 				-back.requests,
 				nowMs,
@@ -156,7 +158,7 @@ export class PoolAllowances {
 	/** Holds (`sign` 1) or stops holding (-1) `amount` in the grant's buckets and the slots. */
 	#hold(grant: SavedGrant, amount: Quantity<PoolDimension>, sign: 1 | -1): void {
 		const scopes = this.#scheduler.scopes;
-		scopes.hold({ ...grant.scope, tokens: sign * amount.tokens }, sign * amount.requests);
+		scopes.holdAllowance({ ...grant.scope, tokens: sign * amount.tokens }, sign * amount.requests);
 		scopes.heldSlots += sign * amount.slots;
 	}
 }

@@ -102,6 +102,12 @@ export class AllowanceCache {
 		this.#start(keepAlive);
 	}
 
+	/** A request an allowance admitted is still running: its grant is renewed in the next batch. */
+	renew(spent: AllowanceSpend, keepAlive: (pump: Promise<void>) => void): void {
+		this.#wallet.renew(spent.spend);
+		this.#start(keepAlive);
+	}
+
 	/** Stops spending (a send failed, or the Pool asked): what is left goes back in the next batch. */
 	closeAll(keepAlive: (pump: Promise<void>) => void): void {
 		this.#wallet.closeAll();

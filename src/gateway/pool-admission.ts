@@ -74,6 +74,17 @@ export class PoolAdmission {
 		return this.#client.attemptEnded(ticketId, report, next, signal);
 	}
 
+	/**
+	 * Keeps a lease alive, or the grant an allowance's request spends from (renewed in the next
+	 * batch: nothing waits for it, and the send carries on regardless).
+	 */
+	renew(ticketId: string): Promise<boolean> {
+		const spent = this.#spent;
+		if (!this.#allowances || spent?.ticketId !== ticketId) return this.#client.renew(ticketId);
+		this.#allowances.renew(spent.spend, this.#keepAlive);
+		return Promise.resolve(true);
+	}
+
 	/** Ends a lease, or the spend of an allowance (reported in the next batch, not waited for). */
 	async release(
 		ticketId: string,

@@ -23,6 +23,7 @@ import {
 } from "./caller-request.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError, retryAfterSeconds } from "./errors.ts";
+import { LeaseRenewal } from "./lease-renewal.ts";
 import { PoolAdmission } from "./pool-admission.ts";
 import { readBody } from "./request-body.ts";
 import { type SendOutcome, sendOnce } from "./send.ts";
@@ -101,9 +102,15 @@ async function forward(
 			throw new GatewayError(499, "The caller closed the request.", "cancelled");
 		}
 		record.attempts += 1;
+		const renewal = new LeaseRenewal(
+			() => poolClient.renew(lease.ticketId),
+			pool.leaseTtlMs,
+			(promise) => c.executionCtx.waitUntil(promise),
+		);
 		const sendStartedMs = Date.now();
 		const sent = await sendOnce(send.url, send.init, pool, provider, signal, c.var.upstreamFetch);
 		record.upstreamMs += Date.now() - sendStartedMs;
+		if (sent.kind !== "answered") renewal.stop();
 		if (sent.kind === "caller_gone") {
 			// The send has ended (its fetch was aborted); the provider may have started: keep the charge.
 			release(lease.ticketId, undefined);
@@ -116,8 +123,11 @@ async function forward(
 				rest,
 				injectedUsage: send.injectedUsage,
 				apiKey,
-				release: (actualTokens) =>
-					poolClient.release(lease.ticketId, actualTokens, true, sent.limits),
+				renewal,
+				release: (actualTokens) => {
+					renewal.stop();
+					return poolClient.release(lease.ticketId, actualTokens, true, sent.limits);
+				},
 			});
 		}
 		const answer = await poolClient.attemptEnded(lease.ticketId, reportOf(sent), ask, signal);
@@ -261,6 +271,8 @@ interface RelayContext {
 	injectedUsage: boolean;
 	/** The pool's key, scrubbed from whatever the provider's stream says. */
 	apiKey: string;
+	/** Renews the lease while the answer is coming; stopped by release. */
+	renewal: LeaseRenewal;
 	/** Ends the lease with the tokens the provider reported (undefined keeps the reservation). */
 	release(actualTokens: number | undefined): Promise<void>;
 }
@@ -279,7 +291,10 @@ async function relayAnswer(
 	const isStream = response.headers.get("content-type")?.includes("text/event-stream") ?? false;
 	if (isStream && response.body) {
 		const meter = relay.provider.meterStream(relay.injectedUsage);
-		const rearmIdle = () => deadline.arm("idle", pool.streamIdleTimeoutMs);
+		const rearmIdle = () => {
+			deadline.arm("idle", pool.streamIdleTimeoutMs);
+			relay.renewal.touch();
+		};
 		rearmIdle();
 		const { readable, ended } = relayStream(
 			response.body,
