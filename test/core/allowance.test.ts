@@ -91,6 +91,26 @@ describe("the ledger and the wallet", () => {
 		expect(ledger.outstanding).toEqual({ slots: 0 });
 	});
 
+	it("does not reclaim a grant whose holder reports it alive (a long request still running)", () => {
+		const ledger = new AllowanceLedger<"slots", string>(["slots"]);
+		const grant = { id: "g", holder: "h", scope: "s", amount: { slots: 1 } };
+		ledger.open({ ...grant, spendUntilMs: 1_000, reclaimAtMs: 5_000 });
+		const held = wallet();
+		held.add(
+			{ ...grant, scope: SCOPE, amount: want(1, 0, 1), reclaimAtMs: 5_000, spendUntilMs: 1_000 },
+			1_000,
+		);
+		const spend = held.spend(SCOPE, { requests: 1, slots: 1 }, 0);
+		held.reports(1_000);
+		// The request is still running at 4 s: the Worker renews, and the wallet says so.
+		held.renew(spend as NonNullable<typeof spend>);
+		const [alive] = held.reports(4_000);
+		expect(alive).toMatchObject({ grantId: "g", final: false });
+		ledger.report(alive as NonNullable<typeof alive>, 4_000 + 5_000);
+		expect(ledger.popReclaimable(5_000)).toBe(undefined);
+		expect(ledger.popReclaimable(9_000)?.id).toBe("g");
+	});
+
 	it("keeps reclaiming the right grants after many were given back early", () => {
 		const ledger = new AllowanceLedger<"slots", string>(["slots"]);
 		const grant = (id: string, reclaimAtMs: number) =>
