@@ -7,6 +7,7 @@ import type { AcquireRequest, AcquireResult, AttemptReport } from "../durable/po
 import { isRecord } from "../providers/estimate.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
+import { admitBudget } from "./budget-gate.ts";
 import { setRateLimitHeaders } from "./caller-limit-headers.ts";
 import {
 	type Cost,
@@ -72,10 +73,12 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 async function forward(
 	c: Context<GatewayEnv>,
 	pool: PoolConfig,
-	cost: Cost,
+	estimated: Cost,
 	rest: string,
 	raw: ArrayBuffer | undefined,
 ): Promise<Response> {
+	// The tenant's budget first: its reservation is settled when the request's record completes.
+	const cost = await admitBudget(c, estimated);
 	const { tenant, usage } = c.var;
 	const { record } = usage;
 	const provider = providerFor(pool.provider);
