@@ -1,6 +1,7 @@
 // One tenant's budget book: what it and each of its end users used and hold reserved in the
 // current day and month windows; admission (reserve the estimate, downgrade past the threshold,
 // refuse past the limit) and settlement (charge what the provider reported). Pure: time is passed in.
+import { AllowanceLedger, type Grant, type HeldGrant } from "./allowance.ts";
 import type { Charge } from "./budget-cost.ts";
 import { budgetWindows } from "./budget-windows.ts";
 
@@ -80,7 +81,26 @@ export interface Settled {
 	charged: Charge;
 }
 
-type Dimension = "tokens" | "nanoUsd";
+export type Dimension = "tokens" | "nanoUsd";
+const DIMENSIONS: readonly Dimension[] = ["tokens", "nanoUsd"];
+
+/** Where an allowance may be spent: one end user's (or the tenant's own, "") requests in its windows. */
+export interface GrantScope {
+	user: string;
+	day: string;
+	month: string;
+}
+
+export type BudgetGrant = Grant<Dimension, GrantScope>;
+export type HeldBudgetGrant = HeldGrant<Dimension, GrantScope>;
+
+/** Asked with an admission: reserve `amount` more for the asking isolate to spend by itself. */
+export interface GrantAsk {
+	id: string;
+	amount: Charge;
+	spendForMs: number;
+	reclaimAfterMs: number;
+}
 
 interface Check {
 	key: string;
@@ -100,6 +120,25 @@ export class BudgetBook {
 	readonly #used = new Map<string, Charge>();
 	readonly #reserved = new Map<string, Charge>();
 	readonly #reservations = new Map<string, Reservation>();
+	/** Allowances held by isolates: part of `#reserved` until spent or given back. */
+	readonly #grants: AllowanceLedger<Dimension, GrantScope>;
+
+	constructor(savedGrants: HeldBudgetGrant[] = []) {
+		this.#grants = new AllowanceLedger(DIMENSIONS, savedGrants);
+		for (const grant of savedGrants) {
+			const { user, day, month } = grant.scope;
+			for (const key of slotsOf(user, day, month))
+				add(this.#reserved, key, asCharge(grant.outstanding), 1);
+		}
+	}
+
+	get grants(): IterableIterator<HeldBudgetGrant> {
+		return this.#grants.values();
+	}
+
+	grantOf(id: string): HeldBudgetGrant | undefined {
+		return this.#grants.get(id);
+	}
 
 	get reservations(): IterableIterator<Reservation> {
 		return this.#reservations.values();
@@ -160,6 +199,88 @@ export class BudgetBook {
 			remaining: remainingOf(checks, level),
 			reservation,
 		};
+	}
+
+	/**
+	 * An allowance for the admitted request's isolate: `ask.amount` reserved at once, granted only
+	 * while every budget of the request, with it, stays below its downgrade threshold — so nothing
+	 * spent from it can need a downgrade or pass a limit. Undefined when that is not so.
+	 */
+	grant(ask: BudgetAsk, want: GrantAsk, nowMs: number): BudgetGrant | undefined {
+		const windows = budgetWindows(nowMs, ask.policy.timeZone);
+		const checks = this.#checks(ask, windows);
+		for (const check of checks) {
+			const level =
+				(this.#used.get(check.key)?.[check.dimension] ?? 0) +
+				(this.#reserved.get(check.key)?.[check.dimension] ?? 0);
+			if (level + want.amount[check.dimension] > check.limit * ask.policy.downgradeAt)
+				return undefined;
+		}
+		const scope = { user: ask.user ?? "", day: windows.day, month: windows.month };
+		const grant = this.#grants.open({
+			id: want.id,
+			holder: "",
+			scope,
+			amount: { ...want.amount },
+			spendUntilMs: nowMs + want.spendForMs,
+			reclaimAtMs: nowMs + want.spendForMs + want.reclaimAfterMs,
+		});
+		for (const key of slotsOf(scope.user, scope.day, scope.month))
+			add(this.#reserved, key, want.amount, 1);
+		return grant;
+	}
+
+	/**
+	 * A request its isolate admitted from allowance `grantId` has ended: `actual` is charged, and
+	 * what it reserved beyond that (`estimate − actual`) goes back to the budget.
+	 */
+	settleSpend(grantId: string, scope: GrantScope, estimate: Charge, actual: Charge): void {
+		const spent = {
+			tokens: Math.min(actual.tokens, estimate.tokens),
+			nanoUsd: Math.min(actual.nanoUsd, estimate.nanoUsd),
+		};
+		const returned = {
+			tokens: estimate.tokens - spent.tokens,
+			nanoUsd: estimate.nanoUsd - spent.nanoUsd,
+		};
+		const moved = this.#grants.report({ grantId, used: spent, returned, final: false });
+		for (const key of slotsOf(scope.user, scope.day, scope.month)) {
+			// A grant already reclaimed holds nothing more: the charge stands on its own.
+			if (moved) add(this.#reserved, key, asCharge(moved.used), -1);
+			if (moved) add(this.#reserved, key, asCharge(moved.back), -1);
+			add(this.#used, key, actual, 1);
+		}
+	}
+
+	/** The isolate gives back what it did not spend; `final`: it holds nothing more of the grant. */
+	returnGrant(grantId: string, left: Charge, final: boolean): void {
+		const grant = this.#grants.get(grantId);
+		if (!grant) return;
+		const before = asCharge(grant.outstanding);
+		const moved = this.#grants.report({ grantId, used: {}, returned: { ...left }, final });
+		const freed = final ? before : asCharge(moved?.back ?? { tokens: 0, nanoUsd: 0 });
+		const { user, day, month } = grant.scope;
+		for (const key of slotsOf(user, day, month)) add(this.#reserved, key, freed, -1);
+	}
+
+	/** Frees the grants whose holder never gave them back by their reclaim time. */
+	reclaimGrants(nowMs: number): HeldBudgetGrant[] {
+		const reclaimed: HeldBudgetGrant[] = [];
+		for (
+			let grant = this.#grants.popReclaimable(nowMs);
+			grant;
+			grant = this.#grants.popReclaimable(nowMs)
+		) {
+			const { user, day, month } = grant.scope;
+			for (const key of slotsOf(user, day, month))
+				add(this.#reserved, key, asCharge(grant.outstanding), -1);
+			reclaimed.push(grant);
+		}
+		return reclaimed;
+	}
+
+	nextGrantReclaimMs(): number | undefined {
+		return this.#grants.nextReclaimMs();
 	}
 
 	/**
@@ -249,6 +370,10 @@ export class BudgetBook {
 			}
 		}
 	}
+}
+
+function asCharge(quantity: { tokens: number; nanoUsd: number }): Charge {
+	return { tokens: quantity.tokens, nanoUsd: quantity.nanoUsd };
 }
 
 function usd(value: number | undefined): number | undefined {

@@ -2,10 +2,28 @@
 // core BudgetBook that keeps open reservations and the exact usage ledger (per day, end user and
 // model) in SQLite, and reclaims reservations whose Worker vanished.
 import { DurableObject } from "cloudflare:workers";
-import { type BudgetAdmission, type BudgetAsk, BudgetBook, type Settled } from "../core/budget.ts";
+import {
+	type BudgetAdmission,
+	type BudgetAsk,
+	BudgetBook,
+	type BudgetGrant,
+	type GrantAsk,
+	type GrantScope,
+	type HeldBudgetGrant,
+	type Settled,
+} from "../core/budget.ts";
 import type { Charge } from "../core/budget-cost.ts";
 
-export type { BudgetAdmission, BudgetAsk };
+export type { BudgetAdmission, BudgetAsk, BudgetGrant, GrantAsk, GrantScope };
+
+/** A request admitted from an allowance, as the ledger records it. */
+export interface SpendEntry {
+	grantId: string;
+	scope: GrantScope;
+	model: string;
+	promptTokens: number;
+	estimate: Charge;
+}
 
 /** What the provider reported for a settled request; undefined: unknown (the estimate stands). */
 export interface SettledUsage {
@@ -46,8 +64,10 @@ interface ReservationRow extends Record<string, SqlStorageValue> {
 
 export class TenantBudget extends DurableObject<Env> {
 	readonly #sql: SqlStorage;
-	readonly #book = new BudgetBook();
+	#book = new BudgetBook();
 	#alarmSet = false;
+	/** Admissions this instance decided (requests spent from allowances never ask). */
+	#admissions = 0;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -61,6 +81,12 @@ export class TenantBudget extends DurableObject<Env> {
 				date TEXT NOT NULL, user TEXT NOT NULL, model TEXT NOT NULL, requests INTEGER NOT NULL,
 				input_tokens INTEGER NOT NULL, cached_input_tokens INTEGER NOT NULL,
 				output_tokens INTEGER NOT NULL, nano_usd INTEGER NOT NULL, PRIMARY KEY (date, user, model))`);
+			this.#sql.exec(`CREATE TABLE IF NOT EXISTS grants (id TEXT PRIMARY KEY, body TEXT NOT NULL)`);
+			const saved = this.#sql
+				.exec<{ body: string }>("SELECT body FROM grants")
+				.toArray()
+				.map((row) => JSON.parse(row.body) as HeldBudgetGrant);
+			this.#book = new BudgetBook(saved);
 			const since = new Date(Date.now() - LEDGER_DAYS_LOADED * 86_400_000)
 				.toISOString()
 				.slice(0, 10);
@@ -92,36 +118,99 @@ export class TenantBudget extends DurableObject<Env> {
 		});
 	}
 
-	/** Reserves the request's estimate, on its model or the downgraded one, or refuses it. */
-	async admit(ask: BudgetAsk): Promise<BudgetAdmission> {
+	/**
+	 * Reserves the request's estimate, on its model or the downgraded one, or refuses it; with
+	 * `want`, also grants the isolate an allowance when the budget is far from its thresholds.
+	 */
+	async admit(ask: BudgetAsk, want?: GrantAsk): Promise<BudgetAdmission & { grant?: BudgetGrant }> {
 		const now = Date.now();
+		this.#admissions++;
 		const admission = this.#book.admit(ask, now);
-		if (admission.kind === "reserved") {
-			const r = admission.reservation;
+		if (admission.kind !== "reserved") return admission;
+		const r = admission.reservation;
+		this.#sql.exec(
+			"INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			r.id,
+			r.user,
+			r.model,
+			r.estimate.tokens,
+			r.estimate.nanoUsd,
+			r.promptTokens,
+			r.day,
+			r.month,
+			r.reservedAtMs,
+		);
+		const grant = want && !admission.downgraded ? this.#book.grant(ask, want, now) : undefined;
+		if (grant) this.#saveGrant(grant.id);
+		await this.#armAlarm(now);
+		return grant ? { ...admission, grant } : admission;
+	}
+
+	/** A request an isolate admitted from allowance `entry.grantId` ended (usage undefined: unknown). */
+	async settleSpend(entry: SpendEntry, usage: SettledUsage | undefined): Promise<void> {
+		const charged = usage?.charge ?? entry.estimate;
+		this.#book.settleSpend(entry.grantId, entry.scope, entry.estimate, charged);
+		this.#saveGrant(entry.grantId);
+		this.#record(
+			{
+				reservation: {
+					id: "",
+					user: entry.scope.user,
+					model: entry.model,
+					estimate: entry.estimate,
+					promptTokens: entry.promptTokens,
+					day: entry.scope.day,
+					month: entry.scope.month,
+					reservedAtMs: 0,
+				},
+				charged,
+			},
+			usage,
+		);
+	}
+
+	/** The isolate gives back what it did not spend of a grant. */
+	async returnGrant(grantId: string, left: Charge, final: boolean): Promise<void> {
+		this.#book.returnGrant(grantId, left, final);
+		this.#saveGrant(grantId);
+	}
+
+	#saveGrant(id: string): void {
+		const grant = this.#book.grantOf(id);
+		if (grant) {
 			this.#sql.exec(
-				"INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-				r.id,
-				r.user,
-				r.model,
-				r.estimate.tokens,
-				r.estimate.nanoUsd,
-				r.promptTokens,
-				r.day,
-				r.month,
-				r.reservedAtMs,
+				"INSERT INTO grants (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+				id,
+				JSON.stringify(grant),
 			);
-			if (!this.#alarmSet) {
-				this.#alarmSet = true;
-				await this.ctx.storage.setAlarm(now + RESERVATION_TTL_MS);
-			}
+		} else {
+			this.#sql.exec("DELETE FROM grants WHERE id = ?", id);
 		}
-		return admission;
+	}
+
+	async #armAlarm(now: number): Promise<void> {
+		if (this.#alarmSet) return;
+		this.#alarmSet = true;
+		await this.ctx.storage.setAlarm(now + RESERVATION_TTL_MS);
 	}
 
 	/** Ends a reservation with what the provider reported (undefined: charge the estimate). */
 	async settle(id: string, usage: SettledUsage | undefined): Promise<void> {
 		const settled = this.#book.settle(id, usage?.charge);
 		if (settled) this.#record(settled, usage);
+	}
+
+	/** What the tenant (or one end user) used and holds reserved today and this month. */
+	async status(timeZone = "UTC", user?: string) {
+		return {
+			admissions: this.#admissions,
+			reservations: [...this.#book.reservations].length,
+			grants: [...this.#book.grants].map((grant) => ({
+				id: grant.id,
+				outstanding: grant.outstanding,
+			})),
+			...this.#book.level(user, Date.now(), timeZone),
+		};
 	}
 
 	/** Usage rows between two dates (inclusive), per model, or per end user and model. */
@@ -151,13 +240,17 @@ export class TenantBudget extends DurableObject<Env> {
 		for (const settled of this.#book.reclaim(now, RESERVATION_TTL_MS)) {
 			this.#record(settled, undefined);
 		}
-		const oldest = Math.min(...[...this.#book.reservations].map((r) => r.reservedAtMs));
-		this.#alarmSet = Number.isFinite(oldest);
-		if (this.#alarmSet) await this.ctx.storage.setAlarm(oldest + RESERVATION_TTL_MS);
+		for (const grant of this.#book.reclaimGrants(now)) this.#saveGrant(grant.id);
+		const next = Math.min(
+			...[...this.#book.reservations].map((r) => r.reservedAtMs + RESERVATION_TTL_MS),
+			this.#book.nextGrantReclaimMs() ?? Number.POSITIVE_INFINITY,
+		);
+		this.#alarmSet = Number.isFinite(next);
+		if (this.#alarmSet) await this.ctx.storage.setAlarm(next);
 	}
 
 	#record({ reservation, charged }: Settled, usage: SettledUsage | undefined): void {
-		this.#sql.exec("DELETE FROM reservations WHERE id = ?", reservation.id);
+		if (reservation.id) this.#sql.exec("DELETE FROM reservations WHERE id = ?", reservation.id);
 		const input = usage?.inputTokens ?? reservation.promptTokens;
 		const output = usage?.outputTokens ?? reservation.estimate.tokens - reservation.promptTokens;
 		this.#sql.exec(

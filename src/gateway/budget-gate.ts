@@ -3,9 +3,10 @@
 // once the request has ended, settle it with what the provider reported.
 import type { Context } from "hono";
 import type { Price } from "../config.ts";
-import type { BudgetLimits, Remaining } from "../core/budget.ts";
+import type { BudgetGrant, BudgetLimits, Remaining } from "../core/budget.ts";
 import { type Charge, chargeOf, estimatedCharge } from "../core/budget-cost.ts";
-import type { BudgetAdmission } from "../durable/budget.ts";
+import { BudgetWallet, type WalletSpend } from "../core/budget-wallet.ts";
+import { RESERVATION_TTL_MS, type SettledUsage } from "../durable/budget.ts";
 import { isRecord } from "../providers/estimate.ts";
 import type { Usage } from "../providers/types.ts";
 import type { UsageRecord } from "../usage/record.ts";
@@ -16,11 +17,27 @@ import { GatewayError } from "./errors.ts";
 /** What a request holds in its tenant's budget, and what the answer tells the caller. */
 export interface BudgetTicket {
 	tenant: string;
+	/** Held in the authority for this request alone... */
 	reservationId?: string;
+	/** ...or spent from this isolate's allowance. */
+	spend?: WalletSpend;
 	model?: string;
+	promptTokens?: number;
 	downgradedFrom?: string;
 	remaining: Remaining;
 }
+
+/**
+ * Allowances: an admission far from every threshold also reserves this many times its estimate
+ * for the isolate to spend without a round trip for ALLOWANCE_SPEND_MS, then give back.
+ */
+const ALLOWANCE_REQUESTS = 32;
+const ALLOWANCE_SPEND_MS = 2_000;
+
+/** This isolate's allowances, by tenant and end user. */
+const wallet = new BudgetWallet();
+/** What the authority said was left outside each grant when it granted it. */
+const remainingAtGrant = new Map<string, Remaining>();
 
 const MAX_USER_LENGTH = 256;
 
@@ -83,19 +100,55 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 					estimate: estimatedCharge(cost.promptTokens, maxOutput, cheaperPrice),
 				}
 			: undefined;
+	const walletKey = `${tenant.name}\u0000${user ?? ""}`;
+	const nowMs = Date.now();
+	const spend = wallet.spend(walletKey, requested.estimate, nowMs);
+	if (spend) {
+		const outside = remainingAtGrant.get(spend.grantId) ?? {};
+		c.set("budget", {
+			tenant: tenant.name,
+			spend,
+			model: cost.model,
+			promptTokens: cost.promptTokens,
+			remaining: {
+				...(outside.tokens !== undefined && { tokens: outside.tokens + spend.left.tokens }),
+				...(outside.nanoUsd !== undefined && { nanoUsd: outside.nanoUsd + spend.left.nanoUsd }),
+				...(outside.resetAtMs !== undefined && { resetAtMs: outside.resetAtMs }),
+			},
+		});
+		c.var.usage.whenComplete((record, reported) => settleBudget(c, settlementOf(record, reported)));
+		return cost;
+	}
 	const id = crypto.randomUUID();
-	const admission: BudgetAdmission = await c.env.BUDGET.getByName(tenant.name).admit({
-		id,
-		...(user !== undefined && { user }),
-		requested,
-		...(downgrade && { downgrade }),
-		policy: {
-			tenant: budget,
-			...(userLimits && { user: userLimits }),
-			downgradeAt: budget.downgradeAt,
-			timeZone: budget.timeZone,
+	const want = wallet.holds(walletKey, nowMs)
+		? undefined
+		: {
+				id: `${id}/grant`,
+				amount: {
+					tokens: requested.estimate.tokens * ALLOWANCE_REQUESTS,
+					nanoUsd: requested.estimate.nanoUsd * ALLOWANCE_REQUESTS,
+				},
+				spendForMs: ALLOWANCE_SPEND_MS,
+				reclaimAfterMs: RESERVATION_TTL_MS,
+			};
+	const admission = await c.env.BUDGET.getByName(tenant.name).admit(
+		{
+			id,
+			...(user !== undefined && { user }),
+			requested,
+			...(downgrade && { downgrade }),
+			policy: {
+				tenant: budget,
+				...(userLimits && { user: userLimits }),
+				downgradeAt: budget.downgradeAt,
+				timeZone: budget.timeZone,
+			},
 		},
-	});
+		want,
+	);
+	if (admission.kind === "reserved" && admission.grant) {
+		holdGrant(c, walletKey, admission.grant, admission.remaining, nowMs);
+	}
 	if (admission.kind === "exhausted") {
 		c.set("budget", { tenant: tenant.name, remaining: admission.remaining });
 		const resetAt = new Date(admission.resetAtMs).toISOString();
@@ -116,6 +169,7 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 		tenant: tenant.name,
 		reservationId: id,
 		model: admission.model,
+		promptTokens: cost.promptTokens,
 		remaining: admission.remaining,
 	};
 	c.set("budget", ticket);
@@ -148,13 +202,35 @@ function settlementOf(record: UsageRecord, reported: Usage | undefined): Settlem
 	return { kind: "unknown" };
 }
 
+/** Holds a grant in this isolate, and gives back its rest when its spend window closes. */
+function holdGrant(
+	c: Context<GatewayEnv>,
+	walletKey: string,
+	grant: BudgetGrant,
+	remaining: Remaining,
+	nowMs: number,
+): void {
+	wallet.add(walletKey, grant, nowMs + ALLOWANCE_SPEND_MS);
+	remainingAtGrant.set(grant.id, remaining);
+	const tenant = c.var.tenant.name;
+	const budget = c.env.BUDGET;
+	c.executionCtx.waitUntil(
+		new Promise((resolve) => setTimeout(resolve, ALLOWANCE_SPEND_MS)).then(async () => {
+			const back = wallet.close(grant.id);
+			if (back?.final) remainingAtGrant.delete(grant.id);
+			if (back) await budget.getByName(tenant).returnGrant(back.grantId, back.left, back.final);
+		}),
+	);
+}
+
 async function settleBudget(c: Context<GatewayEnv>, settlement: Settlement): Promise<void> {
 	const ticket = c.var.budget;
-	if (!ticket?.reservationId || ticket.model === undefined) return;
-	const id = ticket.reservationId;
+	if (!ticket || ticket.model === undefined) return;
+	const { reservationId, spend } = ticket;
 	ticket.reservationId = undefined;
+	ticket.spend = undefined;
 	const price: Price | undefined = c.var.config.prices[ticket.model];
-	let usage: Parameters<ReturnType<typeof c.env.BUDGET.getByName>["settle"]>[1];
+	let usage: SettledUsage | undefined;
 	if (settlement.kind === "reported") {
 		const reported = settlement.usage;
 		usage = {
@@ -167,7 +243,24 @@ async function settleBudget(c: Context<GatewayEnv>, settlement: Settlement): Pro
 		const none: Charge = { tokens: 0, nanoUsd: 0 };
 		usage = { charge: none, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0 };
 	}
-	await c.env.BUDGET.getByName(ticket.tenant).settle(id, usage);
+	const authority = c.env.BUDGET.getByName(ticket.tenant);
+	if (reservationId) await authority.settle(reservationId, usage);
+	if (!spend) return;
+	await authority.settleSpend(
+		{
+			grantId: spend.grantId,
+			scope: spend.scope,
+			model: ticket.model,
+			promptTokens: ticket.promptTokens ?? 0,
+			estimate: spend.estimate,
+		},
+		usage,
+	);
+	const back = wallet.ended(spend.grantId);
+	if (back) {
+		remainingAtGrant.delete(back.grantId);
+		await authority.returnGrant(back.grantId, back.left, back.final);
+	}
 }
 
 /** x-tollbooth-budget-remaining-* and the downgrade header, on every answer of a budgeted tenant. */

@@ -2,6 +2,7 @@
 // downgradeAt (the header says so, the provider gets the mapped model), refused at the limit in
 // each provider's own shape with the reset time, and settled with the provider's reported usage:
 // whole answers, streams, cut streams, callers who leave, and provider errors.
+import { env } from "cloudflare:workers";
 import { expect, it, vi } from "vitest";
 import { adminCall, tenantWithKey } from "../support/admin.ts";
 import { postToPool } from "../support/gateway.ts";
@@ -255,5 +256,38 @@ it("a budget set with PATCH applies to the next request", async () => {
 		(await adminCall("PATCH", `/tenants/${name}`, { budget: { tokensPerDay: 10 } })).status,
 	).toBe(200);
 	expect((await postToPool("openai", { key, body: GPT4O })).status).toBe(429);
+	upstream.restore();
+});
+
+it("far from its budget, a tenant's requests spend this isolate's allowance: one admission asked, every request charged exactly, the rest given back", async () => {
+	const upstream = installMockUpstream();
+	const { name, key } = await tenantWithKey({
+		budget: { tokensPerDay: 1_000_000, costPerDayUsd: 100 },
+	});
+	const budget = env.BUDGET.getByName(name);
+	for (let i = 0; i < 10; i++) {
+		const answer = await postToPool("openai", { key, body: GPT4O });
+		expect(answer.status).toBe(200);
+		expect(Number(answer.headers.get("x-tollbooth-budget-remaining-tokens"))).toBeGreaterThan(
+			990_000,
+		);
+		await answer.text();
+	}
+	const during = await budget.status();
+	expect(during.admissions).toBe(1);
+	expect(during.grants).toHaveLength(1);
+	const rows = await settledUsage(name, 10);
+	const stats = upstream.mock.stats();
+	expect(tokensOf(rows)).toBe(stats.promptTokens + stats.completionTokens);
+	// Once its spend window closes, the isolate gives the rest back: only what was used stays.
+	await vi.waitFor(
+		async () => {
+			const after = await budget.status();
+			expect(after.grants).toHaveLength(0);
+			expect(after.day.reserved.tokens).toBe(0);
+			expect(after.day.used.tokens).toBe(tokensOf(rows));
+		},
+		{ timeout: 5000, interval: 100 },
+	);
 	upstream.restore();
 });

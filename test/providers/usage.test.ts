@@ -113,7 +113,12 @@ describe("usage from a JSON body", () => {
 			provider: anthropic,
 			path: "/messages",
 			body: anthropicToolUseExchange.body,
-			usage: { inputTokens: 3182, outputTokens: 237, cachedInputTokens: 0, cacheWriteInputTokens: 0 },
+			usage: {
+				inputTokens: 3182,
+				outputTokens: 237,
+				cachedInputTokens: 0,
+				cacheWriteInputTokens: 0,
+			},
 		},
 	];
 	it.each(cases)("$name", ({ provider, path, body, usage }) => {
@@ -227,7 +232,12 @@ describe("usage from an SSE stream", () => {
 				name: "anthropic recorded, padded data lines",
 				provider: anthropic,
 				sse: anthropicRecordedSse,
-				usage: { inputTokens: 135, outputTokens: 10, cachedInputTokens: 0, cacheWriteInputTokens: 0 },
+				usage: {
+					inputTokens: 135,
+					outputTokens: 10,
+					cachedInputTokens: 0,
+					cacheWriteInputTokens: 0,
+				},
 			},
 			{
 				name: "anthropic basic (no final newline)",
@@ -239,7 +249,12 @@ describe("usage from an SSE stream", () => {
 				name: "anthropic tool use",
 				provider: anthropic,
 				sse: anthropicToolUseSse,
-				usage: { inputTokens: 377, outputTokens: 65, cachedInputTokens: 0, cacheWriteInputTokens: 0 },
+				usage: {
+					inputTokens: 377,
+					outputTokens: 65,
+					cachedInputTokens: 0,
+					cacheWriteInputTokens: 0,
+				},
 			},
 			{
 				name: "anthropic stream ending in an error event: usage so far",
@@ -288,7 +303,12 @@ describe("usage from an SSE stream", () => {
 		await writer.write(bytesOf(anthropicRecordedSse.slice(0, cut)));
 		await writer.abort(new Error("provider connection reset"));
 		expect(await drained).toBe("broken");
-		expect(meter.usage()).toEqual({ inputTokens: 135, outputTokens: 1, cachedInputTokens: 0, cacheWriteInputTokens: 0 });
+		expect(meter.usage()).toEqual({
+			inputTokens: 135,
+			outputTokens: 1,
+			cachedInputTokens: 0,
+			cacheWriteInputTokens: 0,
+		});
 	});
 
 	it("openai chat: no usage when the stream breaks before the usage chunk", async () => {
