@@ -8,9 +8,9 @@
 //   /bench/rpc-costs       mean time of ?n= sequential status() calls (on one stub, and each on a
 //                          stub of its own), acquire() and release() calls
 //   /bench/storage-stats   the Pool object's storageStats()
-import tollbooth, { Pool } from "tollbooth-worker";
+import tollbooth, { Pool, TenantBudget, TenantRegistry } from "tollbooth-worker";
 
-export { Pool };
+export { Pool, TenantBudget, TenantRegistry };
 
 /** What the bench calls on the Pool object (src/durable/pool.ts), in the shapes it uses. */
 interface PoolStub {

@@ -3,6 +3,7 @@
 // are reported when it ends, the rest of a grant when its spend window closes. Pure: time is
 // passed in. (Issue 13's AllowanceWallet reports a spend when it is made; a budget's charge is
 // known only when the request ends, hence this holder.)
+import { RateMeter } from "./allowance.ts";
 import type { BudgetGrant, GrantScope } from "./budget.ts";
 import type { Charge } from "./budget-cost.ts";
 
@@ -36,6 +37,15 @@ export interface GrantReturn {
 export class BudgetWallet {
 	readonly #held = new Map<string, Held>();
 	readonly #byKey = new Map<string, Held>();
+	readonly #meters = new Map<string, RateMeter<"requests">>();
+	readonly #windowMs: number;
+	readonly #leastRequests: number;
+
+	/** Grants last `windowMs`; each is sized to the requests expected in it, at least `leastRequests`. */
+	constructor(windowMs: number, leastRequests: number) {
+		this.#windowMs = windowMs;
+		this.#leastRequests = leastRequests;
+	}
 
 	/** Holds a grant for `key` (a tenant and end user); `spendUntilMs` on this isolate's clock. */
 	add(key: string, grant: BudgetGrant, spendUntilMs: number): void {
@@ -53,6 +63,7 @@ export class BudgetWallet {
 
 	/** Spends `estimate` from `key`'s open grant, or nothing (undefined): ask the authority. */
 	spend(key: string, estimate: Charge, nowMs: number): WalletSpend | undefined {
+		this.#meter(key).add({ requests: 1 }, nowMs);
 		const held = this.#byKey.get(key);
 		if (!held || held.closed || nowMs >= held.spendUntilMs) return undefined;
 		if (held.left.tokens < estimate.tokens || held.left.nanoUsd < estimate.nanoUsd)
@@ -63,10 +74,25 @@ export class BudgetWallet {
 		return { grantId: held.grant.id, scope: held.grant.scope, estimate, left: { ...held.left } };
 	}
 
-	/** Whether `key` has an open grant (else the next admission should ask for one). */
-	holds(key: string, nowMs: number): boolean {
+	/**
+	 * What to ask for `key` with the next admission: the recent requests' worth of `estimate` (half
+	 * again, at least leastRequests), when the open grant holds less than half of that or closes
+	 * within half a window; undefined when it holds enough.
+	 */
+	want(key: string, estimate: Charge, nowMs: number): Charge | undefined {
+		const requests = Math.max(
+			this.#leastRequests,
+			Math.ceil(this.#meter(key).recent(nowMs).requests * 1.5),
+		);
 		const held = this.#byKey.get(key);
-		return held !== undefined && !held.closed && nowMs < held.spendUntilMs;
+		const enough =
+			held !== undefined &&
+			!held.closed &&
+			held.spendUntilMs - nowMs > this.#windowMs / 2 &&
+			held.left.tokens >= (estimate.tokens * requests) / 2 &&
+			held.left.nanoUsd >= (estimate.nanoUsd * requests) / 2;
+		if (enough) return undefined;
+		return { tokens: estimate.tokens * requests, nanoUsd: estimate.nanoUsd * requests };
 	}
 
 	/** A spend's request ended: a closed grant with nothing in flight is then done (final). */
@@ -89,6 +115,15 @@ export class BudgetWallet {
 		const final = held.inFlight === 0;
 		if (final) this.#forget(held);
 		return { grantId, left, final };
+	}
+
+	#meter(key: string): RateMeter<"requests"> {
+		let meter = this.#meters.get(key);
+		if (!meter) {
+			meter = new RateMeter(["requests"], this.#windowMs);
+			this.#meters.set(key, meter);
+		}
+		return meter;
 	}
 
 	#forget(held: Held): void {

@@ -13,6 +13,7 @@ import {
 	type Settled,
 } from "../core/budget.ts";
 import type { Charge } from "../core/budget-cost.ts";
+import type { GrantReturn } from "../core/budget-wallet.ts";
 
 export type { BudgetAdmission, BudgetAsk, BudgetGrant, GrantAsk, GrantScope };
 
@@ -146,27 +147,29 @@ export class TenantBudget extends DurableObject<Env> {
 		return grant ? { ...admission, grant } : admission;
 	}
 
-	/** A request an isolate admitted from allowance `entry.grantId` ended (usage undefined: unknown). */
-	async settleSpend(entry: SpendEntry, usage: SettledUsage | undefined): Promise<void> {
-		const charged = usage?.charge ?? entry.estimate;
-		this.#book.settleSpend(entry.grantId, entry.scope, entry.estimate, charged);
-		this.#saveGrant(entry.grantId);
-		this.#record(
-			{
-				reservation: {
-					id: "",
-					user: entry.scope.user,
-					model: entry.model,
-					estimate: entry.estimate,
-					promptTokens: entry.promptTokens,
-					day: entry.scope.day,
-					month: entry.scope.month,
-					reservedAtMs: 0,
-				},
-				charged,
-			},
-			usage,
-		);
+	/**
+	 * Requests an isolate admitted from its allowances have ended (usage undefined: unknown), in one
+	 * call and one transaction; then the grants it is done with come back.
+	 */
+	async settleSpends(
+		spends: { entry: SpendEntry; usage: SettledUsage | undefined }[],
+		returns: GrantReturn[],
+	): Promise<void> {
+		this.ctx.storage.transactionSync(() => {
+			for (const { entry, usage } of spends) {
+				const charged = usage?.charge ?? entry.estimate;
+				this.#book.settleSpend(entry.grantId, entry.scope, entry.estimate, charged);
+				const { user, day, month } = entry.scope;
+				const reservation = { id: "", user, day, month, reservedAtMs: 0, ...entry };
+				this.#record({ reservation, charged }, usage);
+			}
+			for (const back of returns) this.#book.returnGrant(back.grantId, back.left, back.final);
+			const grants = new Set([
+				...spends.map(({ entry }) => entry.grantId),
+				...returns.map((back) => back.grantId),
+			]);
+			for (const id of grants) this.#saveGrant(id);
+		});
 	}
 
 	/** The isolate gives back what it did not spend of a grant. */

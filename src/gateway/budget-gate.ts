@@ -5,8 +5,8 @@ import type { Context } from "hono";
 import type { Price } from "../config.ts";
 import type { BudgetGrant, BudgetLimits, Remaining } from "../core/budget.ts";
 import { type Charge, chargeOf, estimatedCharge } from "../core/budget-cost.ts";
-import { BudgetWallet, type WalletSpend } from "../core/budget-wallet.ts";
-import { RESERVATION_TTL_MS, type SettledUsage } from "../durable/budget.ts";
+import { BudgetWallet, type GrantReturn, type WalletSpend } from "../core/budget-wallet.ts";
+import { RESERVATION_TTL_MS, type SettledUsage, type SpendEntry } from "../durable/budget.ts";
 import { isRecord } from "../providers/estimate.ts";
 import type { Usage } from "../providers/types.ts";
 import type { UsageRecord } from "../usage/record.ts";
@@ -28,14 +28,15 @@ export interface BudgetTicket {
 }
 
 /**
- * Allowances: an admission far from every threshold also reserves this many times its estimate
- * for the isolate to spend without a round trip for ALLOWANCE_SPEND_MS, then give back.
+ * Allowances: an admission far from every threshold also reserves what this isolate expects to
+ * spend in ALLOWANCE_SPEND_MS (its recent requests, at least ALLOWANCE_LEAST_REQUESTS of them), to
+ * spend without a round trip and then give back.
  */
-const ALLOWANCE_REQUESTS = 32;
+const ALLOWANCE_LEAST_REQUESTS = 16;
 const ALLOWANCE_SPEND_MS = 2_000;
 
 /** This isolate's allowances, by tenant and end user. */
-const wallet = new BudgetWallet();
+const wallet = new BudgetWallet(ALLOWANCE_SPEND_MS, ALLOWANCE_LEAST_REQUESTS);
 /** What the authority said was left outside each grant when it granted it. */
 const remainingAtGrant = new Map<string, Remaining>();
 
@@ -120,17 +121,13 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 		return cost;
 	}
 	const id = crypto.randomUUID();
-	const want = wallet.holds(walletKey, nowMs)
-		? undefined
-		: {
-				id: `${id}/grant`,
-				amount: {
-					tokens: requested.estimate.tokens * ALLOWANCE_REQUESTS,
-					nanoUsd: requested.estimate.nanoUsd * ALLOWANCE_REQUESTS,
-				},
-				spendForMs: ALLOWANCE_SPEND_MS,
-				reclaimAfterMs: RESERVATION_TTL_MS,
-			};
+	const wanted = wallet.want(walletKey, requested.estimate, nowMs);
+	const want = wanted && {
+		id: `${id}/grant`,
+		amount: wanted,
+		spendForMs: ALLOWANCE_SPEND_MS,
+		reclaimAfterMs: RESERVATION_TTL_MS,
+	};
 	const admission = await c.env.BUDGET.getByName(tenant.name).admit(
 		{
 			id,
@@ -246,8 +243,8 @@ async function settleBudget(c: Context<GatewayEnv>, settlement: Settlement): Pro
 	const authority = c.env.BUDGET.getByName(ticket.tenant);
 	if (reservationId) await authority.settle(reservationId, usage);
 	if (!spend) return;
-	await authority.settleSpend(
-		{
+	queueSpend(c, ticket.tenant, {
+		entry: {
 			grantId: spend.grantId,
 			scope: spend.scope,
 			model: ticket.model,
@@ -255,12 +252,39 @@ async function settleBudget(c: Context<GatewayEnv>, settlement: Settlement): Pro
 			estimate: spend.estimate,
 		},
 		usage,
-	);
-	const back = wallet.ended(spend.grantId);
-	if (back) {
-		remainingAtGrant.delete(back.grantId);
-		await authority.returnGrant(back.grantId, back.left, back.final);
+	});
+}
+
+type SpendSettlement = { entry: SpendEntry; usage: SettledUsage | undefined };
+
+/** Spends of each tenant's allowances waiting to be settled, in one call per SETTLE_BATCH_MS. */
+const pendingSpends = new Map<string, SpendSettlement[]>();
+const SETTLE_BATCH_MS = 250;
+
+/** Queues a spend's settlement; the request that starts a batch sends it (within its waitUntil). */
+function queueSpend(c: Context<GatewayEnv>, tenant: string, settlement: SpendSettlement): void {
+	const batch = pendingSpends.get(tenant);
+	if (batch) {
+		batch.push(settlement);
+		return;
 	}
+	pendingSpends.set(tenant, [settlement]);
+	const budget = c.env.BUDGET;
+	c.executionCtx.waitUntil(
+		new Promise((resolve) => setTimeout(resolve, SETTLE_BATCH_MS)).then(async () => {
+			const spends = pendingSpends.get(tenant) ?? [];
+			pendingSpends.delete(tenant);
+			const returns: GrantReturn[] = [];
+			for (const { entry } of spends) {
+				const back = wallet.ended(entry.grantId);
+				if (back) {
+					remainingAtGrant.delete(back.grantId);
+					returns.push(back);
+				}
+			}
+			await budget.getByName(tenant).settleSpends(spends, returns);
+		}),
+	);
 }
 
 /** x-tollbooth-budget-remaining-* and the downgrade header, on every answer of a budgeted tenant. */

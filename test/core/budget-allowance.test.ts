@@ -40,7 +40,7 @@ describe("budget allowances", () => {
 	it("50 isolates spending allowances never hold or charge more than is left", () => {
 		const random = seededRandom(5);
 		const book = new BudgetBook();
-		const wallets = Array.from({ length: 50 }, () => new BudgetWallet());
+		const wallets = Array.from({ length: 50 }, () => new BudgetWallet(2000, 16));
 		let now = T0;
 		let charged = 0;
 		let grants = 0;
@@ -59,8 +59,9 @@ describe("budget allowances", () => {
 				if (admitted.kind === "reserved") {
 					book.settle(`r${i}`, { tokens: estimate, nanoUsd: 0 });
 					charged += estimate;
-					if (!wallet.holds("t", now)) {
-						const grant = book.grant(ask(`r${i}`, estimate), want(`g${i}`, estimate * 16), now);
+					const wanted = wallet.want("t", { tokens: estimate, nanoUsd: 0 }, now);
+					if (wanted) {
+						const grant = book.grant(ask(`r${i}`, estimate), want(`g${i}`, wanted.tokens), now);
 						if (grant) {
 							grants++;
 							wallet.add("t", grant, now + 2000);
@@ -102,7 +103,7 @@ describe("budget allowances", () => {
 
 	it("what a request did not use and the rest at the end of the window go back", () => {
 		const book = new BudgetBook();
-		const wallet = new BudgetWallet();
+		const wallet = new BudgetWallet(2000, 16);
 		const grant = book.grant(ask("a", 100), want("g", 1000), T0);
 		if (!grant) throw new Error("no grant");
 		wallet.add("t", grant, T0 + 2000);
