@@ -142,7 +142,11 @@ adminTenants.patch("/tenants/:tenant", async (c) => {
 	if ("name" in patch && patch.name !== record.policy.name) {
 		fail(400, "name: a tenant cannot be renamed.", "invalid_body", "name");
 	}
-	const policy = parseBody(tenantBodySchema, { ...record.policy, ...patch });
+	// null removes an optional field (e.g. { "budget": null }); a required one is then reported.
+	const merged = Object.entries({ ...record.policy, ...patch }).filter(
+		([, value]) => value !== null,
+	);
+	const policy = parseBody(tenantBodySchema, Object.fromEntries(merged));
 	checkPolicy(policy, c.var.config);
 	await registryOf(c.env).updateTenant(policy);
 	forgetCachedKeys(policy.name);
