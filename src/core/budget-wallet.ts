@@ -36,7 +36,9 @@ export interface GrantReturn {
 
 export class BudgetWallet {
 	readonly #held = new Map<string, Held>();
-	readonly #byKey = new Map<string, Held>();
+	readonly #byKey = new Map<string, Set<Held>>();
+	/** Keys whose ask for a grant is on its way: one at a time per key. */
+	readonly #asking = new Set<string>();
 	readonly #meters = new Map<string, RateMeter<"requests">>();
 	readonly #windowMs: number;
 	readonly #leastRequests: number;
@@ -58,16 +60,30 @@ export class BudgetWallet {
 			closed: false,
 		};
 		this.#held.set(grant.id, held);
-		this.#byKey.set(key, held);
+		let set = this.#byKey.get(key);
+		if (!set) {
+			set = new Set();
+			this.#byKey.set(key, set);
+		}
+		set.add(held);
+	}
+
+	/** The ask `want` returned has been answered (with a grant or not). */
+	answered(key: string): void {
+		this.#asking.delete(key);
 	}
 
 	/** Spends `estimate` from `key`'s open grant, or nothing (undefined): ask the authority. */
 	spend(key: string, estimate: Charge, nowMs: number): WalletSpend | undefined {
 		this.#meter(key).add({ requests: 1 }, nowMs);
-		const held = this.#byKey.get(key);
-		if (!held || held.closed || nowMs >= held.spendUntilMs) return undefined;
-		if (held.left.tokens < estimate.tokens || held.left.nanoUsd < estimate.nanoUsd)
-			return undefined;
+		let held: Held | undefined;
+		for (const candidate of this.#byKey.get(key) ?? []) {
+			if (candidate.closed || nowMs >= candidate.spendUntilMs) continue;
+			if (candidate.left.tokens < estimate.tokens || candidate.left.nanoUsd < estimate.nanoUsd)
+				continue;
+			if (!held || candidate.spendUntilMs < held.spendUntilMs) held = candidate;
+		}
+		if (!held) return undefined;
 		held.left.tokens -= estimate.tokens;
 		held.left.nanoUsd -= estimate.nanoUsd;
 		held.inFlight++;
@@ -76,23 +92,26 @@ export class BudgetWallet {
 
 	/**
 	 * What to ask for `key` with the next admission: the recent requests' worth of `estimate` (half
-	 * again, at least leastRequests), when the open grant holds less than half of that or closes
-	 * within half a window; undefined when it holds enough.
+	 * again, at least leastRequests), when the open grants hold less than half of that (counting
+	 * none that closes within half a window); undefined when they hold enough or an ask is on its
+	 * way. Call `answered` once the ask has its answer.
 	 */
 	want(key: string, estimate: Charge, nowMs: number): Charge | undefined {
+		if (this.#asking.has(key)) return undefined;
 		const requests = Math.max(
 			this.#leastRequests,
 			Math.ceil(this.#meter(key).recent(nowMs).requests * 1.5),
 		);
-		const held = this.#byKey.get(key);
-		const enough =
-			held !== undefined &&
-			!held.closed &&
-			held.spendUntilMs - nowMs > this.#windowMs / 2 &&
-			held.left.tokens >= (estimate.tokens * requests) / 2 &&
-			held.left.nanoUsd >= (estimate.nanoUsd * requests) / 2;
-		if (enough) return undefined;
-		return { tokens: estimate.tokens * requests, nanoUsd: estimate.nanoUsd * requests };
+		const left = { tokens: 0, nanoUsd: 0 };
+		for (const held of this.#byKey.get(key) ?? []) {
+			if (held.closed || held.spendUntilMs - nowMs <= this.#windowMs / 2) continue;
+			left.tokens += held.left.tokens;
+			left.nanoUsd += held.left.nanoUsd;
+		}
+		const wanted = { tokens: estimate.tokens * requests, nanoUsd: estimate.nanoUsd * requests };
+		if (left.tokens >= wanted.tokens / 2 && left.nanoUsd >= wanted.nanoUsd / 2) return undefined;
+		this.#asking.add(key);
+		return wanted;
 	}
 
 	/** A spend's request ended: a closed grant with nothing in flight is then done (final). */
@@ -128,6 +147,8 @@ export class BudgetWallet {
 
 	#forget(held: Held): void {
 		this.#held.delete(held.grant.id);
-		if (this.#byKey.get(held.key) === held) this.#byKey.delete(held.key);
+		const set = this.#byKey.get(held.key);
+		set?.delete(held);
+		if (set?.size === 0) this.#byKey.delete(held.key);
 	}
 }

@@ -58,6 +58,11 @@ export type BudgetAdmission =
 			kind: "exhausted";
 			/** Which budget, in words: `tokensPerDay of user "alice"`. */
 			budget: string;
+			/**
+			 * The rest is held by requests in flight (and allowances), which settle within seconds:
+			 * retry soon, not at the reset.
+			 */
+			held: boolean;
 			retryAfterMs: number;
 			resetAtMs: number;
 			remaining: Remaining;
@@ -109,6 +114,12 @@ interface Check {
 	resetAtMs: number;
 	label: string;
 }
+
+/** When to retry a request refused only for what requests in flight hold. */
+export const HELD_RETRY_AFTER_MS = 1_000;
+
+/** The most of a budget's headroom below its downgrade threshold one allowance may take. */
+const GRANT_SHARE = 0.25;
 
 /** The tenant's own scope; an end user's is `u:<name>`. */
 const TENANT = "";
@@ -167,15 +178,22 @@ export class BudgetBook {
 		);
 		const chosen = ask.downgrade && pastThreshold ? ask.downgrade : ask.requested;
 		let refusal: Check | undefined;
+		// Whether the request would fit what is used, were it not for what others hold reserved.
+		let onlyHeld = true;
 		for (const check of checks) {
-			if (level(check) + chosen.estimate[check.dimension] <= check.limit) continue;
+			const estimate = chosen.estimate[check.dimension];
+			if (level(check) + estimate <= check.limit) continue;
+			if ((this.#used.get(check.key)?.[check.dimension] ?? 0) + estimate > check.limit) {
+				onlyHeld = false;
+			}
 			if (!refusal || check.resetAtMs > refusal.resetAtMs) refusal = check;
 		}
 		if (refusal) {
 			return {
 				kind: "exhausted",
 				budget: refusal.label,
-				retryAfterMs: Math.max(0, refusal.resetAtMs - nowMs),
+				held: onlyHeld,
+				retryAfterMs: onlyHeld ? HELD_RETRY_AFTER_MS : Math.max(0, refusal.resetAtMs - nowMs),
 				resetAtMs: refusal.resetAtMs,
 				remaining: remainingOf(checks, level),
 			};
@@ -202,31 +220,39 @@ export class BudgetBook {
 	}
 
 	/**
-	 * An allowance for the admitted request's isolate: `ask.amount` reserved at once, granted only
-	 * while every budget of the request, with it, stays below its downgrade threshold — so nothing
-	 * spent from it can need a downgrade or pass a limit. Undefined when that is not so.
+	 * An allowance for the admitted request's isolate: up to `want.amount`, never more than
+	 * GRANT_SHARE of what any budget of the request has left below its downgrade threshold (so
+	 * nothing spent from it can need a downgrade or pass a limit, and isolates asking one after
+	 * another leave room for each other). Undefined when not even one more such request fits.
 	 */
 	grant(ask: BudgetAsk, want: GrantAsk, nowMs: number): BudgetGrant | undefined {
 		const windows = budgetWindows(nowMs, ask.policy.timeZone);
-		const checks = this.#checks(ask, windows);
-		for (const check of checks) {
+		let share = 1;
+		for (const check of this.#checks(ask, windows)) {
 			const level =
 				(this.#used.get(check.key)?.[check.dimension] ?? 0) +
 				(this.#reserved.get(check.key)?.[check.dimension] ?? 0);
-			if (level + want.amount[check.dimension] > check.limit * ask.policy.downgradeAt)
-				return undefined;
+			const headroom = check.limit * ask.policy.downgradeAt - level;
+			const wanted = want.amount[check.dimension];
+			if (wanted > 0) share = Math.min(share, (headroom * GRANT_SHARE) / wanted);
 		}
+		const amount = {
+			tokens: Math.floor(want.amount.tokens * share),
+			nanoUsd: Math.floor(want.amount.nanoUsd * share),
+		};
+		const one = ask.requested.estimate;
+		if (amount.tokens < one.tokens || amount.nanoUsd < one.nanoUsd) return undefined;
 		const scope = { user: ask.user ?? "", day: windows.day, month: windows.month };
 		const grant = this.#grants.open({
 			id: want.id,
 			holder: "",
 			scope,
-			amount: { ...want.amount },
+			amount,
 			spendUntilMs: nowMs + want.spendForMs,
 			reclaimAtMs: nowMs + want.spendForMs + want.reclaimAfterMs,
 		});
 		for (const key of slotsOf(scope.user, scope.day, scope.month))
-			add(this.#reserved, key, want.amount, 1);
+			add(this.#reserved, key, amount, 1);
 		return grant;
 	}
 

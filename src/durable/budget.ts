@@ -158,8 +158,11 @@ export class TenantBudget extends DurableObject<Env> {
 		this.ctx.storage.transactionSync(() => {
 			for (const { entry, usage } of spends) {
 				const charged = usage?.charge ?? entry.estimate;
-				this.#book.settleSpend(entry.grantId, entry.scope, entry.estimate, charged);
 				const { user, day, month } = entry.scope;
+				// No grant: a request of a tenant without a budget, recorded only.
+				if (entry.grantId)
+					this.#book.settleSpend(entry.grantId, entry.scope, entry.estimate, charged);
+				else this.#book.addUsed(user, day, charged);
 				const reservation = { id: "", user, day, month, reservedAtMs: 0, ...entry };
 				this.#record({ reservation, charged }, usage);
 			}
@@ -168,7 +171,7 @@ export class TenantBudget extends DurableObject<Env> {
 				...spends.map(({ entry }) => entry.grantId),
 				...returns.map((back) => back.grantId),
 			]);
-			for (const id of grants) this.#saveGrant(id);
+			for (const id of grants) if (id) this.#saveGrant(id);
 		});
 	}
 

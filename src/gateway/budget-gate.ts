@@ -6,6 +6,7 @@ import type { Price } from "../config.ts";
 import type { BudgetGrant, BudgetLimits, Remaining } from "../core/budget.ts";
 import { type Charge, chargeOf, estimatedCharge } from "../core/budget-cost.ts";
 import { BudgetWallet, type GrantReturn, type WalletSpend } from "../core/budget-wallet.ts";
+import { budgetWindows } from "../core/budget-windows.ts";
 import { RESERVATION_TTL_MS, type SettledUsage, type SpendEntry } from "../durable/budget.ts";
 import { isRecord } from "../providers/estimate.ts";
 import type { Usage } from "../providers/types.ts";
@@ -72,9 +73,13 @@ function hasCostLimit(limits: BudgetLimits | undefined): boolean {
 export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<Cost> {
 	const { tenant, config, provider } = c.var;
 	const budget = tenant.budget;
-	if (!budget || cost.model === "") return cost;
+	if (cost.model === "") return cost;
 	await settleBudget(c, { kind: "nothing_sent" }); // a fallback pool's second try reserves anew
 	const user = endUserOf(c.req.raw.headers, cost.json);
+	if (!budget) {
+		recordOnly(c, cost, user);
+		return cost;
+	}
 	const userLimits = user === undefined ? undefined : (budget.users[user] ?? budget.perUser);
 	const costLimited = hasCostLimit(budget) || hasCostLimit(userLimits);
 	const price = config.prices[cost.model];
@@ -128,7 +133,7 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 		spendForMs: ALLOWANCE_SPEND_MS,
 		reclaimAfterMs: RESERVATION_TTL_MS,
 	};
-	const admission = await c.env.BUDGET.getByName(tenant.name).admit(
+	const asked = c.env.BUDGET.getByName(tenant.name).admit(
 		{
 			id,
 			...(user !== undefined && { user }),
@@ -143,15 +148,24 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 		},
 		want,
 	);
+	let admission: Awaited<typeof asked>;
+	try {
+		admission = await asked;
+	} finally {
+		if (want) wallet.answered(walletKey);
+	}
 	if (admission.kind === "reserved" && admission.grant) {
 		holdGrant(c, walletKey, admission.grant, admission.remaining, nowMs);
 	}
 	if (admission.kind === "exhausted") {
 		c.set("budget", { tenant: tenant.name, remaining: admission.remaining });
 		const resetAt = new Date(admission.resetAtMs).toISOString();
+		const why = admission.held
+			? `the rest of its ${admission.budget} is held by requests in flight; retry in a second (it resets at ${resetAt})`
+			: `tenant "${tenant.name}" has used its ${admission.budget}; it resets at ${resetAt}`;
 		throw new GatewayError(
 			429,
-			`Budget exhausted: tenant "${tenant.name}" has used its ${admission.budget}; it resets at ${resetAt}. Nothing was sent to the provider.`,
+			`Budget exhausted: ${why}. Nothing was sent to the provider.`,
 			"budget_exhausted",
 			{
 				retryAfterMs: admission.retryAfterMs,
@@ -177,6 +191,25 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 	usage.record.model = admission.model;
 	const json = isRecord(cost.json) ? { ...cost.json, model: admission.model } : cost.json;
 	return { ...cost, model: admission.model, json };
+}
+
+/** A tenant without a budget: nothing to reserve, but its usage goes to the exact ledger too. */
+function recordOnly(c: Context<GatewayEnv>, cost: Cost, user: string | undefined): void {
+	const { day, month } = budgetWindows(Date.now(), "UTC");
+	const price = c.var.config.prices[cost.model];
+	c.set("budget", {
+		tenant: c.var.tenant.name,
+		model: cost.model,
+		promptTokens: cost.promptTokens,
+		spend: {
+			grantId: "",
+			scope: { user: user ?? "", day, month },
+			estimate: estimatedCharge(cost.promptTokens, cost.tokens - cost.promptTokens, price),
+			left: { tokens: 0, nanoUsd: 0 },
+		},
+		remaining: {},
+	});
+	c.var.usage.whenComplete((record, reported) => settleBudget(c, settlementOf(record, reported)));
 }
 
 type Settlement =

@@ -29,12 +29,16 @@ const held = (book: BudgetBook, now = T0) => {
 };
 
 describe("budget allowances", () => {
-	it("are granted only while the budget stays below its downgrade threshold with them", () => {
+	it("take at most a quarter of the headroom below the downgrade threshold, and none once one request no longer fits", () => {
 		const book = new BudgetBook();
-		expect(book.grant(ask("a", 100), want("g1", 80_000), T0)).toBeDefined();
-		expect(held(book)).toBe(80_000);
-		expect(book.grant(ask("b", 100), want("g2", 10_001), T0)).toBeUndefined();
-		expect(book.grant(ask("b", 100), want("g2", 10_000), T0)).toBeDefined();
+		// Threshold 90,000: the first takes a quarter of it, the next a quarter of what is left.
+		expect(book.grant(ask("a", 100), want("g1", 80_000), T0)?.amount.tokens).toBe(22_500);
+		expect(book.grant(ask("b", 100), want("g2", 80_000), T0)?.amount.tokens).toBe(16_875);
+		expect(book.grant(ask("c", 100), want("g3", 1_000), T0)?.amount.tokens).toBe(1_000);
+		expect(held(book)).toBe(40_375);
+		book.admit(ask("d", 49_300), T0);
+		// 89,675 held: a quarter of the 325 left below the threshold is less than one request.
+		expect(book.grant(ask("e", 100), want("g4", 1_000), T0)).toBeUndefined();
 	});
 
 	it("50 isolates spending allowances never hold or charge more than is left", () => {

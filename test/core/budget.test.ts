@@ -2,7 +2,12 @@
 // threshold, per-user budgets inside the tenant's, windows that reset at local midnight across DST,
 // and costs priced with cached input as cached.
 import { describe, expect, it } from "vitest";
-import { type BudgetAsk, BudgetBook, type BudgetPolicy } from "../../src/core/budget.ts";
+import {
+	type BudgetAsk,
+	BudgetBook,
+	type BudgetPolicy,
+	HELD_RETRY_AFTER_MS,
+} from "../../src/core/budget.ts";
 import { chargeOf, estimatedCharge } from "../../src/core/budget-cost.ts";
 import { budgetWindows } from "../../src/core/budget-windows.ts";
 import { seededRandom } from "../support/seeded-random.ts";
@@ -111,8 +116,19 @@ describe("downgrade", () => {
 		const book = new BudgetBook();
 		const p = policy({ tokensPerDay: 1000 });
 		expect(book.admit(ask("a", 950, p), T0)).toMatchObject({ kind: "reserved", model: "big" });
+		// Held by a request in flight: refused, but told to come back in a second, not at midnight.
+		expect(book.admit(ask("b", 100, p), T0)).toMatchObject({
+			kind: "exhausted",
+			held: true,
+			retryAfterMs: HELD_RETRY_AFTER_MS,
+		});
+		book.settle("a", { tokens: 950, nanoUsd: 0 });
 		const refused = book.admit(ask("b", 100, p), T0);
-		expect(refused).toMatchObject({ kind: "exhausted", budget: "tokensPerDay of the tenant" });
+		expect(refused).toMatchObject({
+			kind: "exhausted",
+			held: false,
+			budget: "tokensPerDay of the tenant",
+		});
 		if (refused.kind !== "exhausted") return;
 		expect(refused.resetAtMs).toBe(Date.UTC(2026, 5, 16));
 		expect(refused.retryAfterMs).toBe(Date.UTC(2026, 5, 16) - T0);

@@ -291,3 +291,21 @@ it("far from its budget, a tenant's requests spend this isolate's allowance: one
 	);
 	upstream.restore();
 });
+
+it("a tenant without a budget has its usage in the exact ledger too", async () => {
+	const upstream = installMockUpstream();
+	const { name, key } = await tenantWithKey();
+	for (const user of ["ann", "ann", "ben"]) {
+		const answer = await postToPool("openai", { key, body: { ...GPT4O, user } });
+		expect(answer.headers.get("x-tollbooth-budget-remaining-tokens")).toBeNull();
+		await answer.text();
+	}
+	const rows = await settledUsage(name, 3, true);
+	expect(Object.fromEntries(rows.map((row) => [row.user, row.requests]))).toEqual({
+		ann: 2,
+		ben: 1,
+	});
+	const stats = upstream.mock.stats();
+	expect(tokensOf(rows)).toBe(stats.promptTokens + stats.completionTokens);
+	upstream.restore();
+});
