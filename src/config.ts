@@ -2,6 +2,9 @@
 // TOLLBOOTH_CONFIG var: an object in wrangler.toml, or a JSON string from .dev.vars / --var.
 import * as z from "zod/mini";
 import { configErrorMessage } from "./config-errors.ts";
+
+export { configErrorMessage };
+
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./core/backoff.ts";
 import { type PerMinuteLimits, startingLimits } from "./core/limit-learning.ts";
 import type { PoolLimits, RateLimits } from "./core/limits.ts";

@@ -15,6 +15,11 @@ import {
 import type { Charge } from "../core/budget-cost.ts";
 import type { GrantReturn } from "../core/budget-wallet.ts";
 
+// What the gateway's side of budgets uses of the core: costs, windows, the isolate's wallet.
+export type { BudgetLimits, Remaining } from "../core/budget.ts";
+export { type Charge, chargeOf, estimatedCharge } from "../core/budget-cost.ts";
+export { BudgetWallet, type GrantReturn, type WalletSpend } from "../core/budget-wallet.ts";
+export { budgetWindows } from "../core/budget-windows.ts";
 export type { BudgetAdmission, BudgetAsk, BudgetGrant, GrantAsk, GrantScope };
 
 /** A request admitted from an allowance, as the ledger records it. */

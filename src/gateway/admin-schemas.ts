@@ -1,8 +1,7 @@
 // The admin API's bodies and answers as zod schemas: validation of every body, its field-named
 // errors, and the OpenAPI document, all from the same definitions.
 import * as z from "zod/mini";
-import { tenantPolicySchema } from "../config.ts";
-import { configErrorMessage } from "../config-errors.ts";
+import { configErrorMessage, tenantPolicySchema } from "../config.ts";
 import { GatewayError } from "./errors.ts";
 
 /** A tenant's body: a runtime tenant's name is part of admin URLs, so it is a slug. */

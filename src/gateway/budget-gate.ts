@@ -3,11 +3,21 @@
 // once the request has ended, settle it with what the provider reported.
 import type { Context } from "hono";
 import type { Price } from "../config.ts";
-import type { BudgetGrant, BudgetLimits, Remaining } from "../core/budget.ts";
-import { type Charge, chargeOf, estimatedCharge } from "../core/budget-cost.ts";
-import { BudgetWallet, type GrantReturn, type WalletSpend } from "../core/budget-wallet.ts";
-import { budgetWindows } from "../core/budget-windows.ts";
-import { RESERVATION_TTL_MS, type SettledUsage, type SpendEntry } from "../durable/budget.ts";
+import {
+	type BudgetGrant,
+	type BudgetLimits,
+	BudgetWallet,
+	budgetWindows,
+	type Charge,
+	chargeOf,
+	estimatedCharge,
+	type GrantReturn,
+	RESERVATION_TTL_MS,
+	type Remaining,
+	type SettledUsage,
+	type SpendEntry,
+	type WalletSpend,
+} from "../durable/budget.ts";
 import { isRecord } from "../providers/estimate.ts";
 import type { Usage } from "../providers/types.ts";
 import type { UsageRecord } from "../usage/record.ts";
