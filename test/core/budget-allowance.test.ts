@@ -151,3 +151,25 @@ describe("budget allowances", () => {
 		expect(held(restarted)).toBe(100);
 	});
 });
+
+describe("the isolate's wallet", () => {
+	const estimate = { tokens: 100, nanoUsd: 0 };
+
+	it("asks once at a time, and spends from any open grant, the one ending soonest first", () => {
+		const book = new BudgetBook();
+		const wallet = new BudgetWallet(2000, 16);
+		expect(wallet.want("t", estimate, T0)).toEqual({ tokens: 1600, nanoUsd: 0 });
+		expect(wallet.want("t", estimate, T0)).toBeUndefined(); // its answer is on its way
+		wallet.answered("t");
+		const first = book.grant(ask("a", 100), want("g1", 200), T0);
+		const second = book.grant(ask("b", 100), want("g2", 1600), T0 + 500);
+		if (!first || !second) throw new Error("no grant");
+		wallet.add("t", first, T0 + 2000);
+		wallet.add("t", second, T0 + 2500);
+		expect(wallet.spend("t", estimate, T0 + 600)?.grantId).toBe("g1");
+		expect(wallet.spend("t", estimate, T0 + 600)?.grantId).toBe("g1");
+		expect(wallet.spend("t", estimate, T0 + 600)?.grantId).toBe("g2");
+		expect(wallet.spend("other", estimate, T0 + 600)).toBeUndefined();
+		expect(wallet.spend("t", estimate, T0 + 2500)).toBeUndefined(); // both windows over
+	});
+});
