@@ -22,6 +22,12 @@ const rateLimitsSchema = z.strictObject({
 	burstRequests: z.optional(positive),
 	/** Bucket capacity in tokens; default: the whole tokensPerMinute, as the providers hold it. */
 	burstTokens: z.optional(positive),
+	/**
+	 * "token-bucket", or "sliding-window" for a provider that counts N per window: no window of
+	 * windowMs then admits more than the per-minute limits × windowMs / 60 000 (bursts ignored).
+	 */
+	algorithm: z._default(z.enum(["token-bucket", "sliding-window"]), "token-bucket"),
+	windowMs: z._default(positiveInt, 60_000),
 });
 
 /** Headers no pool may forward from a client: credentials, framing, identity, and ones with a setting. */
@@ -75,8 +81,23 @@ const poolSchema = z.strictObject({
 	maxQueuePerTenant: z.optional(positiveInt),
 	/** No request waits longer than this behind a stream of higher-priority work. */
 	agingBoundMs: z._default(positiveInt, 60_000),
-	/** A lease not released by then is reclaimed (its holder is assumed gone). */
-	leaseTtlMs: z._default(positiveInt, 600_000),
+	/**
+	 * A lease neither released nor renewed by then is reclaimed (its holder is assumed gone). The
+	 * Worker renews a lease every third of this while its answer is still coming.
+	 */
+	leaseTtlMs: z._default(positiveInt, 30_000),
+	/**
+	 * Headroom for higher classes: a class leaves the classes above it what they are likely to
+	 * need over horizonMs at their recent arrival rate, and at least `floor` (a share, 0–0.5) of
+	 * each of the pool's capacities (requests, tokens, slots).
+	 */
+	headroom: z._default(
+		z.strictObject({
+			floor: z._default(z.number().check(z.gte(0), z.lte(0.5)), 0),
+			horizonMs: z._default(z.int().check(z.gte(0)), 1_000),
+		}),
+		{ floor: 0, horizonMs: 1_000 },
+	),
 	/** Sends of one request, counting the first, when the provider answers 429. */
 	maxAttempts: z._default(z.int().check(z.gte(1), z.lte(10)), DEFAULT_MAX_ATTEMPTS),
 	/** Time allowed for the provider's response headers to arrive. */
@@ -331,6 +352,8 @@ export function poolLimits(pool: PoolConfig, learned: Partial<PerMinuteLimits> =
 	const perMinute = {
 		requestsPerMinute,
 		tokensPerMinute,
+		algorithm: pool.limits.algorithm,
+		windowMs: pool.limits.windowMs,
 		burstRequests:
 			pool.limits.burstRequests ??
 			(stillGuessing(pool.limits.requestsPerMinute, learned.requestsPerMinute)
@@ -352,6 +375,8 @@ function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
 	return {
 		requestsPerMinute: limits.requestsPerMinute,
 		tokensPerMinute: limits.tokensPerMinute,
+		algorithm: limits.algorithm,
+		windowMs: limits.windowMs,
 		burstRequests:
 			limits.burstRequests ?? Math.max(1, (limits.requestsPerMinute * REQUEST_BURST_SECONDS) / 60),
 		// A full minute of tokens, as the providers' own buckets hold: any request the provider
@@ -369,15 +394,21 @@ export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): Poo
 			maxQueuePerTenant: pool.maxQueuePerTenant ?? pool.maxQueueLength,
 			maxWaitMsByPriority: pool.maxWaitMs,
 			agingBoundMs: pool.agingBoundMs,
-			tenants: Object.fromEntries(
-				tenants.map((tenant) => [tenant.name, { weight: tenant.weight, ...tenant.limits }]),
-			),
+			tenants: tenantPolicies(tenants),
+			headroom: pool.headroom,
 		},
 		configuredLimits: pool.limits,
 		limitsFor: (learned) => poolLimits(pool, learned),
 		maxAttempts: pool.maxAttempts,
 		backoff: DEFAULT_BACKOFF,
 	};
+}
+
+/** Each tenant's weight and own limits, as a pool's scheduler takes them. */
+export function tenantPolicies(tenants: TenantConfig[]): PoolStateOptions["scheduler"]["tenants"] {
+	return Object.fromEntries(
+		tenants.map((tenant) => [tenant.name, { weight: tenant.weight, ...tenant.limits }]),
+	);
 }
 
 const parsedByRaw = new WeakMap<object, ConfigResult>();

@@ -45,6 +45,7 @@ function scheduler(): Scheduler {
 		maxWaitMsByPriority: { critical: FAR_MS, high: FAR_MS, normal: FAR_MS, low: FAR_MS },
 		agingBoundMs: 60_000,
 		tenants: {},
+		headroom: { floor: 0, horizonMs: 1_000 },
 	});
 }
 

@@ -3,8 +3,10 @@
 // has room, and takes from each.
 import { count, type Rejection } from "./admission.ts";
 import type { Demand } from "./demand.ts";
+import { type Headroom, NO_RESERVE, type Reserve } from "./headroom.ts";
 import type { PoolLimits } from "./limits.ts";
-import { type BucketView, RateBuckets, type RateBucketsState } from "./rate-buckets.ts";
+import type { BucketView, RateBuckets, RateBucketsState } from "./rate-buckets.ts";
+import { limiterFor, type SlidingWindow } from "./sliding-window.ts";
 import {
 	type TenantBucketsState,
 	TenantLimits,
@@ -12,16 +14,19 @@ import {
 	type TenantView,
 } from "./tenant-limits.ts";
 
-/** What an admission draws on: its model, its tenant and its tokens. */
+/** What an admission draws on: its model, its tenant and its tokens; its class, for headroom. */
 export interface Draw {
 	model: string;
 	tenant: string;
 	tokens: number;
+	rank?: number;
+	/** When it was admitted (a lease's), for reconciling in a sliding window's slot. */
+	admittedMs?: number;
 }
 
 export interface BucketScopesState {
-	/** A pool's scope always has both buckets. */
-	pool: Required<RateBucketsState>;
+	/** A pool's scope always has both limits: two buckets, or one sliding window. */
+	pool: RateBucketsState;
 	models: Record<string, RateBucketsState>;
 	/** Tenants' own buckets; absent in snapshots from before tenants had limits. */
 	tenants?: Record<string, TenantBucketsState>;
@@ -29,29 +34,54 @@ export interface BucketScopesState {
 
 const DEFAULT_POLICY: TenantPolicy = { weight: 1 };
 
+/** A scope's limits: token buckets, or a sliding window. */
+type Limiter = RateBuckets | SlidingWindow;
+
 export class BucketScopes {
 	#limits: PoolLimits;
-	#pool: RateBuckets;
-	#models: Map<string, RateBuckets>;
+	#pool: Limiter;
+	#models: Map<string, Limiter>;
 	readonly #tenants = new Map<string, TenantLimits>();
-	readonly #listed: Record<string, TenantPolicy>;
+	#listed: Record<string, TenantPolicy>;
+	readonly #headroom: Headroom | undefined;
 
 	constructor(
 		limits: PoolLimits,
 		tenants: Record<string, TenantPolicy>,
 		saved?: Partial<BucketScopesState>,
+		headroom?: Headroom,
 	) {
+		this.#headroom = headroom;
 		this.#listed = tenants;
+		validateWeights(tenants);
 		for (const [name, policy] of Object.entries(tenants)) {
-			if (!(Number.isFinite(policy.weight) && policy.weight > 0)) {
-				throw new RangeError(`tenant ${name}: weight ${policy.weight} is not positive`);
-			}
 			const own = saved?.tenants && Object.hasOwn(saved.tenants, name);
 			this.#tenants.set(name, new TenantLimits(policy, own ? saved?.tenants?.[name] : undefined));
 		}
 		this.#limits = limits;
-		this.#pool = new RateBuckets(limits, saved?.pool);
+		this.#pool = limiterFor(limits, saved?.pool);
 		this.#models = modelBuckets(limits, saved?.models ?? {});
+	}
+
+	/**
+	 * New tenant policies, in force from the next decision: levels and slots in use carry over; a
+	 * tenant no longer listed has weight 1 and no limits. Returns every known tenant's weight.
+	 */
+	setTenants(tenants: Record<string, TenantPolicy>, nowMs: number): Map<string, number> {
+		validateWeights(tenants);
+		this.#listed = tenants;
+		const weights = new Map<string, number>();
+		for (const name of new Set([...this.#tenants.keys(), ...Object.keys(tenants)])) {
+			const old = this.#tenants.get(name);
+			const policy = Object.hasOwn(tenants, name)
+				? (tenants[name] as TenantPolicy)
+				: DEFAULT_POLICY;
+			const limits = new TenantLimits(policy, old?.buckets.stateAt(nowMs));
+			limits.inFlight = old?.inFlight ?? 0;
+			this.#tenants.set(name, limits);
+			weights.set(name, policy.weight);
+		}
+		return weights;
 	}
 
 	get maxConcurrent(): number {
@@ -67,12 +97,30 @@ export class BucketScopes {
 		return tenant;
 	}
 
-	/** Room now in every bucket the draw takes from, and a slot among its tenant's own. */
-	fits(draw: Draw, nowMs: number): boolean {
+	/**
+	 * Room now in every bucket the draw takes from and a slot among its tenant's own, leaving the
+	 * pool's headroom (buckets and slots, with `inFlight` leases held) for the classes above it.
+	 */
+	fits(draw: Draw, nowMs: number, inFlight = 0): boolean {
+		const reserve = this.reserve(draw.rank, nowMs);
 		return (
+			inFlight + reserve.slots < this.#limits.maxConcurrent &&
 			!this.tenant(draw.tenant).atConcurrencyLimit &&
-			this.#bucketsOf(draw).every((buckets) => buckets.fits(draw.tokens, nowMs))
+			this.#bucketsOf(draw).every((buckets) =>
+				buckets.fits(draw.tokens, nowMs, buckets === this.#pool ? reserve : undefined),
+			)
 		);
+	}
+
+	/** What a draw of class `rank` must leave in the pool's buckets and slots for the classes above. */
+	reserve(rank: number | undefined, nowMs: number): Reserve {
+		if (!this.#headroom?.active || rank === undefined || rank === 0) return NO_RESERVE;
+		const capacity = {
+			requests: this.#pool.requestCapacity,
+			tokens: this.#pool.tokenCapacity,
+			slots: this.#limits.maxConcurrent,
+		};
+		return this.#headroom.reserve(rank, capacity, nowMs);
 	}
 
 	take(draw: Draw, nowMs: number): void {
@@ -81,7 +129,9 @@ export class BucketScopes {
 
 	/** Charges extra tokens to every bucket the draw took from, or refunds them when negative. */
 	charge(draw: Draw, extraTokens: number, nowMs: number): void {
-		for (const buckets of this.#bucketsOf(draw)) buckets.chargeTokens(extraTokens, nowMs);
+		for (const buckets of this.#bucketsOf(draw)) {
+			buckets.chargeTokens(extraTokens, nowMs, draw.admittedMs);
+		}
 	}
 
 	/** Milliseconds of the pool's refill that `requests` requests and `tokens` tokens use up. */
@@ -96,8 +146,13 @@ export class BucketScopes {
 
 	/** Estimated milliseconds until the draw fits, if everything in `ahead` is admitted first. */
 	waitMs(ahead: Demand, draw: Draw, nowMs: number): number {
+		const reserve = this.reserve(draw.rank, nowMs);
 		return Math.max(
-			this.#pool.waitMs(ahead.requests + 1, ahead.tokens + draw.tokens, nowMs),
+			this.#pool.waitMs(
+				ahead.requests + 1 + reserve.requests,
+				ahead.tokens + draw.tokens + reserve.tokens,
+				nowMs,
+			),
 			this.#models
 				.get(draw.model)
 				?.waitMs(ahead.modelRequests + 1, ahead.modelTokens + draw.tokens, nowMs) ?? 0,
@@ -112,7 +167,8 @@ export class BucketScopes {
 	/** Milliseconds until the buckets `head` and `candidate` share hold both of them. */
 	bothReadyInMs(head: Draw, candidate: Draw, nowMs: number): number {
 		const tokens = head.tokens + candidate.tokens;
-		let readyInMs = this.#pool.waitMs(2, tokens, nowMs);
+		const reserve = this.reserve(head.rank, nowMs);
+		let readyInMs = this.#pool.waitMs(2 + reserve.requests, tokens + reserve.tokens, nowMs);
 		if (candidate.model === head.model) {
 			readyInMs = Math.max(readyInMs, this.#models.get(head.model)?.waitMs(2, tokens, nowMs) ?? 0);
 		}
@@ -156,7 +212,7 @@ export class BucketScopes {
 			[...this.#models].map(([model, buckets]) => [model, buckets.stateAt(nowMs)]),
 		);
 		this.#limits = limits;
-		this.#pool = new RateBuckets(limits, this.#pool.stateAt(nowMs));
+		this.#pool = limiterFor(limits, this.#pool.stateAt(nowMs));
 		this.#models = modelBuckets(limits, models);
 	}
 
@@ -193,7 +249,7 @@ export class BucketScopes {
 			if (state) tenants[name] = state;
 		}
 		return {
-			pool: this.#pool.state() as Required<RateBucketsState>,
+			pool: this.#pool.state(),
 			models: Object.fromEntries(
 				[...this.#models].map(([model, buckets]) => [model, buckets.state()]),
 			),
@@ -202,22 +258,30 @@ export class BucketScopes {
 	}
 
 	/** Every bucket a draw takes from: the pool's, its tenant's, its model's if limited. */
-	#bucketsOf(draw: Draw): RateBuckets[] {
-		const buckets = [this.#pool, this.tenant(draw.tenant).buckets];
+	#bucketsOf(draw: Draw): Limiter[] {
+		const buckets: Limiter[] = [this.#pool, this.tenant(draw.tenant).buckets];
 		const model = this.#models.get(draw.model);
 		if (model) buckets.push(model);
 		return buckets;
 	}
 }
 
+function validateWeights(tenants: Record<string, TenantPolicy>): void {
+	for (const [name, policy] of Object.entries(tenants)) {
+		if (!(Number.isFinite(policy.weight) && policy.weight > 0)) {
+			throw new RangeError(`tenant ${name}: weight ${policy.weight} is not positive`);
+		}
+	}
+}
+
 function modelBuckets(
 	limits: PoolLimits,
 	saved: Record<string, RateBucketsState>,
-): Map<string, RateBuckets> {
+): Map<string, Limiter> {
 	return new Map(
 		Object.entries(limits.models).map(([model, modelLimits]) => [
 			model,
-			new RateBuckets(modelLimits, Object.hasOwn(saved, model) ? saved[model] : undefined),
+			limiterFor(modelLimits, Object.hasOwn(saved, model) ? saved[model] : undefined),
 		]),
 	);
 }

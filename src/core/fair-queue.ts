@@ -180,6 +180,17 @@ export class FairQueue {
 		return taken;
 	}
 
+	/** A tenant's new weight, for its shares from now on. */
+	setWeight(tenant: string, weight: number): void {
+		const owner = this.#tenants.get(tenant);
+		if (!owner || owner.weight === weight) return;
+		owner.lines.forEach((line, rank) => {
+			const totals = this.#classes[rank];
+			if (line && line.size > 0 && totals) totals.weight += weight - owner.weight;
+		});
+		owner.weight = weight;
+	}
+
 	/** Puts a tenant's parked tiers back in line, at no credit for the time they stood aside. */
 	unpark(tenant: string): void {
 		const owner = this.#tenants.get(tenant);

@@ -46,6 +46,15 @@ export class LeaseTable {
 		}
 	}
 
+	/** Moves a held lease's expiry to `expiresMs`; false when it is unknown or was reclaimed. */
+	renew(ticketId: string, expiresMs: number): boolean {
+		const lease = this.#leases.get(ticketId);
+		if (!lease) return false;
+		// A new object: the index's entry for the old one becomes garbage (lazy deletion).
+		this.add({ ...lease, expiresMs: Math.max(lease.expiresMs, expiresMs) });
+		return true;
+	}
+
 	/** Ends a lease; undefined when it is unknown or was reclaimed. */
 	remove(ticketId: string): Lease | undefined {
 		const lease = this.#leases.get(ticketId);

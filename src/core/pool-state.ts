@@ -138,6 +138,16 @@ export class PoolState {
 		return this.#scheduler.cancel(ticketId);
 	}
 
+	/** The lease's holder is alive: it expires a lease lifetime from now. False once reclaimed. */
+	renew(ticketId: string, nowMs: number): boolean {
+		return this.#scheduler.renew(ticketId, nowMs);
+	}
+
+	/** The configuration's tenant policies changed: the next decision uses the new ones. */
+	setTenants(tenants: SchedulerOptions["tenants"], nowMs: number): void {
+		this.#scheduler.setTenants(tenants, nowMs);
+	}
+
 	/**
 	 * A send ended with the provider's answer delivered (or the caller gone): the lease ends, its
 	 * reservation reconciled with `actualTokens` (undefined keeps it), and the pool learns from the
@@ -150,9 +160,10 @@ export class PoolState {
 		reported: ReportedLimits | undefined,
 		nowMs: number,
 	): void {
+		const admittedMs = this.#scheduler.lease(ticketId)?.admittedMs;
 		this.#scheduler.release(ticketId, actualTokens, nowMs);
 		if (providerAnswered) this.#health.succeeded(nowMs);
-		this.#learnFrom(ticketId, reported, nowMs);
+		this.#learnFrom(ticketId, reported, nowMs, admittedMs);
 		this.#noteBreaker(nowMs);
 	}
 
@@ -168,12 +179,13 @@ export class PoolState {
 		nowMs: number,
 		random: () => number,
 	): AttemptVerdict {
-		const attempt = this.#scheduler.lease(ticketId)?.attempt ?? 1;
+		const lease = this.#scheduler.lease(ticketId);
+		const attempt = lease?.attempt ?? 1;
 		const { maxAttempts } = this.#options;
 		if (report.status === 429) {
 			// The provider counted this attempt against the key too: its reservation stays charged.
 			this.#scheduler.release(ticketId, undefined, nowMs);
-			this.#learnFrom(ticketId, report.reported, nowMs);
+			this.#learnFrom(ticketId, report.reported, nowMs, lease?.admittedMs);
 			const retryAfterMs = report.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS * 2 ** (attempt - 1);
 			this.#scheduler.pauseUntil(nowMs + retryAfterMs);
 			this.#events.push({ event: "pause", untilMs: nowMs + retryAfterMs, retryAfterMs });
@@ -198,7 +210,7 @@ export class PoolState {
 		if (!failureClass.retryable) {
 			// An answer passed on as it is: the provider did no billable work.
 			this.#scheduler.release(ticketId, 0, nowMs);
-			this.#learnFrom(ticketId, report.reported, nowMs);
+			this.#learnFrom(ticketId, report.reported, nowMs, lease?.admittedMs);
 		} else {
 			// It may still be working on a request that timed out: keep that reservation.
 			this.#scheduler.release(ticketId, failure.kind === "timeout" ? undefined : 0, nowMs);
@@ -289,7 +301,12 @@ export class PoolState {
 	 * buckets to the room the provider reports, and adopts a smaller (or, for "auto", any)
 	 * advertised limit.
 	 */
-	#learnFrom(ticketId: string, reported: ReportedLimits | undefined, nowMs: number): void {
+	#learnFrom(
+		ticketId: string,
+		reported: ReportedLimits | undefined,
+		nowMs: number,
+		admittedMs?: number,
+	): void {
 		if (!reported) {
 			this.#learning.forget(ticketId);
 			return;
@@ -299,7 +316,19 @@ export class PoolState {
 			requests: requests.remaining,
 			tokens: tokens.remaining,
 		});
-		if (advice?.lowerTo) this.#scheduler.lowerTo(advice.lowerTo, nowMs);
+		const lowerTo = advice?.lowerTo;
+		if (lowerTo) {
+			// The provider counted its room when the request reached it, at most this long ago; it has
+			// refilled since. Without that credit every answer's stale count would ratchet our bucket
+			// below the provider's, and the difference would never be sent.
+			const sinceMs = Math.max(0, nowMs - (admittedMs ?? nowMs));
+			if (lowerTo.requests !== undefined) {
+				lowerTo.requests += (requests.limitPerMinute * sinceMs) / 60_000;
+			}
+			if (lowerTo.tokens !== undefined)
+				lowerTo.tokens += (tokens.limitPerMinute * sinceMs) / 60_000;
+			this.#scheduler.lowerTo(lowerTo, nowMs);
+		}
 		if (advice?.adopt) {
 			this.#scheduler.setLimits(this.#options.limitsFor(this.#learning.learned), nowMs);
 		}

@@ -141,7 +141,7 @@ export class Node {
 
 export class TenantQueue {
 	readonly name: string;
-	readonly weight: number;
+	weight: number;
 	readonly lines: (Line | undefined)[] = new Array(CLASS_COUNT).fill(undefined);
 	readonly nodes: Node[] = [];
 	/** Where each tier's tag resumes when the tenant has waiters there again. */

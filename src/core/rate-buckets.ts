@@ -30,9 +30,19 @@ export interface BucketLimits {
 	burstTokens?: number;
 }
 
+/** Requests and tokens held back in a scope's buckets. */
+export interface Room {
+	requests: number;
+	tokens: number;
+}
+
+const NO_ROOM: Room = { requests: 0, tokens: 0 };
+
 export interface RateBucketsState {
 	requests?: BucketState;
 	tokens?: BucketState;
+	/** A sliding window's slots instead (src/core/sliding-window.ts): [start ms, requests, tokens]. */
+	window?: { windowMs: number; entries: [number, number, number][] };
 }
 
 export interface RateBucketsView {
@@ -100,11 +110,17 @@ export class RateBuckets {
 		return this.#tokens?.spec.capacity ?? Number.POSITIVE_INFINITY;
 	}
 
-	fits(tokens: number, nowMs: number): boolean {
+	get requestCapacity(): number {
+		return this.#requests?.spec.capacity ?? Number.POSITIVE_INFINITY;
+	}
+
+	/** Room for one request of `tokens`, leaving `reserve` (headroom for higher classes) untouched. */
+	fits(tokens: number, nowMs: number, reserve: Room = NO_ROOM): boolean {
 		return (
 			(this.#requests === undefined ||
-				hasRoom(this.#requests.spec, this.#requests.state, 1, nowMs)) &&
-			(this.#tokens === undefined || hasRoom(this.#tokens.spec, this.#tokens.state, tokens, nowMs))
+				hasRoom(this.#requests.spec, this.#requests.state, 1 + reserve.requests, nowMs)) &&
+			(this.#tokens === undefined ||
+				hasRoom(this.#tokens.spec, this.#tokens.state, tokens + reserve.tokens, nowMs))
 		);
 	}
 
@@ -113,8 +129,11 @@ export class RateBuckets {
 		this.#tokens?.charge(tokens, nowMs);
 	}
 
-	/** Charges extra tokens, or refunds them when negative (reconciling an estimate). */
-	chargeTokens(tokens: number, nowMs: number): void {
+	/**
+	 * Charges extra tokens, or refunds them when negative (reconciling an estimate). A bucket
+	 * takes them now, whenever the admission was (`_admittedMs`, which a sliding window needs).
+	 */
+	chargeTokens(tokens: number, nowMs: number, _admittedMs?: number): void {
 		this.#tokens?.charge(tokens, nowMs);
 	}
 

@@ -14,6 +14,7 @@ import {
 import { BucketScopes, type BucketScopesState, type Draw } from "./bucket-scopes.ts";
 import { type Demand, noDemand } from "./demand.ts";
 import { FairQueue, type Verdict, type Waiter } from "./fair-queue.ts";
+import { Headroom, type HeadroomOptions } from "./headroom.ts";
 import { type Lease, LeaseTable } from "./lease-table.ts";
 import type { PoolLimits } from "./limits.ts";
 import { MinHeap } from "./min-heap.ts";
@@ -68,6 +69,8 @@ export interface SchedulerOptions {
 	agingBoundMs: number;
 	/** Tenants' weights and own limits; a tenant not listed has weight 1 and no limits. */
 	tenants: Record<string, TenantPolicy>;
+	/** What lower classes leave of the pool's buckets and slots for higher ones (headroom.ts). */
+	headroom: HeadroomOptions;
 }
 
 /** Waiters looked at behind a blocked head, per decision, for one that can go around it... */
@@ -84,6 +87,7 @@ export class Scheduler {
 	readonly #queue: FairQueue;
 	readonly #estimate: WaitEstimate;
 	readonly #leases = new LeaseTable();
+	readonly #headroom: Headroom;
 	// Tenants set aside at a bucket limit of their own, by when that bucket has room (lazy).
 	readonly #tenantWakes = new MinHeap<{ tenant: string; atMs: number }>((wake) => wake.atMs);
 	/** Outcomes decided outside tick() (sheds in submit, limits changed), handed out by tick(). */
@@ -104,13 +108,15 @@ export class Scheduler {
 			throw new RangeError(`agingBoundMs ${agingBoundMs} is not a positive number of ms`);
 		}
 		this.#maxWaitMs = PRIORITIES.map((priority) => options.maxWaitMsByPriority[priority]);
-		this.#buckets = new BucketScopes(options.limits, options.tenants, snapshot);
+		this.#headroom = new Headroom(options.headroom);
+		this.#buckets = new BucketScopes(options.limits, options.tenants, snapshot, this.#headroom);
 		this.#queue = new FairQueue(agingBoundMs / (CLASS_COUNT - 1));
 		this.#estimate = new WaitEstimate({
 			queue: this.#queue,
 			poolCostMs: (requests, tokens) => this.#buckets.poolCostMs(requests, tokens),
 			waitMs: (ahead, ask, nowMs) => this.#waitMs(ahead, ask, nowMs),
 			weightOf: (tenant) => this.#buckets.tenant(tenant).policy.weight,
+			arrivalsAbove: (rank, nowMs) => this.#headroom.arrivalsAbove(rank, nowMs),
 		});
 		if (snapshot) {
 			this.#pausedUntilMs = snapshot.pausedUntilMs;
@@ -133,9 +139,10 @@ export class Scheduler {
 		if (rank < 0) throw new RangeError(`ticket ${ask.ticketId}: no priority ${ask.priority}`);
 		const tooLarge = this.#buckets.tooLarge(ask);
 		if (tooLarge) return tooLarge;
+		this.#headroom.arrived(rank, ask.tokens, nowMs);
 
 		this.#prepare(nowMs);
-		if (this.#queue.size === 0 && this.#canAdmit(ask, nowMs)) {
+		if (this.#queue.size === 0 && this.#canAdmit({ ...ask, rank }, nowMs)) {
 			return { kind: "admitted", lease: this.#admit(ask, nowMs) };
 		}
 
@@ -159,7 +166,7 @@ export class Scheduler {
 		);
 		// It may be next in order, or able to go around a blocked head (others admissible now go too).
 		for (let next = this.#select(nowMs); next; next = this.#select(nowMs)) {
-			const result = { kind: "admitted", lease: this.#admitWaiter(next, nowMs) } as const;
+			const result = { kind: "admitted", lease: this.#admit(next, nowMs) } as const;
 			if (next === waiter) return result;
 			this.#pending.push({ ticketId: next.ticketId, result });
 		}
@@ -167,7 +174,7 @@ export class Scheduler {
 		if (waiter.deadlineMs <= nowMs || nowMs + estimate.etaMs > waiter.deadlineMs) {
 			this.#queue.remove(waiter.ticketId);
 			this.#sinceStart.deadlineRejected++;
-			const retryAfterMs = this.#estimate.bookReturn(ask, nowMs);
+			const retryAfterMs = this.#estimate.bookReturn(waiter, nowMs);
 			return rejection(
 				"deadline",
 				retryAfterMs,
@@ -181,7 +188,7 @@ export class Scheduler {
 			const victim = this.#queue.victim(tenantFull ? ask.tenant : undefined);
 			if (!victim || victim === waiter || victim.rank <= rank) {
 				this.#queue.remove(waiter.ticketId);
-				const retryAfterMs = this.#estimate.bookReturn(ask, nowMs);
+				const retryAfterMs = this.#estimate.bookReturn(waiter, nowMs);
 				const scope = tenantFull
 					? `for tenant ${ask.tenant} (${this.#options.maxQueuePerTenant} waiting)`
 					: `for this provider key (${this.#options.maxQueueLength} waiting)`;
@@ -214,6 +221,7 @@ export class Scheduler {
 	release(ticketId: string, actualTokens: number | undefined, nowMs: number): boolean {
 		const lease = this.#leases.remove(ticketId);
 		if (!lease) return false;
+		this.#headroom.held(nowMs - lease.admittedMs);
 		if (actualTokens !== undefined) {
 			if (!isTokenCount(actualTokens)) {
 				throw new RangeError(`ticket ${ticketId}: actual usage ${actualTokens} is not a count`);
@@ -222,6 +230,19 @@ export class Scheduler {
 		}
 		this.#endLease(lease);
 		return true;
+	}
+
+	/** Its holder is alive: the lease expires leaseTtlMs from now. False when it was reclaimed. */
+	renew(ticketId: string, nowMs: number): boolean {
+		return this.#leases.renew(ticketId, nowMs + this.#options.leaseTtlMs);
+	}
+
+	/** New tenant policies (weights, own limits), in force from the next decision. */
+	setTenants(tenants: Record<string, TenantPolicy>, nowMs: number): void {
+		for (const [name, weight] of this.#buckets.setTenants(tenants, nowMs)) {
+			this.#queue.setWeight(name, weight);
+			this.#queue.unpark(name);
+		}
 	}
 
 	/** No admissions before untilMs. Never shortens a pause already in force. */
@@ -350,7 +371,7 @@ export class Scheduler {
 	}
 
 	#canAdmit(ask: Draw, nowMs: number): boolean {
-		return this.#open(nowMs) && this.#buckets.fits(ask, nowMs);
+		return this.#open(nowMs) && this.#buckets.fits(ask, nowMs, this.#leases.size);
 	}
 
 	/** Sets a waiter's tenant aside until its own limit has room for it. */
@@ -443,13 +464,9 @@ export class Scheduler {
 		for (let next = this.#select(nowMs); next; next = this.#select(nowMs)) {
 			outcomes.push({
 				ticketId: next.ticketId,
-				result: { kind: "admitted", lease: this.#admitWaiter(next, nowMs) },
+				result: { kind: "admitted", lease: this.#admit(next, nowMs) },
 			});
 		}
-	}
-
-	#admitWaiter(waiter: Waiter, nowMs: number): Lease {
-		return this.#admit(waiter, nowMs);
 	}
 
 	#admit(

@@ -1,7 +1,13 @@
 // The Pool Durable Object: one per upstream API key, named by its pool. A shell around the core
 // PoolState that keeps what is the runtime's: waiters' promises, timers, the alarm, SQLite.
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig, type PoolConfig, poolStateOptions } from "../config.ts";
+import {
+	type ConfigResult,
+	loadConfig,
+	type PoolConfig,
+	poolStateOptions,
+	tenantPolicies,
+} from "../config.ts";
 import type { ReportedLimits } from "../core/limit-learning.ts";
 import {
 	type Admission,
@@ -79,6 +85,8 @@ export function poolNameOf(objectName: string): string {
 export class Pool extends DurableObject<Env> {
 	#state: PoolState | undefined;
 	#config: PoolConfig | undefined;
+	/** The configuration the pool was built or last updated from. */
+	#loaded: ConfigResult | undefined;
 	readonly #waiters = new Map<string, Waiter>();
 	#wakeTimer: ReturnType<typeof setTimeout> | null = null;
 	#wakeAtMs = Number.POSITIVE_INFINITY;
@@ -114,6 +122,16 @@ export class Pool extends DurableObject<Env> {
 		const now = Date.now();
 		this.#pool().release(ticketId, actualTokens, providerAnswered, reported, now);
 		this.#settle(now);
+	}
+
+	/**
+	 * The lease's holder is still at work (a stream, a long answer): its lease expires a lease
+	 * lifetime from now. False when it was reclaimed already; the holder carries on regardless.
+	 */
+	async renew(ticketId: string): Promise<boolean> {
+		const alive = this.#pool().renew(ticketId, Date.now());
+		if (alive) this.#persistSoon();
+		return alive;
 	}
 
 	/**
@@ -273,9 +291,15 @@ export class Pool extends DurableObject<Env> {
 
 	/** The pool this object serves, built on first use from the configuration and stored state. */
 	#pool(): PoolState {
-		if (this.#state) return this.#state;
 		const loaded = loadConfig(this.env.TOLLBOOTH_CONFIG);
+		if (this.#state && loaded === this.#loaded) return this.#state;
 		if (!loaded.ok) throw new Error(loaded.message);
+		this.#loaded = loaded;
+		if (this.#state) {
+			// The configuration changed: tenants' weights and limits apply from the next decision.
+			this.#state.setTenants(tenantPolicies(loaded.config.tenants), Date.now());
+			return this.#state;
+		}
 		const name = poolNameOf(this.ctx.id.name ?? "");
 		const config = loaded.config.pools.find((candidate) => candidate.name === name);
 		if (!config) throw new Error(`no pool named "${name}" in the configuration`);

@@ -54,6 +54,11 @@ export class PoolClient {
 		);
 	}
 
+	/** The lease's holder is still at work; false when the lease was reclaimed already. */
+	renew(ticketId: string): Promise<boolean> {
+		return this.#stub.renew(ticketId);
+	}
+
 	/** Ends a lease; `reported` is the provider's rate-limit headers, from which the Pool learns. */
 	release(
 		ticketId: string,

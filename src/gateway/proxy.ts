@@ -3,7 +3,12 @@
 // relay the answer, release the lease.
 import type { Context } from "hono";
 import type { PoolConfig } from "../config.ts";
-import type { AcquireRequest, AcquireResult, AttemptReport } from "../durable/pool.ts";
+import type {
+	AcquireRequest,
+	AcquireResult,
+	AttemptAnswer,
+	AttemptReport,
+} from "../durable/pool.ts";
 import { isRecord } from "../providers/estimate.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
@@ -19,6 +24,7 @@ import {
 } from "./caller-request.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError, retryAfterSeconds } from "./errors.ts";
+import { LeaseRenewal } from "./lease-renewal.ts";
 import { PoolClient } from "./pool-client.ts";
 import { readBody } from "./request-body.ts";
 import { type SendOutcome, sendOnce } from "./send.ts";
@@ -79,46 +85,10 @@ async function forward(
 ): Promise<Response> {
 	// The tenant's budget first: its reservation is settled when the request's record completes.
 	const cost = await admitBudget(c, estimated);
-	const { tenant, usage } = c.var;
-	const { record } = usage;
-	const provider = providerFor(pool.provider);
-	const request = c.req.raw;
-	const signal = request.signal;
-	const url = upstreamUrl(pool.baseUrl, rest, new URL(request.url).search);
-	const priority = effectivePriority(
-		request.headers.get("x-priority"),
-		tenant.defaultPriority,
-		tenant.maxPriority,
-	);
-	record.priority = priority.effective;
-	record.model = cost.model;
-	record.promptTokens = cost.promptTokens;
-
-	const apiKey = (c.env as unknown as Record<string, unknown>)[pool.apiKeySecret];
-	if (typeof apiKey !== "string" || apiKey === "") {
-		throw new GatewayError(
-			500,
-			`Pool "${pool.name}" has no provider key: set the secret with 'wrangler secret put ${pool.apiKeySecret}'.`,
-			"no_provider_key",
-		);
-	}
-	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
-	const init: RequestInit = {
-		method: request.method,
-		headers: upstreamRequestHeaders(request.headers, provider, apiKey, pool),
-		body: prepared ? JSON.stringify(prepared.body) : raw,
-	};
-	const ask: AcquireRequest = {
-		ticketId: crypto.randomUUID(),
-		tenant: tenant.name,
-		model: cost.model,
-		priority: priority.effective,
-		tokens: cost.tokens,
-		maxWaitMs: requestedMaxWaitMs(
-			request.headers.get("x-max-wait-ms"),
-			pool.maxWaitMs[priority.effective],
-		),
-	};
+	const { record } = c.var.usage;
+	const signal = c.req.raw.signal;
+	const send = prepareSend(c, pool, cost, rest, raw);
+	const { ask, apiKey, provider } = send;
 	const poolClient = new PoolClient(c.env.POOL, pool.name);
 	const release = (...args: Parameters<PoolClient["release"]>) =>
 		c.executionCtx.waitUntil(poolClient.release(...args));
@@ -133,64 +103,140 @@ async function forward(
 			throw new GatewayError(499, "The caller closed the request.", "cancelled");
 		}
 		record.attempts += 1;
+		const renewal = new LeaseRenewal(
+			() => poolClient.renew(lease.ticketId),
+			pool.leaseTtlMs,
+			(promise) => c.executionCtx.waitUntil(promise),
+		);
 		const sendStartedMs = Date.now();
-		const sent = await sendOnce(url, init, pool, provider, signal, c.var.upstreamFetch);
+		const sent = await sendOnce(send.url, send.init, pool, provider, signal, c.var.upstreamFetch);
 		record.upstreamMs += Date.now() - sendStartedMs;
+		if (sent.kind !== "answered") renewal.stop();
 		if (sent.kind === "caller_gone") {
 			// The send has ended (its fetch was aborted); the provider may have started: keep the charge.
 			release(lease.ticketId, undefined);
 			throw sent.error;
 		}
 		if (sent.kind === "answered") {
-			const headers = answerHeaders(
-				sent.response.headers,
-				apiKey,
-				admission.limits,
-				pool,
-				record,
-				priority,
-			);
+			const headers = answerHeaders(c, sent.response.headers, send, admission.limits);
 			return relayAnswer(c, sent, headers, {
 				provider,
 				rest,
-				injectedUsage: prepared?.injectedUsage ?? false,
+				injectedUsage: send.injectedUsage,
 				apiKey,
-				release: (actualTokens) =>
-					poolClient.release(lease.ticketId, actualTokens, true, sent.limits),
+				renewal,
+				release: (actualTokens) => {
+					renewal.stop();
+					return poolClient.release(lease.ticketId, actualTokens, true, sent.limits);
+				},
 			});
 		}
 		const answer = await poolClient.attemptEnded(lease.ticketId, reportOf(sent), ask, signal);
-		if (answer.kind !== "final") {
-			if (sent.kind === "refused" && sent.status === 429) record.retriesAfterRateLimit += 1;
-			else record.retriesAfterFailure += 1;
-			admission = answer;
-			continue;
-		}
-		if (sent.kind === "no_answer") throw sent.error;
-		record.cause = answer.reason;
-		if (answer.reason === "provider_rate_limited") {
-			const retryAfterMs = answer.retryAfterMs ?? 0;
-			throw new GatewayError(
-				429,
-				`The provider kept rate limiting pool "${pool.name}" after ${record.attempts} attempts; retry after ${retryAfterSeconds(retryAfterMs)} s.`,
-				"provider_rate_limited",
-				{ retryAfterMs },
-			);
-		}
-		if (sent.status === 401 || sent.status === 403) {
-			// The provider refused the pool's own key: its message may quote part of that key.
-			throw new GatewayError(
-				502,
-				`The provider refused the API key of pool "${pool.name}" (status ${sent.status}); the operator must check the secret ${pool.apiKeySecret}.`,
-				"provider_auth",
-			);
-		}
-		record.status = sent.status;
-		usage.end("provider_error", answer.reason);
-		const headers = answerHeaders(sent.headers, apiKey, answer.limits, pool, record, priority);
-		// An error answer may quote the pool's key: never relay it as it is.
-		return new Response(scrubSecrets(sent.text, apiKey), { status: sent.status, headers });
+		if (answer.kind === "final") return finalAnswer(c, sent, answer, send);
+		if (sent.kind === "refused" && sent.status === 429) record.retriesAfterRateLimit += 1;
+		else record.retriesAfterFailure += 1;
+		admission = answer;
 	}
+}
+
+/** Everything a send of this request needs: where, what, with which key, and its ticket. */
+interface PreparedSend {
+	pool: PoolConfig;
+	url: URL;
+	init: RequestInit;
+	ask: AcquireRequest;
+	apiKey: string;
+	provider: Provider;
+	priority: ReturnType<typeof effectivePriority>;
+	injectedUsage: boolean;
+}
+
+function prepareSend(
+	c: Context<GatewayEnv>,
+	pool: PoolConfig,
+	cost: Cost,
+	rest: string,
+	raw: ArrayBuffer | undefined,
+): PreparedSend {
+	const { tenant, usage } = c.var;
+	const provider = providerFor(pool.provider);
+	const request = c.req.raw;
+	const priority = effectivePriority(
+		request.headers.get("x-priority"),
+		tenant.defaultPriority,
+		tenant.maxPriority,
+	);
+	usage.record.priority = priority.effective;
+	usage.record.model = cost.model;
+	usage.record.promptTokens = cost.promptTokens;
+
+	const apiKey = (c.env as unknown as Record<string, unknown>)[pool.apiKeySecret];
+	if (typeof apiKey !== "string" || apiKey === "") {
+		throw new GatewayError(
+			500,
+			`Pool "${pool.name}" has no provider key: set the secret with 'wrangler secret put ${pool.apiKeySecret}'.`,
+			"no_provider_key",
+		);
+	}
+	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
+	return {
+		pool,
+		url: upstreamUrl(pool.baseUrl, rest, new URL(request.url).search),
+		init: {
+			method: request.method,
+			headers: upstreamRequestHeaders(request.headers, provider, apiKey, pool),
+			body: prepared ? JSON.stringify(prepared.body) : raw,
+		},
+		ask: {
+			ticketId: crypto.randomUUID(),
+			tenant: tenant.name,
+			model: cost.model,
+			priority: priority.effective,
+			tokens: cost.tokens,
+			maxWaitMs: requestedMaxWaitMs(
+				request.headers.get("x-max-wait-ms"),
+				pool.maxWaitMs[priority.effective],
+			),
+		},
+		apiKey,
+		provider,
+		priority,
+		injectedUsage: prepared?.injectedUsage ?? false,
+	};
+}
+
+/** The Pool gave up on the request: the caller gets the provider's answer, or tollbooth's own. */
+function finalAnswer(
+	c: Context<GatewayEnv>,
+	sent: Extract<SendOutcome, { kind: "refused" | "no_answer" }>,
+	answer: Extract<AttemptAnswer, { kind: "final" }>,
+	send: PreparedSend,
+): Response {
+	const { usage } = c.var;
+	const { pool } = send;
+	if (sent.kind === "no_answer") throw sent.error;
+	if (answer.reason === "provider_rate_limited") {
+		const retryAfterMs = answer.retryAfterMs ?? 0;
+		throw new GatewayError(
+			429,
+			`The provider kept rate limiting pool "${pool.name}" after ${usage.record.attempts} attempts; retry after ${retryAfterSeconds(retryAfterMs)} s.`,
+			"provider_rate_limited",
+			{ retryAfterMs },
+		);
+	}
+	if (sent.status === 401 || sent.status === 403) {
+		// The provider refused the pool's own key: its message may quote part of that key.
+		throw new GatewayError(
+			502,
+			`The provider refused the API key of pool "${pool.name}" (status ${sent.status}); the operator must check the secret ${pool.apiKeySecret}.`,
+			"provider_auth",
+		);
+	}
+	usage.record.status = sent.status;
+	usage.end("provider_error", answer.reason);
+	const headers = answerHeaders(c, sent.headers, send, answer.limits);
+	// An error answer may quote the pool's key: never relay it as it is.
+	return new Response(scrubSecrets(sent.text, send.apiKey), { status: sent.status, headers });
 }
 
 /** The facts of a send that did not succeed, for the Pool to judge. */
@@ -203,20 +249,20 @@ function reportOf(sent: Extract<SendOutcome, { kind: "refused" | "no_answer" }>)
 }
 
 function answerHeaders(
+	c: Context<GatewayEnv>,
 	upstream: Headers,
-	apiKey: string,
+	send: PreparedSend,
 	limits: AcquireResult["limits"],
-	pool: PoolConfig,
-	record: GatewayEnv["Variables"]["usage"]["record"],
-	priority: ReturnType<typeof effectivePriority>,
 ): Headers {
-	const headers = callerResponseHeaders(upstream, apiKey);
+	const { record } = c.var.usage;
+	const headers = callerResponseHeaders(upstream, send.apiKey);
 	setRateLimitHeaders(headers, limits);
-	headers.set("x-tollbooth-pool", pool.name);
+	headers.set("x-tollbooth-pool", send.pool.name);
 	headers.set("x-tollbooth-queue-ms", String(Math.round(record.queueMs)));
 	headers.set("x-tollbooth-retries", String(record.attempts - 1));
-	headers.set("x-tollbooth-priority", priority.effective);
-	if (priority.capped) headers.set("x-tollbooth-priority-capped-from", priority.requested);
+	headers.set("x-tollbooth-priority", send.priority.effective);
+	if (send.priority.capped)
+		headers.set("x-tollbooth-priority-capped-from", send.priority.requested);
 	return headers;
 }
 
@@ -226,6 +272,8 @@ interface RelayContext {
 	injectedUsage: boolean;
 	/** The pool's key, scrubbed from whatever the provider's stream says. */
 	apiKey: string;
+	/** Renews the lease while the answer is coming; stopped by release. */
+	renewal: LeaseRenewal;
 	/** Ends the lease with the tokens the provider reported (undefined keeps the reservation). */
 	release(actualTokens: number | undefined): Promise<void>;
 }
@@ -244,7 +292,10 @@ async function relayAnswer(
 	const isStream = response.headers.get("content-type")?.includes("text/event-stream") ?? false;
 	if (isStream && response.body) {
 		const meter = relay.provider.meterStream(relay.injectedUsage);
-		const rearmIdle = () => deadline.arm("idle", pool.streamIdleTimeoutMs);
+		const rearmIdle = () => {
+			deadline.arm("idle", pool.streamIdleTimeoutMs);
+			relay.renewal.touch();
+		};
 		rearmIdle();
 		const { readable, ended } = relayStream(
 			response.body,

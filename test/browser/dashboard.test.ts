@@ -225,10 +225,11 @@ describe("the operator dashboard when the provider pushes back", () => {
 	let pushingBack: WranglerDev;
 	beforeAll(async () => {
 		// The dev setup with a mock provider that takes 2 requests a second (10 at once) where the
-		// pool believes it may send 10 a second (100 at once).
+		// pool believes it may send 10 a second (100 at once). Its answers take 2 s, so the pool
+		// learns nothing from them before the burst below meets the provider's limit (a 429 is at once).
 		pushingBack = await startWranglerDev({
 			config: devConfig,
-			vars: { MOCK_RPM: 120, MOCK_BURST_SECONDS: 5 },
+			vars: { MOCK_RPM: 120, MOCK_BURST_SECONDS: 5, MOCK_LATENCY_MS: 2000 },
 		});
 	});
 	afterAll(async () => {

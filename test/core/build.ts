@@ -29,6 +29,8 @@ export function options(
 		maxWaitMsByPriority: { critical: 60_000, high: 60_000, normal: 120_000, low: 300_000 },
 		agingBoundMs: 60_000,
 		tenants: {},
+		// No headroom: these tests are of the order itself (headroom.test.ts tests headroom).
+		headroom: { floor: 0, horizonMs: 0 },
 		...rest,
 	};
 }

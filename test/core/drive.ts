@@ -22,6 +22,8 @@ export interface DriveOptions {
 	untilMs: number;
 	/** Time a lease is held before its release. */
 	latencyMs: number;
+	/** The tokens a lease really used, reconciled at its release (default: its reservation). */
+	actualTokens?: (ask: Ask) => number | undefined;
 	/** Called after each step; the place for invariants. */
 	observe?: (nowMs: number) => void;
 	/** Called for each final answer; may return a later arrival (a caller coming back). */
@@ -55,7 +57,9 @@ export function drive(scheduler: Scheduler, arrivals: Arrival[], options: DriveO
 		if (steps > 5_000_000) throw new Error(`no progress at ${nowMs} ms`);
 		for (let release = releases.peek(); release && release.atMs <= nowMs; ) {
 			releases.pop();
-			scheduler.release(release.ticketId, undefined, nowMs);
+			const story = stories.get(release.ticketId);
+			const actual = story && options.actualTokens?.(story.ask);
+			scheduler.release(release.ticketId, actual, nowMs);
 			release = releases.peek();
 		}
 		if (scheduler.nextWakeMs(nowMs) === nowMs) {

@@ -38,6 +38,7 @@ function measure(waiting: number): number {
 		tenants: {},
 		maxWaitMsByPriority: { critical: 1e12, high: 1e12, normal: 1e12, low: 1e12 },
 		agingBoundMs: 1e12,
+		headroom: { floor: 0, horizonMs: 1_000 },
 	});
 	let id = 0;
 	let nowMs = 1_000_000;

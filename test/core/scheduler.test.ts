@@ -6,7 +6,7 @@ import {
 	Scheduler,
 	type SchedulerSnapshot,
 } from "../../src/core/scheduler.ts";
-import { bucketSpec, levelAt } from "../../src/core/token-bucket.ts";
+import { type BucketState, bucketSpec, levelAt } from "../../src/core/token-bucket.ts";
 import { ask, options, poolLimits, waitAtMost } from "./build.ts";
 
 function admitted(decision: Decision): boolean {
@@ -318,7 +318,7 @@ describe("reserve then reconcile", () => {
 		expect(reserving.release("x", actual, 2_500)).toBe(true);
 		expect(exact.release("x", undefined, 2_500)).toBe(true);
 		const level = (scheduler: Scheduler) =>
-			levelAt(tokenSpec, scheduler.snapshot().pool.tokens, nowMs);
+			levelAt(tokenSpec, scheduler.snapshot().pool.tokens as BucketState, nowMs);
 		expect(reserving.status(nowMs).tokens).toEqual(exact.status(nowMs).tokens);
 		expect(level(reserving)).toBeCloseTo(level(exact), 9);
 		return level(exact);

@@ -76,6 +76,24 @@ export const testConfig = {
 			leaseTtlMs: 100,
 		},
 		{
+			// Leases that must be renewed often: streams outlive several lifetimes.
+			name: "renewing",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: { ...generous, maxConcurrent: 1 },
+			leaseTtlMs: 300,
+		},
+		{
+			// A provider that counts 5 requests a second in a sliding window.
+			name: "window",
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: { ...generous, requestsPerMinute: 300, algorithm: "sliding-window", windowMs: 1000 },
+			maxWaitMs: 30_000,
+		},
+		{
 			// Gives up on a silent provider quickly.
 			name: "impatient",
 			provider: "openai",
