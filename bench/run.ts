@@ -2,6 +2,7 @@
 // node bench/run.ts limit   |   node bench/run.ts --list
 import type { Scenario } from "./lib/scenario.ts";
 import { aborts } from "./scenarios/aborts.ts";
+import { budgets } from "./scenarios/budgets.ts";
 import { ceiling } from "./scenarios/ceiling.ts";
 import { core } from "./scenarios/core.ts";
 import { decisions } from "./scenarios/decisions.ts";
@@ -25,6 +26,7 @@ const SCENARIOS: readonly Scenario[] = [
 	overload,
 	wrongLimit,
 	aborts,
+	budgets,
 ];
 
 async function main(names: string[]): Promise<boolean> {

@@ -2,7 +2,9 @@
 // dev serves src/dev.ts instead, which adds the mock provider; nothing of it ships from here.
 import { createApp } from "./gateway/app.ts";
 
+export { TenantBudget } from "./durable/budget.ts";
 export { Pool } from "./durable/pool.ts";
+export { TenantRegistry } from "./durable/registry.ts";
 
 const gateway = createApp();
 

@@ -11,9 +11,9 @@
 //   /bench/pool-calls      calls tollbooth made to each Pool object since the last read (?reset=1)
 // tollbooth's calls to a Pool named "far…" take BENCH_POOL_DELAY_MS longer, half each way: an
 // object on another continent.
-import tollbooth, { Pool } from "tollbooth-worker";
+import tollbooth, { Pool, TenantBudget, TenantRegistry } from "tollbooth-worker";
 
-export { Pool };
+export { Pool, TenantBudget, TenantRegistry };
 
 /** What the bench calls on the Pool object (src/durable/pool.ts), in the shapes it uses. */
 interface PoolStub {

@@ -12,6 +12,7 @@ import type {
 import { isRecord } from "../providers/estimate.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
+import { admitBudget } from "./budget-gate.ts";
 import { setRateLimitHeaders } from "./caller-limit-headers.ts";
 import {
 	type Cost,
@@ -78,10 +79,12 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 async function forward(
 	c: Context<GatewayEnv>,
 	pool: PoolConfig,
-	cost: Cost,
+	estimated: Cost,
 	rest: string,
 	raw: ArrayBuffer | undefined,
 ): Promise<Response> {
+	// The tenant's budget first: its reservation is settled when the request's record completes.
+	const cost = await admitBudget(c, estimated);
 	const { record } = c.var.usage;
 	const signal = c.req.raw.signal;
 	const send = prepareSend(c, pool, cost, rest, raw);

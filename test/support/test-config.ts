@@ -201,6 +201,13 @@ export const testConfig = {
 			maxWaitMs: 60_000,
 		},
 	].map((pool) => ({ ...pool, forwardHeaders: MOCK_FAULT_HEADER })),
+	// USD per million tokens, for the budget tests (not real prices).
+	prices: {
+		"gpt-4o": { input: 2.5, cachedInput: 1.25, output: 10 },
+		"gpt-4o-mini": { input: 0.15, cachedInput: 0.075, output: 0.6 },
+		"claude-sonnet-4-5": { input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15 },
+		"claude-haiku-4-5": { input: 1, cachedInput: 0.1, cacheWrite: 1.25, output: 5 },
+	},
 	tenants: [
 		{
 			name: "team-a",
