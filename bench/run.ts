@@ -3,9 +3,11 @@
 import type { Scenario } from "./lib/scenario.ts";
 import { aborts } from "./scenarios/aborts.ts";
 import { batches } from "./scenarios/batches.ts";
+import { budgets } from "./scenarios/budgets.ts";
 import { ceiling } from "./scenarios/ceiling.ts";
 import { core } from "./scenarios/core.ts";
 import { decisions } from "./scenarios/decisions.ts";
+import { distance } from "./scenarios/distance.ts";
 import { limit } from "./scenarios/limit.ts";
 import { overhead } from "./scenarios/overhead.ts";
 import { overload } from "./scenarios/overload.ts";
@@ -18,6 +20,7 @@ const SCENARIOS: readonly Scenario[] = [
 	overhead,
 	ceiling,
 	decisions,
+	distance,
 	streaming,
 	core,
 	sharding,
@@ -25,6 +28,7 @@ const SCENARIOS: readonly Scenario[] = [
 	wrongLimit,
 	aborts,
 	batches,
+	budgets,
 ];
 
 async function main(names: string[]): Promise<boolean> {

@@ -2,6 +2,9 @@
 // TOLLBOOTH_CONFIG var: an object in wrangler.toml, or a JSON string from .dev.vars / --var.
 import * as z from "zod/mini";
 import { configErrorMessage } from "./config-errors.ts";
+
+export { configErrorMessage };
+
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./core/backoff.ts";
 import { type PerMinuteLimits, startingLimits } from "./core/limit-learning.ts";
 import type { PoolLimits, RateLimits } from "./core/limits.ts";
@@ -104,6 +107,12 @@ const poolSchema = z.strictObject({
 	/** Longest silence between two chunks of a stream before it is treated as broken. */
 	streamIdleTimeoutMs: z._default(positiveInt, 60_000),
 	/**
+	 * Whether Worker isolates may admit requests from allowances the pool grants them while it
+	 * has room and nobody waits (no round trip per request). Off: every request asks the pool,
+	 * for strict priority order from the first request (see README, Allowances).
+	 */
+	allowances: z._default(z.boolean(), true),
+	/**
 	 * Where requests go when this pool is paused by the provider, failing, or full: another pool
 	 * of the same API (a second key, or another OpenAI-compatible server), with model names mapped.
 	 */
@@ -142,10 +151,46 @@ const sha256Hex = z
 	.string()
 	.check(z.regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key"));
 
-const tenantSchema = z.strictObject({
-	name: z.string().check(z.minLength(1)),
-	/** SHA-256 (hex) of each gateway key this tenant uses; keys themselves are never stored. */
-	keySha256: z.array(sha256Hex).check(z.minLength(1)),
+const budgetLimitsSchema = z.strictObject({
+	tokensPerDay: z.optional(positiveInt),
+	tokensPerMonth: z.optional(positiveInt),
+	costPerDayUsd: z.optional(positive),
+	costPerMonthUsd: z.optional(positive),
+});
+
+/** What a tenant may spend; windows reset at local midnight and on the 1st in `timeZone`. */
+export const budgetSchema = z.strictObject({
+	...budgetLimitsSchema.shape,
+	/** Share of any budget (reservations counted) from which the `downgrade` map applies. */
+	downgradeAt: z._default(z.number().check(z.gt(0), z.lte(1)), 0.9),
+	/** Requested model → cheaper model once the downgrade applies. */
+	downgrade: z._default(
+		z.record(z.string().check(z.minLength(1)), z.string().check(z.minLength(1))),
+		{},
+	),
+	/** Every end user's own budget within the tenant's. */
+	perUser: z.optional(budgetLimitsSchema),
+	/** Named end users' budgets, instead of perUser. */
+	users: z._default(z.record(z.string().check(z.minLength(1)), budgetLimitsSchema), {}),
+	/** IANA time zone of the day and month windows. */
+	timeZone: z._default(
+		z.string().check(z.refine(isTimeZone, "must be an IANA time zone such as Europe/Paris")),
+		"UTC",
+	),
+});
+
+function isTimeZone(name: string): boolean {
+	try {
+		new Intl.DateTimeFormat("en-US", { timeZone: name });
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+/** A tenant's policy, the same in TOLLBOOTH_CONFIG and in the admin API. */
+export const tenantPolicySchema = z.strictObject({
+	name: z.string().check(z.minLength(1), z.maxLength(64)),
 	/** Pools this tenant may use, by name, or ["*"] for all. */
 	pools: z.array(z.string()).check(z.minLength(1)),
 	defaultPriority: z._default(priority, "normal"),
@@ -161,6 +206,20 @@ const tenantSchema = z.strictObject({
 		}),
 		{},
 	),
+	budget: z.optional(budgetSchema),
+});
+
+const tenantSchema = z.extend(tenantPolicySchema, {
+	/** SHA-256 (hex) of each gateway key this tenant uses; keys themselves are never stored. */
+	keySha256: z.array(sha256Hex).check(z.minLength(1)),
+});
+
+/** USD per million tokens; cachedInput defaults to input, cacheWrite (Anthropic) to input. */
+const priceSchema = z.strictObject({
+	input: z.number().check(z.gte(0)),
+	cachedInput: z.optional(z.number().check(z.gte(0))),
+	cacheWrite: z.optional(z.number().check(z.gte(0))),
+	output: z.number().check(z.gte(0)),
 });
 
 export const configSchema = z
@@ -171,6 +230,8 @@ export const configSchema = z
 		maxBodyBytes: z._default(positiveInt, 10 * 1024 * 1024),
 		/** SHA-256 (hex) of each admin token for /admin/*; none: the admin API is off. */
 		adminKeySha256: z._default(z.array(sha256Hex), []),
+		/** Prices by model, for cost budgets (README "Budgets" has a starter table). */
+		prices: z._default(z.record(z.string().check(z.minLength(1)), priceSchema), {}),
 	})
 	.check(
 		z.superRefine((config, ctx) => {
@@ -248,6 +309,10 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type PoolConfig = Config["pools"][number];
 export type TenantConfig = Config["tenants"][number];
+/** A tenant as the gateway serves it: from TOLLBOOTH_CONFIG or from the runtime registry. */
+export type TenantPolicy = z.infer<typeof tenantPolicySchema>;
+export type Budget = z.infer<typeof budgetSchema>;
+export type Price = z.infer<typeof priceSchema>;
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; message: string };
 
@@ -326,6 +391,9 @@ function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
 	};
 }
 
+/** How long an isolate may spend an allowance: short, so a queue that forms soon finds them gone. */
+export const ALLOWANCE_SPEND_WINDOW_MS = 1_000;
+
 /** Everything the pool's core state machine needs, from its configuration and the tenants'. */
 export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): PoolStateOptions {
 	return {
@@ -342,6 +410,9 @@ export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): Poo
 		limitsFor: (learned) => poolLimits(pool, learned),
 		maxAttempts: pool.maxAttempts,
 		backoff: DEFAULT_BACKOFF,
+		...(pool.allowances && {
+			allowances: { spendWindowMs: ALLOWANCE_SPEND_WINDOW_MS, reclaimAfterMs: pool.leaseTtlMs },
+		}),
 	};
 }
 

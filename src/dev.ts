@@ -5,7 +5,9 @@ import { createBatchConsumer, type LineMessage } from "./gateway/batch-consumer.
 import { createMockProvider, type MockProvider, mockOptionsFromEnv } from "./mock/provider.ts";
 
 export { Batch } from "./durable/batch.ts";
+export { TenantBudget } from "./durable/budget.ts";
 export { Pool } from "./durable/pool.ts";
+export { TenantRegistry } from "./durable/registry.ts";
 
 /** The dev pools' provider. `.invalid` never resolves, so outside dev it reaches nothing. */
 const MOCK_ORIGIN = "http://mock.invalid";

@@ -4,7 +4,9 @@ import { createApp } from "./gateway/app.ts";
 import { createBatchConsumer, type LineMessage } from "./gateway/batch-consumer.ts";
 
 export { Batch } from "./durable/batch.ts";
+export { TenantBudget } from "./durable/budget.ts";
 export { Pool } from "./durable/pool.ts";
+export { TenantRegistry } from "./durable/registry.ts";
 
 const gateway = createApp();
 const consumeBatchLines = createBatchConsumer();

@@ -8,6 +8,8 @@ import { startWranglerDev, type WranglerDev } from "./wrangler-dev.ts";
 export type PoolSpec = Omit<z.input<typeof configSchema>["pools"][number], "apiKeySecret">;
 
 export const BENCH_GATEWAY_KEY = "tb-bench-key";
+/** The key of the bench tenant with token and cost budgets far above any bench's load. */
+export const BENCH_BUDGETED_KEY = "tb-bench-budgeted-key";
 /** The provider key every bench pool sends; start the mock with `apiKey: BENCH_PROVIDER_KEY`. */
 export const BENCH_PROVIDER_KEY = "bench-provider-key";
 const PROVIDER_KEY_SECRET = "BENCH_PROVIDER_KEY";
@@ -35,7 +37,17 @@ export function benchConfig(pools: readonly PoolSpec[]): object {
 				defaultPriority: "normal",
 				maxPriority: "critical",
 			},
+			{
+				name: "bench-budgeted",
+				keySha256: [sha256Hex(BENCH_BUDGETED_KEY)],
+				pools: ["*"],
+				defaultPriority: "normal",
+				maxPriority: "critical",
+				budget: { tokensPerDay: 1e12, costPerDayUsd: 1e6 },
+			},
 		],
+		// gpt-4o-mini's list price (README "Budgets"), for the budgeted tenant's cost budget.
+		prices: { "gpt-4o-mini": { input: 0.15, cachedInput: 0.075, output: 0.6 } },
 		adminKeySha256: [sha256Hex(BENCH_ADMIN_KEY)],
 	};
 }

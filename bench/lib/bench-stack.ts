@@ -1,6 +1,7 @@
-// What the overhead, ceiling, decisions and streaming scenarios run against: the Node mock provider
-// on its own thread and the bench Worker (tollbooth plus its baselines, one isolate) in front of it,
-// with one pool whose limits are far above any load so nothing ever queues.
+// What the overhead, ceiling, decisions, distance and streaming scenarios run against: the Node mock
+// provider on its own thread and the bench Worker (tollbooth plus its baselines, one isolate) in
+// front of it, with pools whose limits are far above any load so nothing ever queues (allowances on
+// and off, near and "far"), and a far pair small enough to overload.
 import type { MockOptions } from "../../src/mock/provider.ts";
 import { BENCH_GATEWAY_KEY, BENCH_PROVIDER_KEY, startBenchGateway } from "./bench-gateway.ts";
 import type { Target } from "./http-client.ts";
@@ -8,15 +9,29 @@ import { type MockThread, startMockThread } from "./mock-thread.ts";
 import type { WranglerDev } from "./wrangler-dev.ts";
 
 export const BENCH_WORKER = "bench/workers/bench-worker.ts";
-/** The one pool's name and route prefix. */
+/** The main pool's name and route prefix (allowances on, the default). */
 export const BENCH_POOL = "openai";
+/** Requests a minute of the "far-tight" pools, which the distance scenario overloads. */
+export const TIGHT_REQUESTS_PER_MINUTE = 1_200;
+/** Round trip the bench Worker adds to every call to a "far" pool: an object on another continent. */
+export const DEFAULT_POOL_DELAY_MS = 80;
 
 /**
  * direct: to the mock; passthrough: a Worker that forwards; pooled: the same with tollbooth's
  * Pool acquire and release around it; tollbooth: the whole gateway; constant: a Worker that
- * answers alone.
+ * answers alone. strict: tollbooth through a pool with allowances off; far…: through pools whose
+ * every call takes the added delay, with allowances (far, far-tight) and without (…-strict).
  */
-export type Variant = "direct" | "passthrough" | "pooled" | "tollbooth" | "constant";
+export type Variant =
+	| "direct"
+	| "passthrough"
+	| "pooled"
+	| "tollbooth"
+	| "constant"
+	| (typeof POOL_VARIANTS)[number];
+
+/** Variants that are tollbooth through a pool of their own name. */
+const POOL_VARIANTS = ["strict", "far", "far-strict", "far-tight", "far-tight-strict"] as const;
 
 export interface BenchStack {
 	mock: MockThread;
@@ -26,7 +41,10 @@ export interface BenchStack {
 	stop(): Promise<void>;
 }
 
-export async function startBenchStack(mockOptions: Partial<MockOptions> = {}): Promise<BenchStack> {
+export async function startBenchStack(
+	mockOptions: Partial<MockOptions> = {},
+	poolDelayMs = DEFAULT_POOL_DELAY_MS,
+): Promise<BenchStack> {
 	const mock = await startMockThread({
 		requestsPerMinute: 1e9,
 		tokensPerMinute: 1e12,
@@ -34,16 +52,30 @@ export async function startBenchStack(mockOptions: Partial<MockOptions> = {}): P
 		...mockOptions,
 		apiKey: BENCH_PROVIDER_KEY,
 	});
+	const generous = { requestsPerMinute: 1e9, tokensPerMinute: 1e12, maxConcurrent: 100_000 };
+	const tight = {
+		requestsPerMinute: TIGHT_REQUESTS_PER_MINUTE,
+		tokensPerMinute: 1e9,
+		maxConcurrent: 1_000,
+	};
+	const pool = (name: string, limits: typeof generous) => ({
+		name,
+		provider: "openai" as const,
+		baseUrl: `${mock.url}/openai/v1`,
+		limits,
+		allowances: !name.endsWith("strict"),
+		// A short wait, so that overload turns callers away quickly instead of queueing for minutes.
+		...(limits === tight && { maxWaitMs: 2_000 }),
+	});
 	const gateway = await startBenchGateway(
 		[
-			{
-				name: BENCH_POOL,
-				provider: "openai",
-				baseUrl: `${mock.url}/openai/v1`,
-				limits: { requestsPerMinute: 1e9, tokensPerMinute: 1e12, maxConcurrent: 100_000 },
-			},
+			pool(BENCH_POOL, generous),
+			...POOL_VARIANTS.map((name) => pool(name, name.includes("tight") ? tight : generous)),
 		],
-		{ entry: BENCH_WORKER, vars: { BENCH_UPSTREAM: mock.url } },
+		{
+			entry: BENCH_WORKER,
+			vars: { BENCH_UPSTREAM: mock.url, BENCH_POOL_DELAY_MS: String(poolDelayMs) },
+		},
 	).catch(async (error: unknown) => {
 		await mock.close();
 		throw error;
@@ -55,12 +87,17 @@ export async function startBenchStack(mockOptions: Partial<MockOptions> = {}): P
 		pooled: new URL(`/bench/pooled${chatPath}?pool=${BENCH_POOL}`, gateway.origin),
 		tollbooth: new URL(`/${BENCH_POOL}/v1/chat/completions`, gateway.origin),
 		constant: new URL("/bench/constant", gateway.origin),
+		...(Object.fromEntries(
+			POOL_VARIANTS.map((name) => [name, new URL(`/${name}/v1/chat/completions`, gateway.origin)]),
+		) as Record<(typeof POOL_VARIANTS)[number], URL>),
 	};
 	return {
 		mock,
 		gateway,
 		target(variant, body) {
-			const key = variant === "tollbooth" ? BENCH_GATEWAY_KEY : BENCH_PROVIDER_KEY;
+			const throughTollbooth =
+				variant === "tollbooth" || (POOL_VARIANTS as readonly string[]).includes(variant);
+			const key = throughTollbooth ? BENCH_GATEWAY_KEY : BENCH_PROVIDER_KEY;
 			return {
 				name: variant,
 				url: urls[variant],

@@ -1,7 +1,10 @@
 // How fast one Pool object decides: many concurrent Worker invocations each loop acquire + release
 // on the same Pool over native RPC (the bench Worker's /bench/decisions), and the SQLite rows the
-// object writes per decision, from its storageStats().
-import { BENCH_POOL, startBenchStack } from "../lib/bench-stack.ts";
+// object writes per decision, from its storageStats(). Then whole requests through tollbooth with
+// allowances: how many one Pool serves per second, and how many calls to the Pool each costs.
+import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
+import { BENCH_POOL, type BenchStack, startBenchStack } from "../lib/bench-stack.ts";
+import { HttpClient, runClosedLoop } from "../lib/http-client.ts";
 import { finish, type Row } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 
@@ -12,6 +15,44 @@ const WARMUP_MS = 1_000;
 const RPC_SAMPLES = 300;
 const DECISIONS_PER_SECOND_TARGET = 2_000;
 const ROWS_PER_DECISION_TARGET = 1;
+/** Connections of the closed loop of whole requests through tollbooth with allowances. */
+const REQUEST_CONNECTIONS = 64;
+/** Requests a second one Pool must be able to serve with allowances, as a multiple of decisions/s. */
+const WITH_ALLOWANCES_TARGET = 3;
+
+interface WithAllowances {
+	requests: number;
+	perSecond: number;
+	poolCalls: number;
+	poolCallsPerRequest: number;
+}
+
+/** Whole requests through tollbooth (allowances on) in a closed loop, and the Pool calls they made. */
+async function withAllowances(stack: BenchStack, ms: number): Promise<WithAllowances> {
+	const calls = () =>
+		getJson<Record<string, number>>(stack.gateway.origin, "/bench/pool-calls?reset=1");
+	const client = new HttpClient(REQUEST_CONNECTIONS);
+	const target = stack.target("tollbooth", SMALL_CHAT_BODY);
+	await calls();
+	try {
+		const loop = await runClosedLoop({
+			client,
+			connections: REQUEST_CONNECTIONS,
+			durationMs: ms,
+			next: () => target,
+			record() {},
+		});
+		const poolCalls = (await calls())[BENCH_POOL] ?? 0;
+		return {
+			requests: loop.completed,
+			perSecond: (loop.completed * 1000) / loop.elapsedMs,
+			poolCalls,
+			poolCallsPerRequest: poolCalls / Math.max(1, loop.completed),
+		};
+	} finally {
+		client.close();
+	}
+}
 
 interface StorageStats {
 	writes: number;
@@ -80,11 +121,13 @@ async function run(): Promise<boolean> {
 	console.log(`decisions: acquire + release loops on Pool "${BENCH_POOL}" (gateway ${origin})`);
 	const phases: PhaseResult[] = [];
 	let rpc: RpcCosts;
+	let allowances: WithAllowances;
 	try {
 		await phase(origin, 4, WARMUP_MS);
 		rpc = await getJson<RpcCosts>(origin, `/bench/rpc-costs?pool=${BENCH_POOL}&n=${RPC_SAMPLES}`);
 		for (const concurrency of CONCURRENCIES)
 			phases.push(await phase(origin, concurrency, PHASE_MS));
+		allowances = await withAllowances(stack, PHASE_MS);
 	} finally {
 		await stack.stop();
 	}
@@ -113,6 +156,18 @@ async function run(): Promise<boolean> {
 		},
 		{ label: "refused acquires", value: String(refused), target: "0", met: refused === 0 },
 		{
+			label: `with allowances, ${REQUEST_CONNECTIONS} connections: requests/s, Pool calls per request`,
+			value: `${allowances.perSecond.toFixed(0)}, ${allowances.poolCallsPerRequest.toFixed(3)}`,
+		},
+		{
+			// Today each request costs the Pool one decision (two calls); with allowances, this many.
+			label:
+				"requests/s one Pool can serve with allowances (its call rate at peak / calls per request)",
+			value: `${((2 * best.perSecond) / Math.max(allowances.poolCallsPerRequest, 1e-9)).toFixed(0)} (today ${best.perSecond.toFixed(0)})`,
+			target: `≥ ${WITH_ALLOWANCES_TARGET}× today`,
+			met: 2 / Math.max(allowances.poolCallsPerRequest, 1e-9) >= WITH_ALLOWANCES_TARGET,
+		},
+		{
 			label: "one RPC, mean: status / acquire / release",
 			value: `${rpc.statusMs.toFixed(2)} / ${rpc.acquireMs.toFixed(2)} / ${rpc.releaseMs.toFixed(2)} ms`,
 		},
@@ -130,6 +185,7 @@ async function run(): Promise<boolean> {
 		peak: best,
 		rowsPerDecision,
 		rpcCosts: rpc,
+		withAllowances: allowances,
 	});
 }
 

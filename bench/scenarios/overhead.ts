@@ -1,6 +1,7 @@
 // What tollbooth adds to one request: the same small chat request straight to the mock provider,
 // through a Worker that only forwards, and through tollbooth, interleaved, at concurrency 1 and 32;
-// a fourth way (forward with only the Pool's acquire and release) splits the Pool's share out.
+// a fourth way (forward with only the Pool's acquire and release) splits the Pool's share out, and
+// a fifth (tollbooth through a pool with allowances off) shows what allowances save.
 import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
 import { type BenchStack, startBenchStack, type Variant } from "../lib/bench-stack.ts";
 import { HttpClient, interleaved, runClosedLoop, type Timing } from "../lib/http-client.ts";
@@ -9,7 +10,7 @@ import type { Scenario } from "../lib/scenario.ts";
 import { type Summary, summarize } from "../lib/stats.ts";
 import { cumulative, lineChart } from "../lib/svg-chart.ts";
 
-const VARIANTS: readonly Variant[] = ["direct", "passthrough", "pooled", "tollbooth"];
+const VARIANTS: readonly Variant[] = ["direct", "passthrough", "pooled", "tollbooth", "strict"];
 const WARMUP_MS = 3_000;
 const PHASE_MS = 10_000;
 const CONCURRENCIES = [1, 32] as const;
@@ -33,6 +34,8 @@ interface Phase {
 	addedMs: Added;
 	/** The same for the Pool round trips alone (pooled minus pass-through). */
 	poolAddedMs: Added;
+	/** tollbooth with allowances off minus the pass-through Worker. */
+	strictAddedMs: Added;
 	samples: Record<string, number[]>;
 }
 
@@ -76,6 +79,7 @@ async function measure(stack: BenchStack, concurrency: number, durationMs: numbe
 			latencyMs,
 			addedMs: added("tollbooth"),
 			poolAddedMs: added("pooled"),
+			strictAddedMs: added("strict"),
 			samples,
 		};
 	} finally {
@@ -132,6 +136,10 @@ async function run(): Promise<boolean> {
 				value: `${ms(phase.poolAddedMs.p50)} / ${ms(phase.poolAddedMs.p99)}`,
 			},
 			{
+				label: `c=${c} allowances off − pass-through p50 / p99`,
+				value: `${ms(phase.strictAddedMs.p50)} / ${ms(phase.strictAddedMs.p99)}`,
+			},
+			{
 				label: `c=${c} failed or not 2xx`,
 				value: `${phase.failed} / ${JSON.stringify(phase.non2xx)}`,
 				target: "none",
@@ -166,9 +174,10 @@ async function run(): Promise<boolean> {
 				pooled:
 					"→ bench Worker /bench/pooled: Pool acquire RPC, fetch, release RPC after the answer",
 				tollbooth:
-					"→ tollbooth in the same isolate (auth, estimate, Pool acquire, forward, release) → mock",
+					"→ tollbooth in the same isolate (auth, estimate, admission from an allowance or a Pool acquire, forward, release) → mock",
+				strict: "→ tollbooth through a pool with allowances off: a Pool acquire for every request",
 			},
-			interleaving: "each connection sends the three variants in a shuffled order every round",
+			interleaving: "each connection sends the five variants in a shuffled order every round",
 			warmupMs: WARMUP_MS,
 			phaseMs: PHASE_MS,
 			client: "node:http, keep-alive; latency from request start to the last body byte",

@@ -8,9 +8,12 @@
 //   /bench/rpc-costs       mean time of ?n= sequential status() calls (on one stub, and each on a
 //                          stub of its own), acquire() and release() calls
 //   /bench/storage-stats   the Pool object's storageStats()
-import tollbooth, { Pool } from "tollbooth-worker";
+//   /bench/pool-calls      calls tollbooth made to each Pool object since the last read (?reset=1)
+// tollbooth's calls to a Pool named "far…" take BENCH_POOL_DELAY_MS longer, half each way: an
+// object on another continent.
+import tollbooth, { Pool, TenantBudget, TenantRegistry } from "tollbooth-worker";
 
-export { Pool };
+export { Pool, TenantBudget, TenantRegistry };
 
 /** What the bench calls on the Pool object (src/durable/pool.ts), in the shapes it uses. */
 interface PoolStub {
@@ -28,10 +31,49 @@ interface PoolStub {
 	storageStats(): Promise<{ writes: number; rowsWritten: number }>;
 }
 
+interface PoolNamespace {
+	getByName(name: string): PoolStub;
+}
+
 interface BenchEnv {
-	POOL: { getByName(name: string): PoolStub };
+	POOL: PoolNamespace;
 	/** The provider's origin, for /bench/passthrough. */
 	BENCH_UPSTREAM: string;
+	/** Round trip added to every call to a Pool whose name starts with "far". */
+	BENCH_POOL_DELAY_MS?: string;
+}
+
+/** Calls to each Pool object made by tollbooth in this isolate (the bench's own are not counted). */
+const poolCalls: Record<string, number> = {};
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/**
+ * The Pool namespace as tollbooth sees it in the bench: every call counted, and a call to a "far"
+ * pool delayed by `delayMs`, half on the way there and half on the way back.
+ */
+function benchNamespace(namespace: PoolNamespace, delayMs: number): PoolNamespace {
+	return {
+		getByName(name: string): PoolStub {
+			const stub = namespace.getByName(name) as unknown as Record<string, unknown>;
+			const pool = name.split("/", 1)[0] as string;
+			const halfMs = pool.startsWith("far") ? delayMs / 2 : 0;
+			return new Proxy(stub, {
+				get(target, method) {
+					const value = target[method as string];
+					if (typeof value !== "function" || typeof method !== "string") return value;
+					return async (...args: unknown[]) => {
+						poolCalls[pool] = (poolCalls[pool] ?? 0) + 1;
+						if (halfMs > 0) await sleep(halfMs);
+						// An RPC method stub has no .apply of its own: call it as a method of its stub.
+						const result = await (target[method] as (...a: unknown[]) => Promise<unknown>)(...args);
+						if (halfMs > 0) await sleep(halfMs);
+						return result;
+					};
+				},
+			}) as unknown as PoolStub;
+		},
+	};
 }
 
 /** The same shape and size as the mock provider's answer to the bench's chat request. */
@@ -148,7 +190,16 @@ async function decisions(env: BenchEnv, pool: string, ms: number): Promise<Respo
 export default {
 	async fetch(request: Request, env: BenchEnv, ctx: Context): Promise<Response> {
 		const url = new URL(request.url);
-		if (!url.pathname.startsWith("/bench/")) return tollbooth.fetch(request, env, ctx);
+		if (!url.pathname.startsWith("/bench/")) {
+			const POOL = benchNamespace(env.POOL, Number(env.BENCH_POOL_DELAY_MS ?? 0));
+			return tollbooth.fetch(request, { ...env, POOL }, ctx);
+		}
+		if (url.pathname === "/bench/pool-calls") {
+			const calls = { ...poolCalls };
+			if (url.searchParams.has("reset"))
+				for (const pool of Object.keys(poolCalls)) delete poolCalls[pool];
+			return Response.json(calls);
+		}
 		if (url.pathname === "/bench/constant") {
 			return new Response(CONSTANT_ANSWER, { headers: { "content-type": "application/json" } });
 		}

@@ -8,4 +8,7 @@ declare module "tollbooth-worker" {
 	export default worker;
 	/** The Pool Durable Object class, re-exported so the bench Worker binds the very same class. */
 	export const Pool: unknown;
+	/** The tenant registry and budget Durable Object classes, bound by wrangler.toml too. */
+	export const TenantRegistry: unknown;
+	export const TenantBudget: unknown;
 }

@@ -99,6 +99,11 @@ export function rejection(
 	return result;
 }
 
+/** A token count an ask or a usage report may carry: finite and not negative. */
+export function isTokenCount(tokens: number): boolean {
+	return Number.isFinite(tokens) && tokens >= 0;
+}
+
 export function seconds(ms: number): string {
 	return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }

@@ -5,7 +5,7 @@ import { count, type Rejection } from "./admission.ts";
 import type { Demand } from "./demand.ts";
 import { type Headroom, NO_RESERVE, type Reserve } from "./headroom.ts";
 import type { PoolLimits } from "./limits.ts";
-import type { BucketView, RateBuckets, RateBucketsState } from "./rate-buckets.ts";
+import { type BucketView, RateBuckets, type RateBucketsState } from "./rate-buckets.ts";
 import { limiterFor, type SlidingWindow } from "./sliding-window.ts";
 import {
 	type TenantBucketsState,
@@ -84,7 +84,15 @@ export class BucketScopes {
 		return weights;
 	}
 
+	/** Slots held by allowances (src/core/pool-allowances.ts), which leases cannot take. */
+	heldSlots = 0;
+
+	/** The slots leases may take: the pool's limit less those allowances hold. */
 	get maxConcurrent(): number {
+		return this.#limits.maxConcurrent - this.heldSlots;
+	}
+
+	get slotLimit(): number {
 		return this.#limits.maxConcurrent;
 	}
 
@@ -125,6 +133,32 @@ export class BucketScopes {
 
 	take(draw: Draw, nowMs: number): void {
 		for (const buckets of this.#bucketsOf(draw)) buckets.take(draw.tokens, nowMs);
+	}
+
+	/**
+	 * Room for an allowance of `requests` and `draw.tokens` in every bucket the draw takes from,
+	 * leaving `keepShare` of each; none where a sliding window binds (it has no level to hold in).
+	 */
+	roomForAllowance(draw: Draw, requests: number, keepShare: number, nowMs: number): boolean {
+		return this.#bucketsOf(draw).every(
+			(buckets) =>
+				buckets instanceof RateBuckets &&
+				buckets.roomKeeping(requests, draw.tokens, keepShare, nowMs),
+		);
+	}
+
+	/** Takes an allowance's `requests` and `draw.tokens` from the draw's buckets (negative: returns). */
+	reserveAllowance(draw: Draw, requests: number, nowMs: number): void {
+		for (const buckets of this.#bucketsOf(draw)) {
+			if (buckets instanceof RateBuckets) buckets.reserve(requests, draw.tokens, nowMs);
+		}
+	}
+
+	/** Allowances hold `requests` and `draw.tokens` more (fewer when negative) in the draw's buckets. */
+	holdAllowance(draw: Draw, requests: number): void {
+		for (const buckets of this.#bucketsOf(draw)) {
+			if (buckets instanceof RateBuckets) buckets.hold(requests, draw.tokens);
+		}
 	}
 
 	/** Charges extra tokens to every bucket the draw took from, or refunds them when negative. */
@@ -211,9 +245,20 @@ export class BucketScopes {
 		const models = Object.fromEntries(
 			[...this.#models].map(([model, buckets]) => [model, buckets.stateAt(nowMs)]),
 		);
+		const heldOf = (buckets: Limiter | undefined) =>
+			buckets instanceof RateBuckets ? buckets.held : { requests: 0, tokens: 0 };
+		const held = [...this.#models].map(([model, buckets]) => [model, heldOf(buckets)] as const);
+		const poolHeld = heldOf(this.#pool);
 		this.#limits = limits;
 		this.#pool = limiterFor(limits, this.#pool.stateAt(nowMs));
 		this.#models = modelBuckets(limits, models);
+		// What allowances hold stays held under the new limits.
+		for (const [buckets, { requests, tokens }] of [
+			[this.#pool, poolHeld] as const,
+			...held.map(([model, amount]) => [this.#models.get(model), amount] as const),
+		]) {
+			if (buckets instanceof RateBuckets) buckets.hold(requests, tokens);
+		}
 	}
 
 	poolView(nowMs: number): { requests: BucketView; tokens: BucketView } {

@@ -14,6 +14,13 @@ import {
 	type ReportedLimits,
 } from "./limit-learning.ts";
 import type { PoolLimits } from "./limits.ts";
+import {
+	type AllowanceAnswer,
+	type AllowanceBatch,
+	type AllowancePolicy,
+	PoolAllowances,
+	type SavedGrant,
+} from "./pool-allowances.ts";
 import { ProviderHealth, type ProviderHealthSnapshot } from "./provider-health.ts";
 import {
 	type Ask,
@@ -36,6 +43,8 @@ export interface PoolStateOptions {
 	/** Sends of one request, counting the first. */
 	maxAttempts: number;
 	backoff: BackoffOptions;
+	/** Allowances for Worker isolates; absent: every request asks the pool. */
+	allowances?: AllowancePolicy;
 }
 
 /** What a restart must not lose. */
@@ -43,6 +52,7 @@ export interface PoolSnapshot {
 	scheduler: SchedulerSnapshot;
 	health?: ProviderHealthSnapshot;
 	learned?: LearnedLimitsSnapshot;
+	allowances?: SavedGrant[];
 }
 
 /** Admission, or the breaker's refusal while the provider is failing. */
@@ -86,6 +96,8 @@ export type PoolEvent =
 export type PoolStateStatus = PoolStatus & {
 	provider: ReturnType<ProviderHealth["status"]>;
 	limitsInForce: ReturnType<LearnedLimits["current"]>;
+	/** What Worker isolates hold in allowances now. */
+	allowances?: PoolAllowances["outstanding"];
 };
 
 /** Wait before resending after a provider 429 that named no retry-after (doubles per attempt). */
@@ -96,6 +108,7 @@ export class PoolState {
 	readonly #scheduler: Scheduler;
 	readonly #health: ProviderHealth;
 	readonly #learning: LearnedLimits;
+	readonly #allowances: PoolAllowances | undefined;
 	#events: PoolEvent[] = [];
 	/** What the pool decided, per second, over the last minutes: for the operator's charts. */
 	readonly #series = new TimeSeries();
@@ -109,6 +122,10 @@ export class PoolState {
 			snapshot?.scheduler,
 		);
 		this.#health = new ProviderHealth(options.backoff, snapshot?.health);
+		if (options.allowances) {
+			const saved = snapshot?.allowances;
+			this.#allowances = new PoolAllowances(this.#scheduler, options.allowances, saved);
+		}
 		this.#breaker = this.#health.status(nowMs).state;
 	}
 
@@ -256,8 +273,36 @@ export class PoolState {
 		};
 	}
 
-	/** Applies what time has made possible: expired leases, admissions, deadlines. */
+	/**
+	 * One isolate's allowance batch (src/core/pool-allowances.ts): its ended requests, reconciled
+	 * and learned from like releases; what it gives back; new grants, only while the provider is
+	 * healthy and the pool idle and far from its limits.
+	 */
+	settleAllowances(batch: AllowanceBatch, nowMs: number): AllowanceAnswer {
+		const allowances = this.#allowances;
+		for (const ended of batch.ended) {
+			const extra = ended.actualTokens === undefined ? 0 : ended.actualTokens - ended.tokens;
+			allowances?.reconcile(ended.scope, extra, nowMs);
+			if (ended.providerAnswered) this.#health.succeeded(nowMs);
+			if (ended.reported) this.#learning.admitted(ended.ticketId, ended.tokens);
+			this.#learnFrom(ended.ticketId, ended.reported, nowMs);
+		}
+		// Admitted from allowances, counted as they end: the operator's charts show every admission.
+		if (batch.ended.length > 0) this.#series.add("admitted", nowMs, batch.ended.length);
+		this.#noteBreaker(nowMs);
+		for (const report of batch.reports) allowances?.report(report, nowMs);
+		if (!allowances?.open(nowMs) || this.#health.status(nowMs).state !== "closed") {
+			return { grants: [], open: false };
+		}
+		const grants = batch.asks.flatMap(
+			({ scope, want }) => allowances.grant(batch.holder, scope, want, nowMs) ?? [],
+		);
+		return { grants, open: true };
+	}
+
+	/** Applies what time has made possible: expired leases and grants, admissions, deadlines. */
 	tick(nowMs: number): Outcome[] {
+		this.#allowances?.reclaim(nowMs);
 		const outcomes = this.#scheduler.tick(nowMs);
 		for (const { ticketId, result } of outcomes) {
 			if (result.kind === "admitted") this.#learning.admitted(ticketId, result.lease.tokens);
@@ -267,7 +312,10 @@ export class PoolState {
 	}
 
 	nextWakeMs(nowMs: number): number | undefined {
-		return this.#scheduler.nextWakeMs(nowMs);
+		const wakeMs = this.#scheduler.nextWakeMs(nowMs);
+		const reclaimMs = this.#allowances?.nextReclaimMs();
+		if (reclaimMs === undefined) return wakeMs;
+		return Math.max(nowMs, Math.min(reclaimMs, wakeMs ?? Number.POSITIVE_INFINITY));
 	}
 
 	/** The events since the last call, oldest first. */
@@ -286,6 +334,7 @@ export class PoolState {
 			...this.#scheduler.status(nowMs),
 			provider: this.#health.status(nowMs),
 			limitsInForce: this.#learning.current(),
+			...(this.#allowances && { allowances: { ...this.#allowances.outstanding } }),
 		};
 	}
 
@@ -299,6 +348,7 @@ export class PoolState {
 			scheduler: this.#scheduler.snapshot(),
 			health: this.#health.snapshot(),
 			learned: this.#learning.snapshot(),
+			...(this.#allowances && { allowances: this.#allowances.snapshot() }),
 		};
 	}
 

@@ -51,16 +51,27 @@ export interface RateBucketsView {
 }
 
 class Bucket {
-	readonly spec: BucketSpec;
+	/** As configured; `spec` is what is in force, less what allowances hold. */
+	readonly full: BucketSpec;
 	state: BucketState;
+	/**
+	 * Reserved by allowances not yet spent or not yet reported: out of the level, and out of the
+	 * capacity too, so that refilling never counts it twice (src/core/pool-allowances.ts).
+	 */
+	held = 0;
 
 	readonly limitPerMinute: number;
 
 	/** Starts full, or from a saved state whose level is clamped to today's capacity. */
 	constructor(limitPerMinute: number, capacity: number, saved: BucketState | undefined) {
 		this.limitPerMinute = limitPerMinute;
-		this.spec = bucketSpec(limitPerMinute, capacity);
-		this.state = saved ? clampToCapacity(this.spec, saved) : fullBucket(this.spec);
+		this.full = bucketSpec(limitPerMinute, capacity);
+		this.state = saved ? clampToCapacity(this.full, saved) : fullBucket(this.full);
+	}
+
+	get spec(): BucketSpec {
+		if (this.held === 0) return this.full;
+		return { capacity: this.full.capacity - this.held, refillPerMs: this.full.refillPerMs };
 	}
 
 	charge(amount: number, nowMs: number): void {
@@ -77,7 +88,7 @@ class Bucket {
 	view(nowMs: number): BucketView {
 		return {
 			limitPerMinute: this.limitPerMinute,
-			capacity: this.spec.capacity,
+			capacity: this.full.capacity,
 			remaining: wholeUnitsAt(this.spec, this.state, nowMs),
 			resetMs: Math.ceil(msUntilLevel(this.spec, this.state, this.spec.capacity, nowMs)),
 		};
@@ -107,7 +118,7 @@ export class RateBuckets {
 	}
 
 	get tokenCapacity(): number {
-		return this.#tokens?.spec.capacity ?? Number.POSITIVE_INFINITY;
+		return this.#tokens?.full.capacity ?? Number.POSITIVE_INFINITY;
 	}
 
 	get requestCapacity(): number {
@@ -127,6 +138,30 @@ export class RateBuckets {
 	take(tokens: number, nowMs: number): void {
 		this.#requests?.charge(1, nowMs);
 		this.#tokens?.charge(tokens, nowMs);
+	}
+
+	/** Room for `requests` requests and `tokens` tokens that leaves `keepShare` of each capacity. */
+	roomKeeping(requests: number, tokens: number, keepShare: number, nowMs: number): boolean {
+		const keeps = (bucket: Bucket | undefined, amount: number) =>
+			bucket === undefined ||
+			hasRoom(bucket.spec, bucket.state, amount + keepShare * bucket.full.capacity, nowMs);
+		return keeps(this.#requests, requests) && keeps(this.#tokens, tokens);
+	}
+
+	/** Takes many requests and their tokens at once (an allowance), or gives them back when negative. */
+	reserve(requests: number, tokens: number, nowMs: number): void {
+		this.#requests?.charge(requests, nowMs);
+		this.#tokens?.charge(tokens, nowMs);
+	}
+
+	/** Allowances now hold this many more requests and tokens (fewer when negative). */
+	hold(requests: number, tokens: number): void {
+		if (this.#requests) this.#requests.held += requests;
+		if (this.#tokens) this.#tokens.held += tokens;
+	}
+
+	get held(): { requests: number; tokens: number } {
+		return { requests: this.#requests?.held ?? 0, tokens: this.#tokens?.held ?? 0 };
 	}
 
 	/**

@@ -4,6 +4,7 @@
 import {
 	type Ask,
 	type Decision,
+	isTokenCount,
 	type Outcome,
 	type PoolStatus,
 	type RateLimitView,
@@ -209,6 +210,10 @@ export class Scheduler {
 		return this.#queue.remove(ticketId) !== undefined;
 	}
 
+	/** The buckets, for allowances (src/core/pool-allowances.ts), which reserve in them directly. */
+	get scopes(): BucketScopes {
+		return this.#buckets;
+	}
 	/** The lease of an admitted ticket, while it is held. */
 	lease(ticketId: string): Lease | undefined {
 		return this.#leases.get(ticketId);
@@ -542,8 +547,4 @@ export class Scheduler {
 		}
 		return outcomes.length > before;
 	}
-}
-
-function isTokenCount(tokens: number): boolean {
-	return Number.isFinite(tokens) && tokens >= 0;
 }

@@ -9,6 +9,7 @@ import {
 	tenantPolicies,
 } from "../config.ts";
 import type { ReportedLimits } from "../core/limit-learning.ts";
+import type { AllowanceAnswer, AllowanceBatch } from "../core/pool-allowances.ts";
 import {
 	type Admission,
 	type AttemptReport,
@@ -22,7 +23,16 @@ import type { TimeSeriesSnapshot } from "../core/time-series.ts";
 import { log } from "../log.ts";
 import { PoolStorage } from "./pool-storage.ts";
 
-export type { AttemptReport, BucketView, Lease, Priority, RateLimitView, ReportedLimits };
+export type {
+	AllowanceAnswer,
+	AllowanceBatch,
+	AttemptReport,
+	BucketView,
+	Lease,
+	Priority,
+	RateLimitView,
+	ReportedLimits,
+};
 export { PRIORITIES };
 export type PoolObjectStatus = PoolStateStatus;
 
@@ -162,6 +172,20 @@ export class Pool extends DurableObject<Env> {
 			}, verdict.delayMs);
 			this.#waiters.set(next.ticketId, waiter);
 		});
+	}
+
+	/**
+	 * One isolate's allowance batch: requests its allowances admitted that have ended, what it
+	 * gives back, its asks for new grants. Answers the grants and whether to keep spending.
+	 */
+	async allowances(
+		batch: AllowanceBatch,
+	): Promise<AllowanceAnswer & { limits: RateLimitView; nowMs: number }> {
+		const now = Date.now();
+		const pool = this.#pool();
+		const answer = pool.settleAllowances(batch, now);
+		this.#settle(now);
+		return { ...answer, limits: pool.rateLimitView(now), nowMs: now };
 	}
 
 	/** The caller went away while waiting: drop it from the queue, charging nothing. */

@@ -2,6 +2,7 @@
 // the dashboard page that reads it (its files are public; everything it shows needs the token).
 import { Hono } from "hono";
 import { loadConfig } from "../config.ts";
+import { adminTenants } from "./admin-tenants.ts";
 import { gatewayKeyOf, sha256Hex } from "./auth.ts";
 import { DASHBOARD_HTML, DASHBOARD_ICON } from "./dashboard/page.ts";
 import { DASHBOARD_JS } from "./dashboard/script.ts";
@@ -89,3 +90,6 @@ admin.get("/pools/:name/series", async (c) => {
 	const series = await c.env.POOL.getByName(pool.name).series();
 	return c.json({ name: pool.name, ...series });
 });
+
+// Runtime tenants, keys and usage (admin-tenants.ts), behind the same token.
+admin.route("/", adminTenants);

@@ -5,14 +5,16 @@ import { type LogEvent, type LogFields, log } from "../log.ts";
 import { providerFor } from "../providers/index.ts";
 import { AnalyticsEngineSink } from "../usage/record.ts";
 import { admin } from "./admin.ts";
-import { findTenant, gatewayKeyOf } from "./auth.ts";
+import { gatewayKeyOf } from "./auth.ts";
 import { openaiBatches } from "./batches.ts";
+import { setBudgetHeaders } from "./budget-gate.ts";
 import type { GatewayEnv } from "./env.ts";
 import { errorResponse, GatewayError } from "./errors.ts";
 import { anthropicBatches } from "./message-batches.ts";
 import { proxy } from "./proxy.ts";
 import { answerWhileDiscarding } from "./request-body.ts";
 import { resolveRoute } from "./route.ts";
+import { tenantForKey } from "./tenant-keys.ts";
 import { upstreamUrl } from "./upstream.ts";
 import { UsageRecording } from "./usage-recording.ts";
 
@@ -109,7 +111,7 @@ export function createApp(options: AppOptions = {}) {
 				"no_key",
 			);
 		}
-		const tenant = await findTenant(config, key);
+		const tenant = await tenantForKey(config, c.env.REGISTRY, key);
 		if (!tenant)
 			throw new GatewayError(
 				401,
@@ -127,6 +129,7 @@ export function createApp(options: AppOptions = {}) {
 		c.get("usage").record.tenant = tenant.name;
 		c.set("route", resolveRoute(c.req.raw, pool, c.var.provider));
 		await next();
+		setBudgetHeaders(c);
 	});
 
 	// Batches are tollbooth's own, served before the proxy so they are never passed through.

@@ -12,6 +12,7 @@ import type {
 import { isRecord } from "../providers/estimate.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
+import { admitBudget } from "./budget-gate.ts";
 import { setRateLimitHeaders } from "./caller-limit-headers.ts";
 import {
 	type Cost,
@@ -24,7 +25,7 @@ import {
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError, retryAfterSeconds } from "./errors.ts";
 import { LeaseRenewal } from "./lease-renewal.ts";
-import { PoolClient } from "./pool-client.ts";
+import { PoolAdmission } from "./pool-admission.ts";
 import { readBody } from "./request-body.ts";
 import { type SendOutcome, sendOnce } from "./send.ts";
 import {
@@ -78,16 +79,20 @@ export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
 async function forward(
 	c: Context<GatewayEnv>,
 	pool: PoolConfig,
-	cost: Cost,
+	estimated: Cost,
 	rest: string,
 	raw: ArrayBuffer | undefined,
 ): Promise<Response> {
+	// The tenant's budget first: its reservation is settled when the request's record completes.
+	const cost = await admitBudget(c, estimated);
 	const { record } = c.var.usage;
 	const signal = c.req.raw.signal;
 	const send = prepareSend(c, pool, cost, rest, raw);
 	const { ask, apiKey, provider } = send;
-	const poolClient = new PoolClient(c.env.POOL, pool.name);
-	const release = (...args: Parameters<PoolClient["release"]>) =>
+	const poolClient = new PoolAdmission(c.env.POOL, pool, (promise) =>
+		c.executionCtx.waitUntil(promise),
+	);
+	const release = (...args: Parameters<PoolAdmission["release"]>) =>
 		c.executionCtx.waitUntil(poolClient.release(...args));
 
 	let admission: AcquireResult = await poolClient.acquire(ask, signal);

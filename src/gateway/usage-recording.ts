@@ -24,6 +24,8 @@ export class UsageRecording {
 	};
 	#streamEnd: Promise<void> | undefined;
 	#written = false;
+	#usage: Usage | undefined;
+	readonly #onComplete: ((record: UsageRecord, usage: Usage | undefined) => Promise<void>)[] = [];
 
 	readonly #sink: UsageSink;
 
@@ -35,6 +37,7 @@ export class UsageRecording {
 	end(outcome: Outcome, cause: string, usage?: Usage): void {
 		this.record.outcome = outcome;
 		this.record.cause = cause;
+		this.#usage = usage;
 		if (usage) {
 			this.record.promptTokens = usage.inputTokens;
 			this.record.completionTokens = usage.outputTokens;
@@ -48,12 +51,20 @@ export class UsageRecording {
 		this.#streamEnd = ended;
 	}
 
+	/** Runs `callback` once the record is complete (after a relayed stream ends), with the usage. */
+	whenComplete(callback: (record: UsageRecord, usage: Usage | undefined) => Promise<void>): void {
+		this.#onComplete.push(callback);
+	}
+
 	/** Writes the record once: now, or when the relayed stream has ended. */
 	write(status: number, waitUntil: (promise: Promise<unknown>) => void): void {
 		if (this.#written) return;
 		this.#written = true;
 		if (this.record.status === 0) this.record.status = status;
-		if (this.#streamEnd) waitUntil(this.#streamEnd.then(() => this.#sink.write(this.record)));
-		else this.#sink.write(this.record);
+		const complete = async () => {
+			this.#sink.write(this.record);
+			await Promise.all(this.#onComplete.map((callback) => callback(this.record, this.#usage)));
+		};
+		waitUntil(this.#streamEnd ? this.#streamEnd.then(complete) : complete());
 	}
 }

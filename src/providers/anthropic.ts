@@ -62,6 +62,9 @@ function toUsage(fields: UsageFields): Usage | undefined {
 		...(fields.cache_read_input_tokens != null && {
 			cachedInputTokens: fields.cache_read_input_tokens,
 		}),
+		...(fields.cache_creation_input_tokens != null && {
+			cacheWriteInputTokens: fields.cache_creation_input_tokens,
+		}),
 	};
 }
 

@@ -12,6 +12,8 @@ export interface Usage {
 	outputTokens: number;
 	/** Input tokens read from the provider's prompt cache (billed at a discount). */
 	cachedInputTokens?: number;
+	/** Input tokens written to the provider's prompt cache (Anthropic; billed above the base rate). */
+	cacheWriteInputTokens?: number;
 	/** Output tokens spent on reasoning (included in outputTokens). */
 	reasoningTokens?: number;
 }

@@ -106,14 +106,19 @@ describe("usage from a JSON body", () => {
 			provider: anthropic,
 			path: "/messages",
 			body: anthropicMessage,
-			usage: { inputTokens: 406, outputTokens: 50, cachedInputTokens: 0 },
+			usage: { inputTokens: 406, outputTokens: 50, cachedInputTokens: 0, cacheWriteInputTokens: 0 },
 		},
 		{
 			name: "anthropic tool use with server tools",
 			provider: anthropic,
 			path: "/messages",
 			body: anthropicToolUseExchange.body,
-			usage: { inputTokens: 3182, outputTokens: 237, cachedInputTokens: 0 },
+			usage: {
+				inputTokens: 3182,
+				outputTokens: 237,
+				cachedInputTokens: 0,
+				cacheWriteInputTokens: 0,
+			},
 		},
 	];
 	it.each(cases)("$name", ({ provider, path, body, usage }) => {
@@ -133,6 +138,7 @@ describe("usage from a JSON body", () => {
 			inputTokens: 3210,
 			outputTokens: 7,
 			cachedInputTokens: 3000,
+			cacheWriteInputTokens: 200,
 		});
 	});
 
@@ -226,7 +232,12 @@ describe("usage from an SSE stream", () => {
 				name: "anthropic recorded, padded data lines",
 				provider: anthropic,
 				sse: anthropicRecordedSse,
-				usage: { inputTokens: 135, outputTokens: 10, cachedInputTokens: 0 },
+				usage: {
+					inputTokens: 135,
+					outputTokens: 10,
+					cachedInputTokens: 0,
+					cacheWriteInputTokens: 0,
+				},
 			},
 			{
 				name: "anthropic basic (no final newline)",
@@ -238,7 +249,12 @@ describe("usage from an SSE stream", () => {
 				name: "anthropic tool use",
 				provider: anthropic,
 				sse: anthropicToolUseSse,
-				usage: { inputTokens: 377, outputTokens: 65, cachedInputTokens: 0 },
+				usage: {
+					inputTokens: 377,
+					outputTokens: 65,
+					cachedInputTokens: 0,
+					cacheWriteInputTokens: 0,
+				},
 			},
 			{
 				name: "anthropic stream ending in an error event: usage so far",
@@ -274,6 +290,7 @@ describe("usage from an SSE stream", () => {
 					expected.cache_read_input_tokens,
 				outputTokens: expected.output_tokens,
 				cachedInputTokens: expected.cache_read_input_tokens,
+				cacheWriteInputTokens: expected.cache_creation_input_tokens,
 			});
 		},
 	);
@@ -286,7 +303,12 @@ describe("usage from an SSE stream", () => {
 		await writer.write(bytesOf(anthropicRecordedSse.slice(0, cut)));
 		await writer.abort(new Error("provider connection reset"));
 		expect(await drained).toBe("broken");
-		expect(meter.usage()).toEqual({ inputTokens: 135, outputTokens: 1, cachedInputTokens: 0 });
+		expect(meter.usage()).toEqual({
+			inputTokens: 135,
+			outputTokens: 1,
+			cachedInputTokens: 0,
+			cacheWriteInputTokens: 0,
+		});
 	});
 
 	it("openai chat: no usage when the stream breaks before the usage chunk", async () => {

@@ -104,6 +104,15 @@ export const testConfig = {
 			totalTimeoutMs: 1000,
 			streamIdleTimeoutMs: 300,
 		},
+		// Allowances on (the default) and turned off.
+		...["allowances", "allowances-429", "no-allowances"].map((name) => ({
+			name,
+			provider: "openai",
+			baseUrl: `${MOCK_ORIGIN}/openai/v1`,
+			apiKeySecret: "TEST_PROVIDER_KEY",
+			limits: generous,
+			allowances: name !== "no-allowances",
+		})),
 		// Each gets its own object, so the breaker tripped in one test cannot leak into another.
 		...["faults", "faults-4xx", "breaker"].map((name) => ({
 			name,
@@ -192,6 +201,13 @@ export const testConfig = {
 			maxWaitMs: 60_000,
 		},
 	].map((pool) => ({ ...pool, forwardHeaders: MOCK_FAULT_HEADER })),
+	// USD per million tokens, for the budget tests (not real prices).
+	prices: {
+		"gpt-4o": { input: 2.5, cachedInput: 1.25, output: 10 },
+		"gpt-4o-mini": { input: 0.15, cachedInput: 0.075, output: 0.6 },
+		"claude-sonnet-4-5": { input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15 },
+		"claude-haiku-4-5": { input: 1, cachedInput: 0.1, cacheWrite: 1.25, output: 5 },
+	},
 	tenants: [
 		{
 			name: "team-a",
