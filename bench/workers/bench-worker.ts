@@ -11,9 +11,9 @@
 //   /bench/pool-calls      calls tollbooth made to each Pool object since the last read (?reset=1)
 // tollbooth's calls to a Pool named "far…" take BENCH_POOL_DELAY_MS longer, half each way: an
 // object on another continent.
-import tollbooth, { Pool, TenantBudget, TenantRegistry } from "tollbooth-worker";
+import tollbooth, { Batch, Pool, TenantBudget, TenantRegistry } from "tollbooth-worker";
 
-export { Pool, TenantBudget, TenantRegistry };
+export { Batch, Pool, TenantBudget, TenantRegistry };
 
 /** What the bench calls on the Pool object (src/durable/pool.ts), in the shapes it uses. */
 interface PoolStub {
@@ -188,6 +188,10 @@ async function decisions(env: BenchEnv, pool: string, ms: number): Promise<Respo
 }
 
 export default {
+	/** wrangler.toml's batch queues name this Worker as their consumer: tollbooth's own. */
+	queue(batch: unknown, env: unknown): Promise<void> {
+		return tollbooth.queue(batch, env);
+	},
 	async fetch(request: Request, env: BenchEnv, ctx: Context): Promise<Response> {
 		const url = new URL(request.url);
 		if (!url.pathname.startsWith("/bench/")) {

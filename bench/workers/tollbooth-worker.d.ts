@@ -4,11 +4,13 @@
 declare module "tollbooth-worker" {
 	const worker: {
 		fetch(request: Request, env: unknown, ctx: unknown): Response | Promise<Response>;
+		queue(batch: unknown, env: unknown): Promise<void>;
 	};
 	export default worker;
 	/** The Pool Durable Object class, re-exported so the bench Worker binds the very same class. */
 	export const Pool: unknown;
-	/** The tenant registry and budget Durable Object classes, bound by wrangler.toml too. */
+	/** The tenant registry, budget and batch Durable Object classes, bound by wrangler.toml too. */
 	export const TenantRegistry: unknown;
 	export const TenantBudget: unknown;
+	export const Batch: unknown;
 }
