@@ -10,60 +10,14 @@ import {
 } from "../config.ts";
 import type { ReportedLimits } from "../core/limit-learning.ts";
 import type { AllowanceAnswer, AllowanceBatch } from "../core/pool-allowances.ts";
-import {
-	type Admission,
-	type AttemptReport,
-	type PoolEvent,
-	PoolState,
-	type PoolStateStatus,
-} from "../core/pool-state.ts";
-import { PRIORITIES, type Priority } from "../core/priority.ts";
-import type { BucketView, Lease, RateLimitView, Rejection } from "../core/scheduler.ts";
+import { type Admission, type AttemptReport, PoolState } from "../core/pool-state.ts";
+import type { RateLimitView } from "../core/scheduler.ts";
 import type { TimeSeriesSnapshot } from "../core/time-series.ts";
-import { log } from "../log.ts";
+import type { AcquireRequest, AcquireResult, AttemptAnswer, PoolObjectStatus } from "./pool-api.ts";
+import { logPoolEvent } from "./pool-events.ts";
 import { PoolStorage } from "./pool-storage.ts";
 
-export type {
-	AllowanceAnswer,
-	AllowanceBatch,
-	AttemptReport,
-	BucketView,
-	Lease,
-	Priority,
-	RateLimitView,
-	ReportedLimits,
-};
-export { PRIORITIES };
-export type PoolObjectStatus = PoolStateStatus;
-
-export interface AcquireRequest {
-	/** The request's ticket: the same for every send of it. */
-	ticketId: string;
-	tenant: string;
-	model: string;
-	priority: Priority;
-	tokens: number;
-	/** How long the caller will wait in the queue, measured on this object's clock. */
-	maxWaitMs: number;
-	/** Time this request already waited in an instance of the object that restarted. */
-	priorWaitMs?: number;
-	/** A batch line: admitted only onto spare capacity, else refused at once (core/background.ts). */
-	background?: boolean;
-}
-
-type Answer = { queueMs: number; limits: RateLimitView };
-
-export type AcquireResult =
-	| ({ kind: "admitted"; lease: Lease } & Answer)
-	| (Rejection & Answer)
-	| ({ kind: "cancelled" } & Answer)
-	/** The provider is failing: the circuit breaker answers at once instead of queueing. */
-	| ({ kind: "unavailable"; retryAfterMs: number; message: string } & Answer);
-
-/** After a send that did not succeed: the next send's admission, or the end of the request. */
-export type AttemptAnswer =
-	| AcquireResult
-	| ({ kind: "final"; reason: string; retryAfterMs?: number } & Answer);
+export * from "./pool-api.ts";
 
 interface Waiter {
 	submittedMs: number;
@@ -335,13 +289,4 @@ export class Pool extends DurableObject<Env> {
 		this.#state = new PoolState(options, this.#storage.load(), Date.now());
 		return this.#state;
 	}
-}
-
-/** An event of the pool's, as the log line an operator reads in `wrangler tail`. */
-function logPoolEvent(pool: string | undefined, event: PoolEvent): void {
-	if (event.event === "pause")
-		log("pause", { pool, cause: "rate_limited", delayMs: event.retryAfterMs });
-	else if (event.event === "retry") {
-		log("retry", { pool, cause: event.reason, attempt: event.attempt, delayMs: event.delayMs });
-	} else log("breaker", { pool, state: event.to, cause: `was ${event.from}` });
 }
