@@ -5,20 +5,10 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { parseConfig } from "../../src/config.ts";
-import type { AcquireRequest } from "../../src/durable/pool.ts";
+import { poolAsk } from "../support/pool-ask.ts";
 import { testConfig } from "../support/test-config.ts";
 
-function ask(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
-	return {
-		ticketId: crypto.randomUUID(),
-		tenant: "team-a",
-		model: "gpt-4o-mini",
-		priority: "normal",
-		tokens: 100,
-		maxWaitMs: 5000,
-		...overrides,
-	};
-}
+const ask = poolAsk;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

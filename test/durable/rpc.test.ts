@@ -3,19 +3,9 @@
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import type { AcquireRequest } from "../../src/durable/pool.ts";
+import { poolAsk } from "../support/pool-ask.ts";
 
-function ask(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
-	return {
-		ticketId: crypto.randomUUID(),
-		tenant: "team-a",
-		model: "gpt-4o-mini",
-		priority: "normal",
-		tokens: 100,
-		maxWaitMs: 5000,
-		...overrides,
-	};
-}
+const ask = poolAsk;
 
 /** The Pool writes its state at most 25 ms after a change: a restart keeps what is older. */
 const persisted = () => new Promise((resolve) => setTimeout(resolve, 50));
