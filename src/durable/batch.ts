@@ -103,6 +103,41 @@ export class Batch extends DurableObject<Env> {
 		return written > 0;
 	}
 
+	/**
+	 * A queue consumer's delivery in one call: records finished lines' results (each once, as
+	 * recordLine), notes the last failure of lines to be tried again (as noteFailure), then gates
+	 * the lines still to run (as lineGate).
+	 */
+	async syncLines(
+		results: { customId: string; result: LineResult }[],
+		failures: { customId: string; message: string }[],
+		pending: string[],
+	): Promise<Record<string, LineGate>> {
+		const sql = this.ctx.storage.sql;
+		let written = 0;
+		this.ctx.storage.transactionSync(() => {
+			for (const { customId, message } of failures) {
+				sql.exec(
+					"UPDATE lines SET last_error = ? WHERE custom_id = ? AND outcome IS NULL",
+					message,
+					customId,
+				);
+			}
+			for (const { customId, result } of results) {
+				written += sql.exec(
+					"UPDATE lines SET outcome = ?, result = ? WHERE custom_id = ? AND outcome IS NULL",
+					outcomeOf(result),
+					JSON.stringify(result),
+					customId,
+				).rowsWritten;
+			}
+		});
+		if (written > 0) await this.#advance();
+		const gates: Record<string, LineGate> = {};
+		for (const customId of pending) gates[customId] = await this.lineGate(customId);
+		return gates;
+	}
+
 	/** The last failure of a line that will be tried again: the dead-letter queue reports it. */
 	async noteFailure(customId: string, message: string): Promise<void> {
 		this.ctx.storage.sql.exec(
