@@ -72,7 +72,9 @@ export function createBatchConsumer(options: ConsumerOptions = {}) {
 			byBatch.set(message.body.batchId, lines);
 		}
 		await Promise.all(
-			[...byBatch.values()].map((messages) => new Delivery(env, messages, upstreamFetch).run()),
+			[...byBatch.values()].map((messages) =>
+				new Delivery(env, messages, upstreamFetch, maxHoldMs).run(),
+			),
 		);
 	};
 }
