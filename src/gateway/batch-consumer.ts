@@ -10,7 +10,7 @@ import type { Provider } from "../providers/types.ts";
 import { AnalyticsEngineSink } from "../usage/record.ts";
 import { LineLedger, tenantPolicy } from "./batch-line-budget.ts";
 import { type LineEnd, requestIdOf, sendAdmittedLine } from "./batch-line-send.ts";
-import type { LineMessage } from "./batch-queue.ts";
+import { type LineMessage, sendLineMessages } from "./batch-queue.ts";
 import { endUserOf } from "./budget-gate.ts";
 import { estimateCost } from "./caller-request.ts";
 import { PoolClient } from "./pool-client.ts";
@@ -313,8 +313,8 @@ class Delivery {
 			if (end.kind === "deferred") deferred.push(deferral(message, end.retryAfterMs));
 			message.ack();
 		}
-		if (dead.length > 0) await this.#env.BATCH_DEAD_LINES.sendBatch(dead);
-		if (deferred.length > 0) await this.#env.BATCH_LINES.sendBatch(deferred);
+		await sendLineMessages(this.#env.BATCH_DEAD_LINES, dead);
+		await sendLineMessages(this.#env.BATCH_LINES, deferred);
 	}
 }
 
