@@ -185,7 +185,7 @@ class Delivery {
 			usage.record.status = charge.status;
 			this.#write(usage);
 			const body = route.provider.errorBody(charge.status, charge.message) as { error?: object };
-			if (charge.code === "insufficient_quota" && body.error) {
+			if (charge.code === "budget_exhausted" && body.error) {
 				// The SDKs' own word for a spend limit (Anthropic's shape has no such field).
 				body.error = { ...body.error, type: "insufficient_quota", code: "insufficient_quota" };
 			}

@@ -141,7 +141,7 @@ export class LineLedger {
 			return {
 				kind: "refused",
 				status: 429,
-				code: "insufficient_quota",
+				code: "budget_exhausted",
 				held: admission.held,
 				message: `Budget exhausted: tenant "${this.#tenant}" has used its ${admission.budget}; it resets at ${resetAt}. This line was not sent to the provider.`,
 			};

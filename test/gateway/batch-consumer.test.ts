@@ -292,7 +292,18 @@ describe("batch lines and their tenant's budget", () => {
 		upstream = installMockUpstream();
 		const { name } = await tenantWithKey({ budget: { tokensPerDay: 1 } });
 		const { stub, lineOf } = await budgetedBatch(name, ["a"]);
+		const points: AnalyticsEngineDataPoint[] = [];
+		const spy = vi.spyOn(env.USAGE, "writeDataPoint").mockImplementation((point) => {
+			if (point) points.push(point);
+		});
 		const { result } = await deliver(LINES_QUEUE, [{ body: lineOf("a") }]);
+		spy.mockRestore();
+		// Its data point: refused in the background, without a send.
+		expect(points.map((point) => point.blobs?.slice(3))).toEqual([
+			["rejected", "background", "budget_exhausted"],
+		]);
+		expect(points[0]?.doubles?.[0]).toBe(429);
+		expect(points[0]?.doubles?.[6]).toBe(0);
 		expect(result.retryMessages).toEqual([]);
 		expect(result.explicitAcks).toHaveLength(1);
 		expect(upstream.sent).toHaveLength(0);
