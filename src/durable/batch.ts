@@ -6,9 +6,11 @@ import { type LineResult, outcomeOf, resultLine } from "../core/batch-results.ts
 import {
 	advanceBatch,
 	type BatchApi,
+	type BatchInputError,
 	type BatchRecord,
 	cancelBatch,
 	dueForResults,
+	failBatch,
 	finishBatch,
 	isTerminal,
 	type LineCounts,
@@ -21,7 +23,7 @@ import {
 import { newId, putFile } from "./batch-files.ts";
 
 export { completionWindowMs, isTerminal } from "../core/batch-state.ts";
-export type { BatchApi, BatchRecord, LineCounts, LineResult, NewBatch };
+export type { BatchApi, BatchInputError, BatchRecord, LineCounts, LineResult, NewBatch };
 
 export interface BatchView {
 	record: BatchRecord;
@@ -51,10 +53,22 @@ export class Batch extends DurableObject<Env> {
 		});
 	}
 
-	/** Stores a new batch and its lines' ids, in progress. Creating it again answers the first. */
-	async create(batch: NewBatch, customIds: string[], windowMs: number): Promise<BatchView> {
+	/**
+	 * Stores a new batch and its lines' ids, in progress; or, given its input's errors, failed with
+	 * no line to run. Creating it again answers the first.
+	 */
+	async create(
+		batch: NewBatch,
+		customIds: string[],
+		windowMs: number,
+		errors: BatchInputError[] = [],
+	): Promise<BatchView> {
 		if (!this.#record) {
-			const record = startBatch(batch, windowMs, Date.now());
+			const now = Date.now();
+			const record =
+				errors.length > 0
+					? failBatch(batch, errors, windowMs, now)
+					: startBatch(batch, windowMs, now);
 			this.ctx.storage.transactionSync(() => {
 				customIds.forEach((customId, position) => {
 					this.ctx.storage.sql.exec(

@@ -1,12 +1,18 @@
 // What the batch routes of both APIs share: creating a batch (its object, its index entry, its lines
 // queued), finding one the caller owns, and listing a tenant's batches newest first.
 import type { Context } from "hono";
-import type { BatchApi, BatchView, NewBatch } from "../durable/batch.ts";
+import type { BatchApi, BatchInputError, BatchView, NewBatch } from "../durable/batch.ts";
 import { newId } from "../durable/batch-files.ts";
-import type { BatchLine } from "../providers/batch-input.ts";
+import {
+	BATCH_INPUT_LIMITS,
+	type BatchInputLimits,
+	type BatchLine,
+} from "../providers/batch-input.ts";
 import { enqueueLines } from "./batch-queue.ts";
+import { endUserOf } from "./budget-gate.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
+import { modelRefusal } from "./model-rule.ts";
 import { readBody } from "./request-body.ts";
 
 /** Far beyond any epoch ms, so that newest-first is R2's lexicographic order. */
@@ -19,20 +25,35 @@ function indexKey(pool: string, tenant: string, createdMs: number, id: string): 
 	return `${indexPrefix(pool, tenant)}${String(NEWEST_FIRST_BASE - createdMs).padStart(15, "0")}_${id}`;
 }
 
-/** Creates the batch object, lists it for its tenant, and queues its lines. */
+/** What a batch's lines are checked against: the size limits and the tenant's model rule. */
+export function batchInputLimits(c: Context<GatewayEnv>): BatchInputLimits {
+	const { tenant, config } = c.var;
+	return {
+		...BATCH_INPUT_LIMITS,
+		refuseModel: (model, body) =>
+			modelRefusal(tenant, config.prices, model, endUserOf(new Headers(), body)),
+	};
+}
+
+/**
+ * Creates the batch object, lists it for its tenant, and queues its lines; given its input's
+ * errors instead, creates it failed (OpenAI's answer to a file whose lines are bad).
+ */
 export async function createBatch(
 	c: Context<GatewayEnv>,
 	api: BatchApi,
 	batch: Omit<NewBatch, "id" | "api" | "tenant" | "pool" | "total">,
-	lines: BatchLine[],
+	input: { lines: BatchLine[] } | { errors: BatchInputError[] },
 	windowMs: number,
 ): Promise<BatchView> {
 	const id = newId(api === "openai" ? "batch_" : "msgbatch_");
 	const owner = { tenant: c.var.tenant.name, pool: c.var.pool.name };
+	const lines = "lines" in input ? input.lines : [];
 	const view = await c.env.BATCH.getByName(id).create(
 		{ ...batch, ...owner, id, api, total: lines.length },
 		lines.map((line) => line.customId),
 		windowMs,
+		"errors" in input ? input.errors : [],
 	);
 	await c.env.BATCH_FILES.put(indexKey(owner.pool, owner.tenant, view.record.createdMs, id), "");
 	await enqueueLines(c.env.BATCH_LINES, { ...owner, batchId: id }, lines);

@@ -3,12 +3,9 @@
 import { type Context, Hono } from "hono";
 import { type BatchView, isTerminal } from "../durable/batch.ts";
 import { deleteFile, readFileText } from "../durable/batch-files.ts";
+import { checkAnthropicRequests, problemsMessage } from "../providers/batch-input.ts";
 import {
-	BATCH_INPUT_LIMITS,
-	checkAnthropicRequests,
-	problemsMessage,
-} from "../providers/batch-input.ts";
-import {
+	batchInputLimits,
 	createBatch,
 	listBatches,
 	ownedBatch,
@@ -76,15 +73,16 @@ const notFound = (id: string) => `No message batch with id ${id}.`;
 
 anthropicBatches.post("/messages/batches", async (c) => {
 	const body = await readJsonObject(c);
-	const checked = checkAnthropicRequests(body.requests, BATCH_INPUT_LIMITS);
+	const checked = checkAnthropicRequests(body.requests, batchInputLimits(c));
 	if (!checked.ok) {
-		throw new GatewayError(400, problemsMessage("The batch", checked.problems), "bad_batch");
+		const message = problemsMessage("The batch", checked.problems, "anthropic");
+		throw new GatewayError(400, message, "bad_batch");
 	}
 	const view = await createBatch(
 		c,
 		"anthropic",
 		{ endpoint: "/v1/messages", completionWindow: "24h", metadata: null },
-		checked.value,
+		{ lines: checked.value },
 		WINDOW_MS,
 	);
 	return c.json(batchObject(c, view));
