@@ -20,7 +20,9 @@ import {
 	startBatch,
 	type UnfinishedReason,
 } from "../core/batch-state.ts";
+import { type WebhookDelivery, webhookBody } from "../core/batch-webhook.ts";
 import { newId, putFile } from "./batch-files.ts";
+import { sendWebhook } from "./batch-webhook.ts";
 
 export { completionWindowMs, isTerminal } from "../core/batch-state.ts";
 export type { BatchApi, BatchInputError, BatchRecord, LineCounts, LineResult, NewBatch };
@@ -38,6 +40,7 @@ const SCHEMA = [
 	`CREATE TABLE IF NOT EXISTS lines (custom_id TEXT PRIMARY KEY, position INTEGER NOT NULL,
 		outcome TEXT, result TEXT, last_error TEXT)`,
 	"CREATE INDEX IF NOT EXISTS lines_by_position ON lines (position)",
+	"CREATE TABLE IF NOT EXISTS webhook (id INTEGER PRIMARY KEY CHECK (id = 1), delivery TEXT NOT NULL)",
 ];
 
 export class Batch extends DurableObject<Env> {
@@ -78,6 +81,7 @@ export class Batch extends DurableObject<Env> {
 					);
 				});
 				this.#save(record);
+				if (isTerminal(record.status)) this.#queueWebhook(now);
 			});
 			await this.#arrangeAlarm();
 		}
@@ -157,6 +161,54 @@ export class Batch extends DurableObject<Env> {
 
 	override async alarm(): Promise<void> {
 		await this.#advance();
+		await this.#sendDueWebhook();
+	}
+
+	/** The completion webhook still to be sent, if any (for tests and the admin view). */
+	async pendingWebhook(): Promise<WebhookDelivery | undefined> {
+		return this.#webhook();
+	}
+
+	#webhook(): WebhookDelivery | undefined {
+		const row = this.ctx.storage.sql
+			.exec<{ delivery: string }>("SELECT delivery FROM webhook")
+			.toArray()[0];
+		return row ? (JSON.parse(row.delivery) as WebhookDelivery) : undefined;
+	}
+
+	/** The batch has ended: its webhook, if it has one, is due now, with the body frozen. */
+	#queueWebhook(nowMs: number): void {
+		const record = this.#batch();
+		if (!record.webhook) return;
+		const delivery: WebhookDelivery = {
+			...record.webhook,
+			body: webhookBody(record, this.#counts()),
+			attempts: 0,
+			nextMs: nowMs,
+		};
+		this.ctx.storage.sql.exec(
+			"INSERT OR REPLACE INTO webhook (id, delivery) VALUES (1, ?)",
+			JSON.stringify(delivery),
+		);
+	}
+
+	async #sendDueWebhook(): Promise<void> {
+		const delivery = this.#webhook();
+		const now = Date.now();
+		if (!delivery || delivery.nextMs > now) return;
+		const { id: batchId, tenant, pool } = this.#batch();
+		const env = this.env as unknown as Record<string, unknown>;
+		const send: typeof fetch = (input, init) => fetch(input, init);
+		const next = await sendWebhook(delivery, { batchId, tenant, pool }, env, send, now);
+		if (next.kind === "retry") {
+			this.ctx.storage.sql.exec(
+				"UPDATE webhook SET delivery = ? WHERE id = 1",
+				JSON.stringify(next.delivery),
+			);
+		} else {
+			this.ctx.storage.sql.exec("DELETE FROM webhook");
+		}
+		await this.#arrangeAlarm();
 	}
 
 	#batch(): BatchRecord {
@@ -247,11 +299,19 @@ export class Batch extends DurableObject<Env> {
 			if (succeeded.length > 0) files.outputFileId = await write(succeeded, "output");
 			if (failed.length > 0) files.errorFileId = await write(failed, "error");
 		}
-		this.#save(finishBatch(this.#batch(), files, Date.now()));
+		const now = Date.now();
+		this.#save(finishBatch(this.#batch(), files, now));
+		this.#queueWebhook(now);
 	}
 
+	/** The next of: the batch's own due time, and its webhook's next send. */
 	async #arrangeAlarm(): Promise<void> {
-		const dueMs = this.#record && nextDueMs(this.#record);
+		const times = [
+			this.#record && nextDueMs(this.#record),
+			this.#record && this.#webhook()?.nextMs,
+		];
+		const due = times.filter((ms) => ms !== undefined);
+		const dueMs = due.length > 0 ? Math.min(...due) : undefined;
 		if (dueMs === undefined) await this.ctx.storage.deleteAlarm();
 		else await this.ctx.storage.setAlarm(dueMs);
 	}

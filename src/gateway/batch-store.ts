@@ -9,6 +9,7 @@ import {
 	type BatchLine,
 } from "../providers/batch-input.ts";
 import { enqueueLines } from "./batch-queue.ts";
+import { webhookTarget } from "./batch-webhook.ts";
 import { endUserOf } from "./budget-gate.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
@@ -42,15 +43,16 @@ export function batchInputLimits(c: Context<GatewayEnv>): BatchInputLimits {
 export async function createBatch(
 	c: Context<GatewayEnv>,
 	api: BatchApi,
-	batch: Omit<NewBatch, "id" | "api" | "tenant" | "pool" | "total">,
+	batch: Omit<NewBatch, "id" | "api" | "tenant" | "pool" | "total" | "webhook">,
 	input: { lines: BatchLine[] } | { errors: BatchInputError[] },
 	windowMs: number,
 ): Promise<BatchView> {
 	const id = newId(api === "openai" ? "batch_" : "msgbatch_");
 	const owner = { tenant: c.var.tenant.name, pool: c.var.pool.name };
 	const lines = "lines" in input ? input.lines : [];
+	const webhook = webhookTarget(c, batch.metadata?.webhook_url);
 	const view = await c.env.BATCH.getByName(id).create(
-		{ ...batch, ...owner, id, api, total: lines.length },
+		{ ...batch, ...owner, id, api, total: lines.length, ...(webhook && { webhook }) },
 		lines.map((line) => line.customId),
 		windowMs,
 		"errors" in input ? input.errors : [],

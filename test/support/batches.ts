@@ -80,11 +80,16 @@ export interface BatchObject {
 	} | null;
 }
 
-export async function settled(pool: string, id: string, timeout = 15_000): Promise<BatchObject> {
+export async function settled(
+	pool: string,
+	id: string,
+	timeout = 15_000,
+	key?: string,
+): Promise<BatchObject> {
 	let batch: BatchObject | undefined;
 	await vi.waitFor(
 		async () => {
-			batch = (await (await call(`/${pool}/v1/batches/${id}`)).json()) as BatchObject;
+			batch = (await (await call(`/${pool}/v1/batches/${id}`, { key })).json()) as BatchObject;
 			expect(["completed", "cancelled", "expired", "failed"]).toContain(batch.status);
 		},
 		{ timeout, interval: 100 },
