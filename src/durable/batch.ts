@@ -22,6 +22,7 @@ import {
 } from "../core/batch-state.ts";
 import { type WebhookDelivery, webhookBody } from "../core/batch-webhook.ts";
 import { newId, putFile } from "./batch-files.ts";
+import { indexBatch } from "./batch-index.ts";
 import { sendWebhook } from "./batch-webhook.ts";
 
 export { completionWindowMs, isTerminal } from "../core/batch-state.ts";
@@ -45,6 +46,9 @@ const SCHEMA = [
 
 export class Batch extends DurableObject<Env> {
 	#record: BatchRecord | undefined;
+	/** The status last written to the index of all batches by this instance. */
+	#indexedStatus: string | undefined;
+	#indexing: Promise<void> = Promise.resolve();
 	#finishing: Promise<void> | undefined;
 
 	constructor(ctx: DurableObjectState, env: Env) {
@@ -85,6 +89,7 @@ export class Batch extends DurableObject<Env> {
 			});
 			await this.#arrangeAlarm();
 		}
+		await this.#syncIndex();
 		return this.#view();
 	}
 
@@ -149,6 +154,7 @@ export class Batch extends DurableObject<Env> {
 			this.#save(record);
 			await this.#arrangeAlarm();
 		}
+		await this.#syncIndex();
 		return this.#view();
 	}
 
@@ -257,7 +263,29 @@ export class Batch extends DurableObject<Env> {
 			});
 			await this.#finishing;
 		}
+		await this.#syncIndex();
 		await this.#arrangeAlarm();
+	}
+
+	/**
+	 * Keeps the batch's status in the index of all batches (GET /admin/batches filters on it). One
+	 * write at a time, each of the status current when it starts, so the last written is the latest.
+	 */
+	async #syncIndex(): Promise<void> {
+		this.#indexing = this.#indexing.then(async () => {
+			const record = this.#record;
+			if (!record || record.status === this.#indexedStatus) return;
+			try {
+				await indexBatch(this.env.BATCH_FILES, record);
+				this.#indexedStatus = record.status;
+			} catch (error) {
+				// The next change tries again; the batch itself is unaffected.
+				console.error(
+					JSON.stringify({ event: "batch_index", batch: record.id, message: String(error) }),
+				);
+			}
+		});
+		await this.#indexing;
 	}
 
 	/** Closes the lines that never ran, writes the result files, and ends the batch. */

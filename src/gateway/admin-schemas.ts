@@ -29,6 +29,61 @@ export const usageQuerySchema = z.strictObject({
 	by: z.optional(z.literal("user")),
 });
 
+const BATCH_STATUSES = [
+	"validating",
+	"in_progress",
+	"finalizing",
+	"completed",
+	"failed",
+	"expired",
+	"cancelling",
+	"cancelled",
+] as const;
+
+export const batchesQuerySchema = z.strictObject({
+	tenant: z.optional(z.string()),
+	pool: z.optional(z.string()),
+	status: z.optional(z.enum(BATCH_STATUSES)),
+	/** Batches per page: 1 to 100, default 20. */
+	limit: z.optional(
+		z
+			.string()
+			.check(
+				z.refine(
+					(raw) => /^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 100,
+					"must be a whole number from 1 to 100",
+				),
+			),
+	),
+	/** The last id of the previous page. */
+	after: z.optional(z.string()),
+});
+
+const batchCountsSchema = z.object({
+	total: z.number(),
+	succeeded: z.number(),
+	failed: z.number(),
+	cancelled: z.number(),
+	expired: z.number(),
+	pending: z.number(),
+});
+
+const adminBatchSchema = z.object({
+	id: z.string(),
+	api: z.enum(["openai", "anthropic"]),
+	tenant: z.string(),
+	pool: z.string(),
+	status: z.enum(BATCH_STATUSES),
+	endpoint: z.string(),
+	createdAt: z.string(),
+	expiresAt: z.string(),
+	endedAt: z.nullable(z.string()),
+	counts: batchCountsSchema,
+	outputFileId: z.nullable(z.string()),
+	errorFileId: z.nullable(z.string()),
+	webhookUrl: z.nullable(z.string()),
+});
+
 const errorSchema = z.object({
 	error: z.object({
 		message: z.string(),
@@ -115,6 +170,7 @@ export function openApiDocument(): unknown {
 				KeyBody: jsonSchema(keyBodySchema, "input"),
 				Key: jsonSchema(keySchema),
 				UsageRow: jsonSchema(usageRowSchema),
+				Batch: jsonSchema(adminBatchSchema),
 				Error: jsonSchema(errorSchema),
 			},
 		},
@@ -179,6 +235,22 @@ export function openApiDocument(): unknown {
 				get: {
 					summary: "Exact usage per day and model (and end user)",
 					responses: { "200": { description: "{ tenant, rows: UsageRow[] }" }, ...errors },
+				},
+			},
+			"/admin/batches": {
+				parameters: [
+					{ name: "tenant", in: "query", schema: { type: "string" } },
+					{ name: "pool", in: "query", schema: { type: "string" } },
+					{ name: "status", in: "query", schema: { enum: BATCH_STATUSES } },
+					{ name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100 } },
+					{ name: "after", in: "query", schema: { type: "string" } },
+				],
+				get: {
+					summary: "Every tenant's batches, newest first, with status and line counts",
+					responses: {
+						"200": { description: "{ batches: Batch[], hasMore, lastId }" },
+						...errors,
+					},
 				},
 			},
 		},

@@ -2,6 +2,7 @@
 // the dashboard page that reads it (its files are public; everything it shows needs the token).
 import { Hono } from "hono";
 import { loadConfig } from "../config.ts";
+import { adminBatches } from "./admin-batches.ts";
 import { adminTenants } from "./admin-tenants.ts";
 import { gatewayKeyOf, sha256Hex } from "./auth.ts";
 import { DASHBOARD_HTML, DASHBOARD_ICON } from "./dashboard/page.ts";
@@ -93,3 +94,5 @@ admin.get("/pools/:name/series", async (c) => {
 
 // Runtime tenants, keys and usage (admin-tenants.ts), behind the same token.
 admin.route("/", adminTenants);
+// Every tenant's batches (admin-batches.ts), behind the same token.
+admin.route("/", adminBatches);
