@@ -21,7 +21,7 @@ import {
 	type UnfinishedReason,
 } from "../core/batch-state.ts";
 import { type WebhookDelivery, webhookBody } from "../core/batch-webhook.ts";
-import { newId, putFile } from "./batch-files.ts";
+import { newId, OUTPUT_FILE_TTL_MS, putFile } from "./batch-files.ts";
 import { indexBatch } from "./batch-index.ts";
 import { sendWebhook } from "./batch-webhook.ts";
 
@@ -314,9 +314,10 @@ export class Batch extends DurableObject<Env> {
 			const id = newId("file-");
 			const file = { id, tenant: record.tenant, pool: record.pool, purpose: "batch_output" };
 			const filename = `${record.id}_${suffix}.jsonl`;
+			const createdMs = Date.now();
 			await putFile(
 				this.env.BATCH_FILES,
-				{ ...file, filename, createdMs: Date.now() },
+				{ ...file, filename, createdMs, expiresMs: createdMs + OUTPUT_FILE_TTL_MS },
 				`${lines.join("\n")}\n`,
 			);
 			return id;

@@ -5,6 +5,7 @@ import { type BatchView, completionWindowMs } from "../durable/batch.ts";
 import {
 	deleteFile,
 	findFile,
+	listFiles,
 	newId,
 	putFile,
 	readFileText,
@@ -57,7 +58,7 @@ function fileObject(file: StoredFile) {
 		filename: file.filename,
 		purpose: file.purpose,
 		status: "processed",
-		expires_at: null,
+		expires_at: seconds(file.expiresMs),
 		status_details: null,
 	};
 }
@@ -132,6 +133,7 @@ openaiBatches.post("/files", async (c) => {
 	// Its lines are checked when a batch is created from it, as OpenAI does: bad lines fail the batch.
 	const text = await file.text();
 	if (text.trim() === "") throw badRequest(`File "${file.name}" is empty.`, "empty_file");
+	const createdMs = Date.now();
 	const stored = await putFile(
 		c.env.BATCH_FILES,
 		{
@@ -140,11 +142,60 @@ openaiBatches.post("/files", async (c) => {
 			pool: c.var.pool.name,
 			purpose: "batch",
 			filename: file.name,
-			createdMs: Date.now(),
+			createdMs,
+			expiresMs: createdMs + inputFileTtlMs(form),
 		},
 		text,
 	);
 	return c.json(fileObject(stored));
+});
+
+/** OpenAI's bounds of `expires_after.seconds`, and its default for purpose=batch files. */
+const EXPIRES_AFTER_SECONDS = { min: 3600, max: 2_592_000 };
+
+/** An input file's lifetime: OpenAI's `expires_after` form fields if given, else 30 days. */
+function inputFileTtlMs(form: FormData): number {
+	const anchor = form.get("expires_after[anchor]");
+	const raw = form.get("expires_after[seconds]");
+	if (anchor === null && raw === null) return EXPIRES_AFTER_SECONDS.max * 1000;
+	if (anchor !== "created_at") {
+		throw badRequest(
+			'expires_after.anchor must be "created_at".',
+			"bad_expires_after",
+			"expires_after.anchor",
+		);
+	}
+	const seconds = Number(raw);
+	const { min, max } = EXPIRES_AFTER_SECONDS;
+	if (typeof raw !== "string" || !Number.isInteger(seconds) || seconds < min || seconds > max) {
+		throw badRequest(
+			`expires_after.seconds must be a whole number from ${min} (1 hour) to ${max} (30 days).`,
+			"bad_expires_after",
+			"expires_after.seconds",
+		);
+	}
+	return seconds * 1000;
+}
+
+openaiBatches.get("/files", async (c) => {
+	const order = c.req.query("order") ?? "desc";
+	if (order !== "asc" && order !== "desc") {
+		throw badRequest('order must be "asc" or "desc".', "bad_order", "order");
+	}
+	const limit = pageLimit(c.req.query("limit"), 10_000, 10_000);
+	const { files, hasMore } = await listFiles(
+		c.env.BATCH_FILES,
+		{ tenant: c.var.tenant.name, pool: c.var.pool.name },
+		{ purpose: c.req.query("purpose"), after: c.req.query("after"), limit, order },
+	);
+	const data = files.map(fileObject);
+	return c.json({
+		object: "list",
+		data,
+		first_id: data[0]?.id ?? null,
+		last_id: data.at(-1)?.id ?? null,
+		has_more: hasMore,
+	});
 });
 
 openaiBatches.get("/files/:id", async (c) =>

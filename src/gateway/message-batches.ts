@@ -2,7 +2,7 @@
 // Anthropic's shapes, so anthropic.messages.batches.* works with only the base URL changed.
 import { type Context, Hono } from "hono";
 import { type BatchView, isTerminal } from "../durable/batch.ts";
-import { deleteFile, readFileText } from "../durable/batch-files.ts";
+import { deleteFile, findFile, readFileText } from "../durable/batch-files.ts";
 import { checkAnthropicRequests, problemsMessage } from "../providers/batch-input.ts";
 import {
 	batchInputLimits,
@@ -121,7 +121,15 @@ anthropicBatches.get("/messages/batches/:id/results", async (c) => {
 			"results_not_ready",
 		);
 	}
-	const text = (await readFileText(c.env.BATCH_FILES, record.outputFileId)) ?? "";
+	const file = await findFile(c.env.BATCH_FILES, record.outputFileId, record.tenant, record.pool);
+	if (!file) {
+		throw new GatewayError(
+			404,
+			`The results of message batch ${id} have expired (they are kept 30 days).`,
+			"results_expired",
+		);
+	}
+	const text = (await readFileText(c.env.BATCH_FILES, file.id)) ?? "";
 	return new Response(text, { headers: { "content-type": "application/binary" } });
 });
 
