@@ -34,6 +34,14 @@ export function webhookTarget(
 			param,
 		);
 	}
+	if (config.pools.some((pool) => pool.apiKeySecret === secretName)) {
+		// The receiver is given the signing secret: it must never be a provider key.
+		throw new GatewayError(
+			500,
+			`Tenant "${tenant.name}"'s webhook.secret names a pool's provider key secret; the operator must give it a secret of its own.`,
+			"bad_webhook_secret",
+		);
+	}
 	const secret = (c.env as unknown as Record<string, unknown>)[secretName];
 	if (typeof secret !== "string" || secret === "") {
 		throw new GatewayError(

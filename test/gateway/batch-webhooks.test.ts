@@ -233,6 +233,19 @@ describe("batch completion webhooks", () => {
 			},
 		});
 		await expectRefusal(response, "has no webhook secret");
+		// Signing with a provider key would hand it to the receiver: refused as the operator's error.
+		const { key: providerKeySigned } = await webhookTenant({ secret: "TEST_PROVIDER_KEY" });
+		const misconfigured = await call("/openai/v1/batches", {
+			key: providerKeySigned,
+			body: {
+				input_file_id: await upload(providerKeySigned),
+				endpoint: "/v1/chat/completions",
+				completion_window: "24h",
+				metadata: { webhook_url: HOOK_URL },
+			},
+		});
+		expect(misconfigured.status).toBe(500);
+		expect(await misconfigured.text()).not.toContain(TEST_PROVIDER_KEY);
 		// Nothing was created, and nobody was called.
 		const listed = (await (await call("/openai/v1/batches", { key })).json()) as {
 			data: BatchObject[];
