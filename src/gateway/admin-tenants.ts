@@ -1,7 +1,7 @@
 // /admin/tenants: runtime tenants, their gateway keys and their exact usage, over the registry and
 // budget Durable Objects; mounted by admin.ts behind its admin token. Errors: 4xx in one shape,
 // { error: { message, type, param (the field at fault), code } }.
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import type { Config, TenantPolicy } from "../config.ts";
 import { REGISTRY_NAME, type TenantRecord } from "../durable/registry.ts";
 import {

@@ -1,6 +1,6 @@
 // /admin/*: live pool state for operators, behind an admin token (compared by its SHA-256), and
 // the dashboard page that reads it (its files are public; everything it shows needs the token).
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { loadConfig } from "../config.ts";
 import { adminTenants } from "./admin-tenants.ts";
 import { gatewayKeyOf, sha256Hex } from "./auth.ts";
