@@ -4,13 +4,8 @@
 import { Hono } from "hono/tiny";
 import type { Config, TenantPolicy } from "../config.ts";
 import { REGISTRY_NAME, type TenantRecord } from "../durable/registry.ts";
-import {
-	keyBodySchema,
-	openApiDocument,
-	parseBody,
-	tenantBodySchema,
-	usageQuerySchema,
-} from "./admin-schemas.ts";
+import openApiDocument from "./admin-openapi.json";
+import { keyBodySchema, parseBody, tenantBodySchema, usageQuerySchema } from "./admin-schemas.ts";
 import { sha256Hex } from "./auth.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
@@ -94,7 +89,8 @@ async function runtimeTenant(env: Env, config: Config, name: string): Promise<Te
 	return record;
 }
 
-adminTenants.get("/openapi.json", (c) => c.json(openApiDocument() as object));
+// Generated at build time (npm run openapi), so zod's JSON Schema generator is not deployed.
+adminTenants.get("/openapi.json", (c) => c.json(openApiDocument));
 
 adminTenants.get("/tenants", async (c) => {
 	const runtime = await registryOf(c.env).listTenants();
