@@ -1,7 +1,7 @@
 // The admin API's OpenAPI document, built from the schemas that validate its bodies. Not part of
-// the Worker: `npm run openapi` writes it to admin-openapi.json at build time, because zod's JSON
-// Schema generator would add a fifth to the deployed bundle; test/node/openapi.test.ts fails when
-// the file is stale.
+// the Worker: `npm run openapi` writes it to public/admin/openapi.json, a static asset, because
+// zod's JSON Schema generator would add a tenth to the deployed bundle; test/node/openapi.test.ts
+// fails when the file is stale.
 import * as z from "zod/mini";
 import { keyBodySchema, tenantBodySchema } from "./admin-schemas.ts";
 

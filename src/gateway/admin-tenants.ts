@@ -4,7 +4,6 @@
 import { Hono } from "hono/tiny";
 import type { Config, TenantPolicy } from "../config.ts";
 import { REGISTRY_NAME, type TenantRecord } from "../durable/registry.ts";
-import openApiDocument from "./admin-openapi.json";
 import { keyBodySchema, parseBody, tenantBodySchema, usageQuerySchema } from "./admin-schemas.ts";
 import { sha256Hex } from "./auth.ts";
 import type { GatewayEnv } from "./env.ts";
@@ -88,9 +87,6 @@ async function runtimeTenant(env: Env, config: Config, name: string): Promise<Te
 	if (!record) fail(404, `No tenant named "${name}".`, "unknown_tenant", "tenant");
 	return record;
 }
-
-// Generated at build time (npm run openapi), so zod's JSON Schema generator is not deployed.
-adminTenants.get("/openapi.json", (c) => c.json(openApiDocument));
 
 adminTenants.get("/tenants", async (c) => {
 	const runtime = await registryOf(c.env).listTenants();
