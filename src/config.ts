@@ -432,7 +432,9 @@ export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): Poo
 }
 
 /** Each tenant's weight and own limits, as a pool's scheduler takes them. */
-export function tenantPolicies(tenants: TenantConfig[]): PoolStateOptions["scheduler"]["tenants"] {
+export function tenantPolicies(
+	tenants: Pick<TenantPolicy, "name" | "weight" | "limits">[],
+): PoolStateOptions["scheduler"]["tenants"] {
 	return Object.fromEntries(
 		tenants.map((tenant) => [tenant.name, { weight: tenant.weight, ...tenant.limits }]),
 	);

@@ -1,6 +1,6 @@
 // GET /admin/batches: every tenant's batches, newest first, with status and counts, filtered by
 // tenant, pool and status and paged by `limit` and `after` (behind the admin token, as all /admin).
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import type { BatchView } from "../durable/batch.ts";
 import { listIndex } from "../durable/batch-index.ts";
 import { batchesQuerySchema, parseBody } from "./admin-schemas.ts";

@@ -1,6 +1,7 @@
 // OpenAI's Files and Batch APIs under an OpenAI pool: /<pool>/v1/files and /<pool>/v1/batches, in
 // OpenAI's object shapes, so openai.files.* and openai.batches.* work with only the base URL changed.
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
+import { Hono } from "hono/tiny";
 import { type BatchView, completionWindowMs } from "../durable/batch.ts";
 import {
 	deleteFile,

@@ -1,6 +1,7 @@
 // Anthropic's Message Batches API under an Anthropic pool: /<pool>/v1/messages/batches in
 // Anthropic's shapes, so anthropic.messages.batches.* works with only the base URL changed.
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
+import { Hono } from "hono/tiny";
 import { type BatchView, isTerminal } from "../durable/batch.ts";
 import { deleteFile, findFile, readFileText } from "../durable/batch-files.ts";
 import { checkAnthropicRequests, problemsMessage } from "../providers/batch-input.ts";
