@@ -6,13 +6,18 @@ import type { BatchRecord, LineCounts } from "./batch-state.ts";
 export const WEBHOOK_MAX_ATTEMPTS = 5;
 export const WEBHOOK_FIRST_RETRY_MS = 10_000;
 
-/** A delivery waiting in its Batch object: the body is frozen when the batch ends. */
+/** Where a batch's webhook stands: waiting for its next try, delivered, or given up. */
+export type WebhookState = "pending" | "delivered" | "gave_up";
+
+/** A batch's webhook in its Batch object: the body is frozen when the batch ends. */
 export interface WebhookDelivery {
 	url: string;
 	secretName: string;
 	body: string;
+	state: WebhookState;
 	/** Sends made so far. */
 	attempts: number;
+	/** When the next try is due (while pending). */
 	nextMs: number;
 }
 
@@ -80,9 +85,8 @@ export function webhookBody(record: BatchRecord, counts: LineCounts): string {
 
 /** After a send: delivered, tried again later, or given up after WEBHOOK_MAX_ATTEMPTS. */
 export type WebhookNext =
-	| { kind: "delivered" }
-	| { kind: "retry"; delivery: WebhookDelivery; delayMs: number }
-	| { kind: "gave_up" };
+	| { kind: "delivered" | "gave_up"; delivery: WebhookDelivery }
+	| { kind: "retry"; delivery: WebhookDelivery; delayMs: number };
 
 export function afterWebhookAttempt(
 	delivery: WebhookDelivery,
@@ -90,8 +94,11 @@ export function afterWebhookAttempt(
 	nowMs: number,
 ): WebhookNext {
 	const attempts = delivery.attempts + 1;
-	if (delivered) return { kind: "delivered" };
-	if (attempts >= WEBHOOK_MAX_ATTEMPTS) return { kind: "gave_up" };
+	if (delivered)
+		return { kind: "delivered", delivery: { ...delivery, attempts, state: "delivered" } };
+	if (attempts >= WEBHOOK_MAX_ATTEMPTS) {
+		return { kind: "gave_up", delivery: { ...delivery, attempts, state: "gave_up" } };
+	}
 	const delayMs = WEBHOOK_FIRST_RETRY_MS * 2 ** (attempts - 1);
 	return { kind: "retry", delivery: { ...delivery, attempts, nextMs: nowMs + delayMs }, delayMs };
 }

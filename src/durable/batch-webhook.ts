@@ -43,7 +43,7 @@ export async function sendWebhook(
 			{ attempt, outcome: "gave_up", cause: "host_not_allowed" },
 			refused,
 		);
-		return { kind: "gave_up" };
+		return { kind: "gave_up", delivery: { ...delivery, state: "gave_up" } };
 	}
 	const secret = env[delivery.secretName];
 	let status: number | undefined;

@@ -20,7 +20,7 @@ import {
 	startBatch,
 	type UnfinishedReason,
 } from "../core/batch-state.ts";
-import { type WebhookDelivery, webhookBody } from "../core/batch-webhook.ts";
+import { type WebhookDelivery, type WebhookState, webhookBody } from "../core/batch-webhook.ts";
 import { newId, OUTPUT_FILE_TTL_MS, putFile } from "./batch-files.ts";
 import { indexBatch } from "./batch-index.ts";
 import { sendWebhook } from "./batch-webhook.ts";
@@ -31,6 +31,17 @@ export type { BatchApi, BatchInputError, BatchRecord, LineCounts, LineResult, Ne
 export interface BatchView {
 	record: BatchRecord;
 	counts: LineCounts;
+	/** Its completion webhook, once the batch has ended with one to send. */
+	webhook?: WebhookStatus;
+}
+
+/** How a batch's webhook stands, as an operator sees it (never its secret's name or body). */
+export interface WebhookStatus {
+	url: string;
+	state: WebhookState;
+	attempts: number;
+	/** When the next try is due, while pending. */
+	nextMs?: number;
 }
 
 /** Whether a delivered line should be sent: yes, already answered, or the batch has stopped. */
@@ -99,7 +110,14 @@ export class Batch extends DurableObject<Env> {
 	}
 
 	#view(): BatchView {
-		return { record: this.#batch(), counts: this.#counts() };
+		const webhook = this.#webhook();
+		const status = webhook && {
+			url: webhook.url,
+			state: webhook.state,
+			attempts: webhook.attempts,
+			...(webhook.state === "pending" && { nextMs: webhook.nextMs }),
+		};
+		return { record: this.#batch(), counts: this.#counts(), ...(status && { webhook: status }) };
 	}
 
 	/** Asked before a delivered line is sent, so a duplicate or a stopped batch sends nothing. */
@@ -170,11 +188,6 @@ export class Batch extends DurableObject<Env> {
 		await this.#sendDueWebhook();
 	}
 
-	/** The completion webhook still to be sent, if any (for tests and the admin view). */
-	async pendingWebhook(): Promise<WebhookDelivery | undefined> {
-		return this.#webhook();
-	}
-
 	#webhook(): WebhookDelivery | undefined {
 		const row = this.ctx.storage.sql
 			.exec<{ delivery: string }>("SELECT delivery FROM webhook")
@@ -189,6 +202,7 @@ export class Batch extends DurableObject<Env> {
 		const delivery: WebhookDelivery = {
 			...record.webhook,
 			body: webhookBody(record, this.#counts()),
+			state: "pending",
 			attempts: 0,
 			nextMs: nowMs,
 		};
@@ -201,19 +215,15 @@ export class Batch extends DurableObject<Env> {
 	async #sendDueWebhook(): Promise<void> {
 		const delivery = this.#webhook();
 		const now = Date.now();
-		if (!delivery || delivery.nextMs > now) return;
+		if (delivery?.state !== "pending" || delivery.nextMs > now) return;
 		const { id: batchId, tenant, pool } = this.#batch();
 		const env = this.env as unknown as Record<string, unknown>;
 		const send: typeof fetch = (input, init) => fetch(input, init);
 		const next = await sendWebhook(delivery, { batchId, tenant, pool }, env, send, now);
-		if (next.kind === "retry") {
-			this.ctx.storage.sql.exec(
-				"UPDATE webhook SET delivery = ? WHERE id = 1",
-				JSON.stringify(next.delivery),
-			);
-		} else {
-			this.ctx.storage.sql.exec("DELETE FROM webhook");
-		}
+		this.ctx.storage.sql.exec(
+			"UPDATE webhook SET delivery = ? WHERE id = 1",
+			JSON.stringify(next.delivery),
+		);
 		await this.#arrangeAlarm();
 	}
 
@@ -335,9 +345,10 @@ export class Batch extends DurableObject<Env> {
 
 	/** The next of: the batch's own due time, and its webhook's next send. */
 	async #arrangeAlarm(): Promise<void> {
+		const webhook = this.#record && this.#webhook();
 		const times = [
 			this.#record && nextDueMs(this.#record),
-			this.#record && this.#webhook()?.nextMs,
+			webhook?.state === "pending" ? webhook.nextMs : undefined,
 		];
 		const due = times.filter((ms) => ms !== undefined);
 		const dueMs = due.length > 0 ? Math.min(...due) : undefined;

@@ -1,7 +1,7 @@
 // GET /admin/batches: every tenant's batches, newest first, with status and counts, filtered by
 // tenant, pool and status and paged by `limit` and `after` (behind the admin token, as all /admin).
 import { Hono } from "hono/tiny";
-import type { BatchView } from "../durable/batch.ts";
+import type { BatchView, WebhookStatus } from "../durable/batch.ts";
 import { listIndex } from "../durable/batch-index.ts";
 import { batchesQuerySchema, parseBody } from "./admin-schemas.ts";
 import { viewsOf } from "./batch-store.ts";
@@ -13,7 +13,7 @@ export const adminBatches = new Hono<GatewayEnv>();
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
 /** A batch as an operator sees it, in either API: the admin API's own camelCase shape. */
-function adminBatch({ record, counts }: BatchView) {
+function adminBatch({ record, counts, webhook }: BatchView) {
 	return {
 		id: record.id,
 		api: record.api,
@@ -27,7 +27,17 @@ function adminBatch({ record, counts }: BatchView) {
 		counts,
 		outputFileId: record.outputFileId ?? null,
 		errorFileId: record.errorFileId ?? null,
-		webhookUrl: record.webhook?.url ?? null,
+		webhook: record.webhook ? webhookOf(record.webhook.url, webhook) : null,
+	};
+}
+
+/** The batch's webhook: "waiting" for the batch to end, then pending, delivered or gave_up. */
+function webhookOf(url: string, status: WebhookStatus | undefined) {
+	return {
+		url,
+		state: status?.state ?? "waiting",
+		attempts: status?.attempts ?? 0,
+		nextAt: iso(status?.nextMs),
 	};
 }
 

@@ -57,7 +57,14 @@ const batchSchema = z.object({
 	counts: batchCountsSchema,
 	outputFileId: z.nullable(z.string()),
 	errorFileId: z.nullable(z.string()),
-	webhookUrl: z.nullable(z.string()),
+	webhook: z.nullable(
+		z.object({
+			url: z.string(),
+			state: z.enum(["waiting", "pending", "delivered", "gave_up"]),
+			attempts: z.number(),
+			nextAt: z.nullable(z.string()),
+		}),
+	),
 });
 
 function jsonSchema(schema: z.ZodMiniType, io: "input" | "output" = "output"): unknown {

@@ -58,6 +58,7 @@ describe("webhook retries", () => {
 		url: "https://hooks.example.com/",
 		secretName: "HOOK_SECRET",
 		body: "{}",
+		state: "pending",
 		attempts: 0,
 		nextMs: 0,
 	};
@@ -68,7 +69,10 @@ describe("webhook retries", () => {
 		for (let nowMs = 0; ; ) {
 			const next = afterWebhookAttempt(delivery, false, nowMs);
 			if (next.kind !== "retry") {
-				expect(next.kind).toBe("gave_up");
+				expect(next).toMatchObject({
+					kind: "gave_up",
+					delivery: { attempts: 5, state: "gave_up" },
+				});
 				break;
 			}
 			delays.push(next.delayMs);
@@ -80,7 +84,10 @@ describe("webhook retries", () => {
 	});
 
 	it("stops at the first delivered send", () => {
-		expect(afterWebhookAttempt({ ...first, attempts: 3 }, true, 0)).toEqual({ kind: "delivered" });
+		expect(afterWebhookAttempt({ ...first, attempts: 3 }, true, 0)).toEqual({
+			kind: "delivered",
+			delivery: { ...first, attempts: 4, state: "delivered" },
+		});
 	});
 });
 

@@ -20,6 +20,7 @@ interface AdminBatch {
 	pool: string;
 	status: string;
 	counts: { total: number; succeeded: number; pending: number };
+	webhook: unknown;
 }
 interface Page {
 	batches: AdminBatch[];
@@ -62,6 +63,7 @@ describe("GET /admin/batches", () => {
 			pool: "openai",
 			status: "completed",
 			counts: { total: 2, succeeded: 2, pending: 0 },
+			webhook: null,
 		});
 
 		expect(ids(await list("?tenant=team-b"))).toEqual([teamB.id]);

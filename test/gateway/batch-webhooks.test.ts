@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/core/webhook-signature.ts";
 import { createMockProvider } from "../../src/mock/provider.ts";
-import { tenantWithKey } from "../support/admin.ts";
+import { adminCall, tenantWithKey } from "../support/admin.ts";
 import { type BatchObject, call, createBatch, lines, settled } from "../support/batches.ts";
 import {
 	MOCK_ORIGIN,
@@ -54,6 +54,23 @@ afterEach(() => {
 	receiver?.restore();
 	vi.restoreAllMocks();
 });
+
+interface WebhookView {
+	url: string;
+	state: string;
+	attempts: number;
+	nextAt: string | null;
+}
+
+/** The batch's webhook as an operator sees it in GET /admin/batches. */
+async function webhookOf(batchId: string): Promise<WebhookView> {
+	const page = (await (await adminCall("GET", "/batches?limit=100")).json()) as {
+		batches: { id: string; webhook: WebhookView }[];
+	};
+	const batch = page.batches.find((entry) => entry.id === batchId);
+	if (!batch) throw new Error(`${batchId} is not listed`);
+	return batch.webhook;
+}
 
 const webhookTenant = (webhook: object = { secret: "TEST_WEBHOOK_SECRET" }) =>
 	tenantWithKey({ webhook });
@@ -113,7 +130,12 @@ describe("batch completion webhooks", () => {
 		}
 		// Delivered: nothing is left to send and no alarm waits.
 		const stub = env.BATCH.getByName(created.id);
-		expect(await stub.pendingWebhook()).toBeUndefined();
+		expect(await webhookOf(created.id)).toEqual({
+			url: HOOK_URL,
+			state: "delivered",
+			attempts: 1,
+			nextAt: null,
+		});
 		expect(await runDurableObjectAlarm(stub)).toBe(false);
 	});
 
@@ -132,9 +154,9 @@ describe("batch completion webhooks", () => {
 		vi.useFakeTimers({ toFake: ["Date"] });
 		let lastSendMs = receiver.received[0]?.atMs ?? 0;
 		for (let attempt = 2; attempt <= 5; attempt++) {
-			const pending = await stub.pendingWebhook();
-			expect(pending?.attempts).toBe(attempt - 1);
-			const dueMs = pending?.nextMs ?? 0;
+			const pending = await webhookOf(created.id);
+			expect(pending).toMatchObject({ state: "pending", attempts: attempt - 1 });
+			const dueMs = Date.parse(pending.nextAt as string);
 			waits.push(Math.round((dueMs - lastSendMs) / 1000));
 			vi.setSystemTime(dueMs);
 			lastSendMs = dueMs;
@@ -142,7 +164,7 @@ describe("batch completion webhooks", () => {
 			expect(receiver.received).toHaveLength(attempt);
 		}
 		expect(waits).toEqual([10, 20, 40, 80]);
-		expect(await stub.pendingWebhook()).toBeUndefined();
+		expect(await webhookOf(created.id)).toMatchObject({ state: "gave_up", attempts: 5 });
 		expect(await runDurableObjectAlarm(stub)).toBe(false);
 		expect(receiver.received).toHaveLength(5);
 		// Every try sent the same body, each signed anew.
@@ -174,10 +196,10 @@ describe("batch completion webhooks", () => {
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
 		expect(receiver.received).toHaveLength(1);
 		vi.useFakeTimers({ toFake: ["Date"] });
-		vi.setSystemTime((await stub.pendingWebhook())?.nextMs ?? 0);
+		vi.setSystemTime(Date.parse((await webhookOf(created.id)).nextAt as string));
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
 		expect(receiver.received).toHaveLength(2);
-		expect(await stub.pendingWebhook()).toBeUndefined();
+		expect(await webhookOf(created.id)).toMatchObject({ state: "delivered", attempts: 2 });
 		expect(await runDurableObjectAlarm(stub)).toBe(false);
 	});
 
