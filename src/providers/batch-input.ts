@@ -32,7 +32,7 @@ export type Checked<T> = { ok: true; value: T } | { ok: false; problems: BatchIn
 
 /** At most this many problems are listed in one error message, and kept on a failed batch. */
 const PROBLEMS_SHOWN = 10;
-export const PROBLEMS_KEPT = 100;
+const PROBLEMS_KEPT = 100;
 
 /** Where a problem is, as a person reads it: "line 3" (OpenAI) or "requests[2]" (Anthropic). */
 const placeOf = (api: "openai" | "anthropic", problem: BatchInputError) =>
