@@ -14,6 +14,7 @@ import {
 import { REGISTRY_NAME } from "../durable/registry.ts";
 import type { Usage } from "../providers/types.ts";
 import type { Cost } from "./caller-request.ts";
+import { endUserLimits, limitsCost, modelRefusal } from "./model-rule.ts";
 
 /** How a line's send ended, for its charge: what the provider reported, nothing, or unknown. */
 export type LineSettlement =
@@ -34,7 +35,7 @@ export type LineCharge =
 			settle(settlement: LineSettlement): Promise<void>;
 	  }
 	/** Refused: the budget is used up (held: by requests in flight, so it frees within seconds). */
-	| { kind: "refused"; status: 400 | 429; code: string; message: string; held: boolean };
+	| { kind: "refused"; status: 400 | 403 | 429; code: string; message: string; held: boolean };
 
 /** How long an isolate trusts a runtime tenant's policy read from the registry. */
 const POLICY_CACHE_MS = 4_000;
@@ -76,6 +77,19 @@ export class LineLedger {
 
 	/** Reserves a line's estimate before it asks its pool, or says why it may not run. */
 	async charge(cost: Cost, user: string | undefined): Promise<LineCharge> {
+		// The model rule as at validation, again at run time: the policy may have changed since.
+		const refusal =
+			this.#policy && modelRefusal(this.#policy, this.#config.prices, cost.model, user);
+		if (refusal) {
+			const status = refusal.code === "model_not_allowed" ? 403 : 400;
+			return {
+				kind: "refused",
+				status,
+				code: refusal.code,
+				held: false,
+				message: `The ${refusal.message}.`,
+			};
+		}
 		const budget = this.#policy?.budget;
 		const price = this.#config.prices[cost.model];
 		const maxOutput = cost.tokens - cost.promptTokens;
@@ -98,17 +112,8 @@ export class LineLedger {
 				},
 			};
 		}
-		const userLimits = user === undefined ? undefined : (budget.users[user] ?? budget.perUser);
-		const costLimited = hasCostLimit(budget) || hasCostLimit(userLimits);
-		if (costLimited && !price) {
-			return {
-				kind: "refused",
-				status: 400,
-				code: "model_not_priced",
-				held: false,
-				message: `Model "${cost.model}" has no price in TOLLBOOTH_CONFIG.prices, and tenant "${this.#tenant}" has a cost budget: it cannot be charged, so it is not sent. Ask the operator to add its price.`,
-			};
-		}
+		const userLimits = endUserLimits(budget, user);
+		const costLimited = limitsCost(budget, user);
 		const cheaper = budget.downgrade[cost.model];
 		const cheaperPrice = cheaper === undefined ? undefined : this.#config.prices[cheaper];
 		const id = crypto.randomUUID();
@@ -162,10 +167,6 @@ export class LineLedger {
 		this.#spends = [];
 		await this.#env.BUDGET.getByName(this.#tenant).settleSpends(spends, []);
 	}
-}
-
-function hasCostLimit(limits: { costPerDayUsd?: number; costPerMonthUsd?: number } | undefined) {
-	return limits?.costPerDayUsd !== undefined || limits?.costPerMonthUsd !== undefined;
 }
 
 function settledUsage(
