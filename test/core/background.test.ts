@@ -2,7 +2,7 @@
 // its headroom, and, with nothing else running, still using the whole refill rate.
 import { describe, expect, it } from "vitest";
 import { loadConfig, poolStateOptions } from "../../src/config.ts";
-import { BACKGROUND_HEADROOM } from "../../src/core/background.ts";
+import { BACKGROUND_BUCKET_HEADROOM, BACKGROUND_SLOT_HEADROOM } from "../../src/core/background.ts";
 import { PoolState } from "../../src/core/pool-state.ts";
 import { ask } from "./build.ts";
 
@@ -36,11 +36,11 @@ describe("background asks", () => {
 	});
 
 	it("never take the headroom of the buckets or of the concurrency slots", () => {
-		const scheduler = pool({ ...generous, burstRequests: 100, maxConcurrent: 20 });
+		const scheduler = pool({ ...generous, burstRequests: 1000, maxConcurrent: 20 });
 		let admitted = 0;
 		while (scheduler.submit(background(), 0).kind === "admitted") admitted++;
 		// 20 slots, of which a quarter stay free for interactive arrivals.
-		expect(admitted).toBe(20 * (1 - BACKGROUND_HEADROOM));
+		expect(admitted).toBe(20 * (1 - BACKGROUND_SLOT_HEADROOM));
 		// An interactive request still goes at once.
 		expect(scheduler.submit(ask({ priority: "high" }), 0).kind).toBe("admitted");
 
@@ -56,9 +56,36 @@ describe("background asks", () => {
 			byRate.release(decision.lease.ticketId, undefined, true, undefined, 0);
 			taken++;
 		}
-		expect(taken).toBe(100 * (1 - BACKGROUND_HEADROOM));
+		expect(taken).toBe(Math.round(100 * (1 - BACKGROUND_BUCKET_HEADROOM)));
 		const interactive = [1, 2, 3].map(() => byRate.submit(ask({ priority: "high" }), 0).kind);
 		expect(interactive).toEqual(["admitted", "admitted", "admitted"]);
+	});
+
+	it("go at the refill rate from the start, never emptying a minute's burst", () => {
+		const scheduler = pool({ ...generous, requestsPerMinute: 1200 });
+		let admitted = 0;
+		// The first second: a consumer asking every 10 ms takes a tenth of the burst, then the refill.
+		for (let nowMs = 0; nowMs < 1000; nowMs += 10) {
+			for (;;) {
+				const decision = scheduler.submit(background(), nowMs);
+				if (decision.kind !== "admitted") break;
+				scheduler.release(decision.lease.ticketId, undefined, true, undefined, nowMs);
+				admitted++;
+			}
+		}
+		const { capacity, remaining } = scheduler.status(1000).requests;
+		// A tenth of the burst, and a second's refill (20), at most.
+		expect(admitted).toBeLessThanOrEqual(capacity / 10 + 20);
+		expect(remaining).toBeGreaterThanOrEqual(capacity * 0.9 - 1);
+	});
+
+	it("send a line larger than the spare share once the bucket is full, never starving it", () => {
+		const scheduler = pool({ ...generous, tokensPerMinute: 40_000 });
+		const interactive = scheduler.submit(ask({ priority: "high", tokens: 8_000 }), 0);
+		expect(interactive.kind).toBe("admitted");
+		// 8,192 tokens is more than a tenth of 40,000: it waits for the bucket to fill again.
+		expect(scheduler.submit(background({ tokens: 8_192 }), 1_000).kind).toBe("rejected");
+		expect(scheduler.submit(background({ tokens: 8_192 }), 13_000).kind).toBe("admitted");
 	});
 
 	it("are refused while the provider is failing, so a batch line is never the breaker's probe", () => {
