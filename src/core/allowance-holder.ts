@@ -14,10 +14,15 @@ import {
 /** An ask for a grant waits this long for others to share its call... */
 export const ASK_DELAY_MS = 5;
 /**
- * ...and ended requests and what goes back, this long: they are not urgent (what they report was
- * reserved already), so at any rate they cost the Pool at most one call per this many ms.
+ * ...a grant whose window is over gives back what is left within this long...
  */
-export const REPORT_EVERY_MS = 20;
+export const RETURN_WITHIN_MS = 20;
+/**
+ * ...and ended requests wait this long, unless a batch goes sooner: they are not urgent (what they
+ * spent was reserved at the grant; their usage only corrects the estimate), so at any rate they
+ * cost the Pool at most one call per this many ms.
+ */
+export const REPORT_EVERY_MS = 100;
 /** The least an ask asks for: a few requests, so that a slow isolate does not ask for every one. */
 const LEAST_REQUESTS = 4;
 /** After the Pool granted nothing (it queues, or is near its limits), no ask for this long. */
@@ -29,8 +34,10 @@ export class PoolAllowanceHolder {
 	readonly holder: string;
 	readonly #wallet: AllowanceWallet<PoolDimension, AllowanceScope>;
 	#ended: EndedSpend[] = [];
+	/** When the oldest ended request or renewal not yet reported came. */
+	#reportSinceMs: number | undefined;
 	readonly #asks = new Map<string, AllowanceBatch["asks"][number]>();
-	/** Scopes with an ask not yet answered: no second ask for them until it is. */
+	/** Scopes with an ask sent and not yet answered: no second ask for them until it is. */
 	readonly #asking = new Set<string>();
 	#askAgainAtMs = 0;
 	/** A batch's round trip to the Pool, on average: a grant is asked for this much earlier. */
@@ -57,11 +64,11 @@ export class PoolAllowanceHolder {
 		if (!this.#asking.has(key) && nowMs >= this.#askAgainAtMs) {
 			const least = { requests: LEAST_REQUESTS, tokens: LEAST_REQUESTS * tokens, slots: 1 };
 			// A grant must arrive before the open ones end: ask when they have less than this left.
-			const leadMs = 2 * this.#roundTripMs + REPORT_EVERY_MS + ASK_DELAY_MS;
+			const leadMs = 2 * this.#roundTripMs + RETURN_WITHIN_MS + ASK_DELAY_MS;
 			const want = this.#wallet.want(scope, least, nowMs, leadMs);
 			if (want) {
+				// Replaces an ask not yet sent: the latest use says best what is needed.
 				this.#asks.set(key, { scope, want });
-				this.#asking.add(key);
 			}
 		}
 		return spend;
@@ -71,16 +78,23 @@ export class PoolAllowanceHolder {
 	ended(spend: Spend<PoolDimension>, ended: EndedSpend, nowMs: number): void {
 		this.#wallet.end(spend, nowMs);
 		this.#ended.push(ended);
+		this.#reportSinceMs ??= nowMs;
 	}
 
 	/** A request an allowance admitted is still running: its grant is renewed in the next batch. */
-	renew(spend: Spend<PoolDimension>): void {
+	renew(spend: Spend<PoolDimension>, nowMs: number): void {
 		this.#wallet.renew(spend);
+		this.#reportSinceMs ??= nowMs;
 	}
 
 	/** Stops spending (a send failed, the Pool asked, or the isolate is idle): the rest goes back. */
 	closeAll(): void {
 		this.#wallet.closeAll();
+	}
+
+	/** Whether an ask waits for the next batch. */
+	get asking(): boolean {
+		return this.#asks.size > 0;
 	}
 
 	/** Requests admitted from allowances and not yet ended. */
@@ -89,29 +103,33 @@ export class PoolAllowanceHolder {
 	}
 
 	/**
-	 * How long until the next batch is due: an ask within ASK_DELAY_MS, anything else within
-	 * REPORT_EVERY_MS; undefined when there is nothing to send and no grant open.
+	 * How long until the next batch is due: an ask within ASK_DELAY_MS, the rest of a grant whose
+	 * window is over within RETURN_WITHIN_MS, ended requests within REPORT_EVERY_MS (each batch
+	 * carries everything pending); undefined when nothing is pending and no grant is open.
 	 */
-	napMs(): number | undefined {
+	napMs(nowMs: number): number | undefined {
 		if (this.#asks.size > 0) return ASK_DELAY_MS;
-		if (this.#ended.length > 0 || this.#wallet.nextSpendEndMs() !== undefined) {
-			return REPORT_EVERY_MS;
-		}
-		return this.#wallet.inUse > 0 ? REPORT_EVERY_MS : undefined;
+		let dueMs = Number.POSITIVE_INFINITY;
+		if (this.#reportSinceMs !== undefined) dueMs = this.#reportSinceMs + REPORT_EVERY_MS;
+		if (this.#wallet.returnsDue(nowMs)) dueMs = Math.min(dueMs, nowMs + RETURN_WITHIN_MS);
+		const windowEndMs = this.#wallet.nextSpendEndMs();
+		if (windowEndMs !== undefined) dueMs = Math.min(dueMs, windowEndMs);
+		return dueMs === Number.POSITIVE_INFINITY ? undefined : Math.max(0, dueMs - nowMs);
 	}
 
-	/** The batch to send now, or undefined when there is nothing to say. */
+	/** The batch to send now, or undefined when nothing is due. */
 	takeBatch(nowMs: number): AllowanceBatch | undefined {
-		if (this.#ended.length === 0 && this.#asks.size === 0 && !this.#wallet.hasReports(nowMs)) {
-			return undefined;
-		}
+		const napMs = this.napMs(nowMs);
+		if (napMs === undefined || (napMs > 0 && this.#asks.size === 0)) return undefined;
 		const batch: AllowanceBatch = {
 			holder: this.holder,
 			ended: this.#ended,
 			reports: this.#wallet.reports(nowMs),
 			asks: [...this.#asks.values()],
 		};
+		for (const key of this.#asks.keys()) this.#asking.add(key);
 		this.#ended = [];
+		this.#reportSinceMs = undefined;
 		this.#asks.clear();
 		return batch;
 	}

@@ -37,8 +37,13 @@ interface ScopeUse<D extends string> {
 	/** The last tenth of a window: a rate that jumps is seen within it. */
 	recent: RateMeter<D>;
 	inUse: number;
-	/** The most in flight at once since the last ask, those turned away for want of a part included. */
+	/**
+	 * The most in flight at once in this window and in the last (`peakSinceMs` starts this one),
+	 * those turned away since the last ask for want of a part included.
+	 */
 	peak: number;
+	previousPeak: number;
+	peakSinceMs: number;
 	turnedAway: number;
 }
 
@@ -104,7 +109,7 @@ export class AllowanceWallet<D extends string, S> {
 	 */
 	spend(scope: S, amount: Partial<Quantity<D>>, nowMs: number): Spend<D> | undefined {
 		const key = this.#options.scopeKey(scope);
-		const use = this.#use(key);
+		const use = this.#use(key, nowMs);
 		use.window.add(amount, nowMs);
 		use.recent.add(amount, nowMs);
 		const dimensions = Object.keys(amount) as D[];
@@ -118,13 +123,13 @@ export class AllowanceWallet<D extends string, S> {
 			}
 			if (!best) {
 				use.turnedAway++;
-				use.peak = Math.max(use.peak, use.inUse + use.turnedAway);
+				this.#notePeak(use, use.inUse + use.turnedAway, nowMs);
 				return undefined;
 			}
 			sources.push(best);
 		}
 		use.inUse++;
-		use.peak = Math.max(use.peak, use.inUse);
+		this.#notePeak(use, use.inUse, nowMs);
 		const parts: Spend<D>["parts"] = [];
 		for (const [index, dimension] of dimensions.entries()) {
 			const held = sources[index] as Held<D, S>;
@@ -151,7 +156,7 @@ export class AllowanceWallet<D extends string, S> {
 			this.#meanHoldMs === undefined
 				? holdMs
 				: this.#meanHoldMs + HOLD_WEIGHT * (holdMs - this.#meanHoldMs);
-		this.#use(spend.scopeKey).inUse--;
+		this.#use(spend.scopeKey, nowMs).inUse--;
 		for (const { grantId, amount } of spend.parts) {
 			const held = this.#held.get(grantId);
 			if (!held) continue;
@@ -208,6 +213,18 @@ export class AllowanceWallet<D extends string, S> {
 		return false;
 	}
 
+	/**
+	 * Whether a grant has something to give back at nowMs: its window is over, or it is closed and
+	 * either done with or holding slots its requests gave back since.
+	 */
+	returnsDue(nowMs: number): boolean {
+		for (const held of this.#held.values()) {
+			if (held.closed ? held.inUse === 0 || !isZero(held.returned) : nowMs >= held.spendUntilMs)
+				return true;
+		}
+		return false;
+	}
+
 	/** Spends not yet ended, over every grant. */
 	get inUse(): number {
 		let inUse = 0;
@@ -234,7 +251,7 @@ export class AllowanceWallet<D extends string, S> {
 	want(scope: S, least: Partial<Quantity<D>>, nowMs: number, leadMs = 0): Quantity<D> | undefined {
 		const { windowMs, reusable, dimensions } = this.#options;
 		const key = this.#options.scopeKey(scope);
-		const use = this.#use(key);
+		const use = this.#use(key, nowMs);
 		const expected = this.#expected(use, nowMs);
 		const left = zeroOf(dimensions);
 		const lastingMs = Math.max(windowMs / 2, leadMs);
@@ -242,6 +259,8 @@ export class AllowanceWallet<D extends string, S> {
 			if (!held.closed && held.spendUntilMs - nowMs > lastingMs) addTo(left, held.left);
 		}
 		const wanted = zeroOf(dimensions);
+		const { counted } = this.#options;
+		wanted[counted] = Math.max(least[counted] ?? 0, Math.ceil(expected[counted]));
 		let short = false;
 		for (const dimension of dimensions) {
 			const floor = least[dimension] ?? 0;
@@ -250,16 +269,20 @@ export class AllowanceWallet<D extends string, S> {
 				// standard deviations more (their number in flight jumps around that mean, as a
 				// Poisson count), or half again the most in flight lately; one more, at least `least`.
 				const busy = (expected[this.#options.counted] * (this.#meanHoldMs ?? 0)) / windowMs;
-				const most = Math.max(busy + 3 * Math.sqrt(busy), 1.5 * use.peak);
+				this.#notePeak(use, use.inUse, nowMs);
+				const peak = Math.max(use.peak, use.previousPeak);
+				const most = Math.max(busy + 3 * Math.sqrt(busy), 1.5 * peak);
 				wanted[dimension] = Math.max(floor, Math.ceil(most) + 1);
 				if (left[dimension] < 1) short = true;
 			} else {
-				wanted[dimension] = Math.max(floor, Math.ceil(expected[dimension]));
+				// As much per request as lately, for every request wanted: no part runs out first.
+				const perCounted = expected[counted] > 0 ? expected[dimension] / expected[counted] : 0;
+				const scaled = Math.ceil(Math.max(expected[dimension], perCounted * wanted[counted]));
+				wanted[dimension] = Math.max(floor, scaled);
 				if (left[dimension] < wanted[dimension] / 2 || left[dimension] < floor) short = true;
 			}
 		}
 		if (!short) return undefined;
-		use.peak = use.inUse;
 		use.turnedAway = 0;
 		return wanted;
 	}
@@ -291,7 +314,17 @@ export class AllowanceWallet<D extends string, S> {
 		return expected;
 	}
 
-	#use(key: string): ScopeUse<D> {
+	#notePeak(use: ScopeUse<D>, inFlight: number, nowMs: number): void {
+		const { windowMs } = this.#options;
+		if (nowMs >= use.peakSinceMs + windowMs) {
+			use.previousPeak = nowMs < use.peakSinceMs + 2 * windowMs ? use.peak : 0;
+			use.peak = 0;
+			use.peakSinceMs = nowMs;
+		}
+		use.peak = Math.max(use.peak, inFlight);
+	}
+
+	#use(key: string, nowMs: number): ScopeUse<D> {
 		let use = this.#uses.get(key);
 		if (!use) {
 			const { dimensions, windowMs } = this.#options;
@@ -300,6 +333,8 @@ export class AllowanceWallet<D extends string, S> {
 				recent: new RateMeter(dimensions, windowMs / RECENT_SHARES),
 				inUse: 0,
 				peak: 0,
+				previousPeak: 0,
+				peakSinceMs: nowMs,
 				turnedAway: 0,
 			};
 			this.#uses.set(key, use);

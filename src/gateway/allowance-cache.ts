@@ -1,11 +1,13 @@
-// The isolate's allowances from one Pool: requests admitted from them with no round trip, and one
-// batch RPC every few milliseconds that carries the ended requests, what goes back, and asks for
-// more. Nothing on a response's path waits for it, and no request waits on another's promise
-// (workerd cancels a request that does): the batches run in the request that started them.
+// The isolate's allowances from one Pool: requests admitted from them with no round trip, and a
+// batch RPC when one is due (core/allowance-holder.ts: an ask within 5 ms, ended requests within
+// 100 ms) that carries everything pending. Nothing on a response's path waits for it, and no request
+// waits on another's promise (workerd cancels a request that does): batches run in the request
+// that started their loop.
 
 import type { AllowanceBatch, Pool, RateLimitView } from "../durable/pool.ts";
 import {
 	type AllowanceScope,
+	ASK_DELAY_MS,
 	type EndedSpend,
 	PoolAllowanceHolder,
 	type PoolDimension,
@@ -38,6 +40,10 @@ export class AllowanceCache {
 	#limits: RateLimitView | undefined;
 	/** The loop of batches in charge now, if any (an older one past its limit may still finish). */
 	#loop: object | undefined;
+	/** When that loop wakes next. */
+	#loopWakeMs = 0;
+	/** An ask goes by itself shortly (see #askSoon). */
+	#askingSoon = false;
 
 	constructor(namespace: PoolNamespace, pool: string, spendWindowMs: number) {
 		this.#namespace = namespace;
@@ -52,8 +58,13 @@ export class AllowanceCache {
 	admit(scope: AllowanceScope, tokens: number, keepAlive: KeepAlive): AllowanceSpend | undefined {
 		// Grants come only with an answer, which carries the limits: none before the first.
 		const limits = this.#limits;
-		const spend = this.#holder.admit(scope, tokens, Date.now());
-		this.#start(keepAlive);
+		const nowMs = Date.now();
+		const spend = this.#holder.admit(scope, tokens, nowMs);
+		if (this.#holder.asking && this.#loop && this.#loopWakeMs > nowMs + ASK_DELAY_MS) {
+			this.#askSoon(keepAlive);
+		} else {
+			this.#start(keepAlive);
+		}
 		return spend && limits && { spend, scope, tokens, limits };
 	}
 
@@ -70,7 +81,7 @@ export class AllowanceCache {
 
 	/** A request an allowance admitted is still running: its grant is renewed in the next batch. */
 	renew(spent: AllowanceSpend, keepAlive: KeepAlive): void {
-		this.#holder.renew(spent.spend);
+		this.#holder.renew(spent.spend, Date.now());
 		this.#start(keepAlive);
 	}
 
@@ -82,10 +93,28 @@ export class AllowanceCache {
 
 	/** Starts a loop of batches in the calling request, unless one is in charge already. */
 	#start(keepAlive: KeepAlive): void {
-		if (this.#loop || this.#holder.napMs() === undefined) return;
+		if (this.#loop || this.#holder.napMs(Date.now()) === undefined) return;
 		const loop = {};
 		this.#loop = loop;
 		keepAlive(this.#run(loop));
+	}
+
+	/**
+	 * An ask made while the loop naps for longer (until ended requests are due): sent by itself
+	 * ASK_DELAY_MS from now, in the calling request, with whatever else is pending. (A request
+	 * cannot wake the loop another one runs: that would make it wait on the other's promise.)
+	 */
+	#askSoon(keepAlive: KeepAlive): void {
+		if (this.#askingSoon) return;
+		this.#askingSoon = true;
+		const send = async () => {
+			await new Promise((woken) => setTimeout(woken, ASK_DELAY_MS));
+			this.#askingSoon = false;
+			const nowMs = Date.now();
+			const batch = this.#holder.asking ? this.#holder.takeBatch(nowMs) : undefined;
+			if (batch) await this.#send(batch, nowMs);
+		};
+		keepAlive(send());
 	}
 
 	/**
@@ -96,7 +125,10 @@ export class AllowanceCache {
 	async #run(loop: object): Promise<void> {
 		const startedMs = Date.now();
 		try {
-			for (let napMs = this.#holder.napMs(); napMs !== undefined; napMs = this.#holder.napMs()) {
+			for (;;) {
+				const napMs = this.#holder.napMs(Date.now());
+				if (napMs === undefined) return;
+				this.#loopWakeMs = Date.now() + napMs;
 				await new Promise((woken) => setTimeout(woken, napMs));
 				if (this.#loop !== loop && this.#loop !== undefined) return;
 				const nowMs = Date.now();
