@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { TEST_PROVIDER_KEY, testConfig } from "./test/support/test-config.ts";
+import { TEST_PROVIDER_KEY, TEST_WEBHOOK_SECRET, testConfig } from "./test/support/test-config.ts";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 
@@ -15,6 +15,7 @@ export default defineConfig({
 							bindings: {
 								TOLLBOOTH_CONFIG: JSON.stringify(testConfig),
 								TEST_PROVIDER_KEY,
+								TEST_WEBHOOK_SECRET,
 							},
 						},
 					}),

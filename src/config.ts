@@ -207,6 +207,16 @@ export const tenantPolicySchema = z.strictObject({
 		{},
 	),
 	budget: z.optional(budgetSchema),
+	/**
+	 * Completion webhooks of this tenant's batches (README "Batch webhooks"): signed with the Worker
+	 * secret named `secret`; sent to `url` unless a batch names its own (metadata.webhook_url).
+	 */
+	webhook: z.optional(
+		z.strictObject({
+			secret: z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a Worker secret name")),
+			url: z.optional(z.url({ protocol: /^https?$/ })),
+		}),
+	),
 });
 
 const tenantSchema = z.extend(tenantPolicySchema, {
@@ -230,6 +240,11 @@ export const configSchema = z
 		maxBodyBytes: z._default(positiveInt, 10 * 1024 * 1024),
 		/** SHA-256 (hex) of each admin token for /admin/*; none: the admin API is off. */
 		adminKeySha256: z._default(z.array(sha256Hex), []),
+		/**
+		 * Hosts batch completion webhooks may be sent to ("hooks.example.com", "127.0.0.1:8789", or
+		 * "*.example.com"); none: no webhooks.
+		 */
+		webhookHosts: z._default(z.array(z.string().check(z.minLength(1))), []),
 		/** Prices by model, for cost budgets (README "Budgets" has a starter table). */
 		prices: z._default(z.record(z.string().check(z.minLength(1)), priceSchema), {}),
 	})
@@ -417,7 +432,9 @@ export function poolStateOptions(pool: PoolConfig, tenants: TenantConfig[]): Poo
 }
 
 /** Each tenant's weight and own limits, as a pool's scheduler takes them. */
-export function tenantPolicies(tenants: TenantConfig[]): PoolStateOptions["scheduler"]["tenants"] {
+export function tenantPolicies(
+	tenants: Pick<TenantPolicy, "name" | "weight" | "limits">[],
+): PoolStateOptions["scheduler"]["tenants"] {
 	return Object.fromEntries(
 		tenants.map((tenant) => [tenant.name, { weight: tenant.weight, ...tenant.limits }]),
 	);

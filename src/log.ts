@@ -5,9 +5,17 @@
 /**
  * What happened: `answer` a non-2xx answer to a caller; `config_error` an invalid TOLLBOOTH_CONFIG;
  * `unreachable` a provider that could not be reached; `retry`, `pause` and `breaker` a resend, a
- * pool paused by a provider 429, and a circuit breaker changing state.
+ * pool paused by a provider 429, and a circuit breaker changing state; `registry` a Pool that could
+ * not read the runtime tenants.
  */
-export type LogEvent = "answer" | "config_error" | "unreachable" | "retry" | "pause" | "breaker";
+export type LogEvent =
+	| "answer"
+	| "config_error"
+	| "unreachable"
+	| "retry"
+	| "pause"
+	| "breaker"
+	| "registry";
 
 export interface LogFields {
 	pool?: string;

@@ -2,7 +2,7 @@
 // its own, for end-to-end tests and benchmarks; stop() ends its whole process group.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join, relative, resolve } from "node:path";
@@ -150,6 +150,8 @@ async function snapshotWorker(
 	}
 	const config = join(directory, "wrangler.toml");
 	await copyFile(WRANGLER_TOML, config);
+	// [assets] directory is relative to the configuration: the dashboard's files go beside it.
+	await cp(join(PROJECT_ROOT, "public"), join(directory, "public"), { recursive: true });
 	// Without an entry: [env.dev]'s main, src/dev.ts (the gateway with the built-in mock).
 	const script = basename(entry ?? "src/dev.ts").replace(/\.ts$/, ".js");
 	return { script: join(outdir, script), config };

@@ -36,8 +36,26 @@ export interface BatchRecord {
 	cancellingMs?: number;
 	cancelledMs?: number;
 	expiredMs?: number;
+	failedMs?: number;
 	outputFileId?: string;
 	errorFileId?: string;
+	/** Why a batch failed at validation (its input), in OpenAI's shape. */
+	errors?: BatchInputError[];
+	webhook?: WebhookTarget;
+}
+
+/** One problem of a batch's input, in OpenAI's `errors.data` shape: `line` is 1-based, or null. */
+export interface BatchInputError {
+	code: string;
+	message: string;
+	param: string | null;
+	line: number | null;
+}
+
+/** Where a batch's completion webhook goes, and the Worker secret (by name) that signs it. */
+export interface WebhookTarget {
+	url: string;
+	secretName: string;
 }
 
 /** Lines by how they ended, and the lines not recorded yet. */
@@ -63,6 +81,7 @@ export interface NewBatch {
 	completionWindow: string;
 	metadata: Record<string, string> | null;
 	total: number;
+	webhook?: WebhookTarget;
 }
 
 /** "24h", "90m", "3600s": a completion window in ms, or undefined when it is not one. */
@@ -81,6 +100,24 @@ export function startBatch(batch: NewBatch, windowMs: number, nowMs: number): Ba
 		status: "in_progress",
 		createdMs: nowMs,
 		inProgressMs: nowMs,
+		expiresMs: nowMs + windowMs,
+	};
+}
+
+/** A batch whose input was refused: failed at once, with no line to run. */
+export function failBatch(
+	batch: NewBatch,
+	errors: BatchInputError[],
+	windowMs: number,
+	nowMs: number,
+): BatchRecord {
+	return {
+		...batch,
+		total: 0,
+		status: "failed",
+		errors,
+		createdMs: nowMs,
+		failedMs: nowMs,
 		expiresMs: nowMs + windowMs,
 	};
 }

@@ -6,9 +6,11 @@ import { type LineResult, outcomeOf, resultLine } from "../core/batch-results.ts
 import {
 	advanceBatch,
 	type BatchApi,
+	type BatchInputError,
 	type BatchRecord,
 	cancelBatch,
 	dueForResults,
+	failBatch,
 	finishBatch,
 	isTerminal,
 	type LineCounts,
@@ -18,14 +20,28 @@ import {
 	startBatch,
 	type UnfinishedReason,
 } from "../core/batch-state.ts";
-import { newId, putFile } from "./batch-files.ts";
+import { type WebhookDelivery, type WebhookState, webhookBody } from "../core/batch-webhook.ts";
+import { newId, OUTPUT_FILE_TTL_MS, putFile } from "./batch-files.ts";
+import { indexBatch } from "./batch-index.ts";
+import { sendWebhook } from "./batch-webhook.ts";
 
 export { completionWindowMs, isTerminal } from "../core/batch-state.ts";
-export type { BatchApi, BatchRecord, LineCounts, LineResult, NewBatch };
+export type { BatchApi, BatchInputError, BatchRecord, LineCounts, LineResult, NewBatch };
 
 export interface BatchView {
 	record: BatchRecord;
 	counts: LineCounts;
+	/** Its completion webhook, once the batch has ended with one to send. */
+	webhook?: WebhookStatus;
+}
+
+/** How a batch's webhook stands, as an operator sees it (never its secret's name or body). */
+export interface WebhookStatus {
+	url: string;
+	state: WebhookState;
+	attempts: number;
+	/** When the next try is due, while pending. */
+	nextMs?: number;
 }
 
 /** Whether a delivered line should be sent: yes, already answered, or the batch has stopped. */
@@ -36,10 +52,14 @@ const SCHEMA = [
 	`CREATE TABLE IF NOT EXISTS lines (custom_id TEXT PRIMARY KEY, position INTEGER NOT NULL,
 		outcome TEXT, result TEXT, last_error TEXT)`,
 	"CREATE INDEX IF NOT EXISTS lines_by_position ON lines (position)",
+	"CREATE TABLE IF NOT EXISTS webhook (id INTEGER PRIMARY KEY CHECK (id = 1), delivery TEXT NOT NULL)",
 ];
 
 export class Batch extends DurableObject<Env> {
 	#record: BatchRecord | undefined;
+	/** The status last written to the index of all batches by this instance. */
+	#indexedStatus: string | undefined;
+	#indexing: Promise<void> = Promise.resolve();
 	#finishing: Promise<void> | undefined;
 
 	constructor(ctx: DurableObjectState, env: Env) {
@@ -51,10 +71,22 @@ export class Batch extends DurableObject<Env> {
 		});
 	}
 
-	/** Stores a new batch and its lines' ids, in progress. Creating it again answers the first. */
-	async create(batch: NewBatch, customIds: string[], windowMs: number): Promise<BatchView> {
+	/**
+	 * Stores a new batch and its lines' ids, in progress; or, given its input's errors, failed with
+	 * no line to run. Creating it again answers the first.
+	 */
+	async create(
+		batch: NewBatch,
+		customIds: string[],
+		windowMs: number,
+		errors: BatchInputError[] = [],
+	): Promise<BatchView> {
 		if (!this.#record) {
-			const record = startBatch(batch, windowMs, Date.now());
+			const now = Date.now();
+			const record =
+				errors.length > 0
+					? failBatch(batch, errors, windowMs, now)
+					: startBatch(batch, windowMs, now);
 			this.ctx.storage.transactionSync(() => {
 				customIds.forEach((customId, position) => {
 					this.ctx.storage.sql.exec(
@@ -64,9 +96,11 @@ export class Batch extends DurableObject<Env> {
 					);
 				});
 				this.#save(record);
+				if (isTerminal(record.status)) this.#queueWebhook(now);
 			});
 			await this.#arrangeAlarm();
 		}
+		await this.#syncIndex();
 		return this.#view();
 	}
 
@@ -76,7 +110,14 @@ export class Batch extends DurableObject<Env> {
 	}
 
 	#view(): BatchView {
-		return { record: this.#batch(), counts: this.#counts() };
+		const webhook = this.#webhook();
+		const status = webhook && {
+			url: webhook.url,
+			state: webhook.state,
+			attempts: webhook.attempts,
+			...(webhook.state === "pending" && { nextMs: webhook.nextMs }),
+		};
+		return { record: this.#batch(), counts: this.#counts(), ...(status && { webhook: status }) };
 	}
 
 	/** Asked before a delivered line is sent, so a duplicate or a stopped batch sends nothing. */
@@ -131,6 +172,7 @@ export class Batch extends DurableObject<Env> {
 			this.#save(record);
 			await this.#arrangeAlarm();
 		}
+		await this.#syncIndex();
 		return this.#view();
 	}
 
@@ -143,6 +185,46 @@ export class Batch extends DurableObject<Env> {
 
 	override async alarm(): Promise<void> {
 		await this.#advance();
+		await this.#sendDueWebhook();
+	}
+
+	#webhook(): WebhookDelivery | undefined {
+		const row = this.ctx.storage.sql
+			.exec<{ delivery: string }>("SELECT delivery FROM webhook")
+			.toArray()[0];
+		return row ? (JSON.parse(row.delivery) as WebhookDelivery) : undefined;
+	}
+
+	/** The batch has ended: its webhook, if it has one, is due now, with the body frozen. */
+	#queueWebhook(nowMs: number): void {
+		const record = this.#batch();
+		if (!record.webhook) return;
+		const delivery: WebhookDelivery = {
+			...record.webhook,
+			body: webhookBody(record, this.#counts()),
+			state: "pending",
+			attempts: 0,
+			nextMs: nowMs,
+		};
+		this.ctx.storage.sql.exec(
+			"INSERT OR REPLACE INTO webhook (id, delivery) VALUES (1, ?)",
+			JSON.stringify(delivery),
+		);
+	}
+
+	async #sendDueWebhook(): Promise<void> {
+		const delivery = this.#webhook();
+		const now = Date.now();
+		if (delivery?.state !== "pending" || delivery.nextMs > now) return;
+		const { id: batchId, tenant, pool } = this.#batch();
+		const env = this.env as unknown as Record<string, unknown>;
+		const send: typeof fetch = (input, init) => fetch(input, init);
+		const next = await sendWebhook(delivery, { batchId, tenant, pool }, env, send, now);
+		this.ctx.storage.sql.exec(
+			"UPDATE webhook SET delivery = ? WHERE id = 1",
+			JSON.stringify(next.delivery),
+		);
+		await this.#arrangeAlarm();
 	}
 
 	#batch(): BatchRecord {
@@ -191,7 +273,29 @@ export class Batch extends DurableObject<Env> {
 			});
 			await this.#finishing;
 		}
+		await this.#syncIndex();
 		await this.#arrangeAlarm();
+	}
+
+	/**
+	 * Keeps the batch's status in the index of all batches (GET /admin/batches filters on it). One
+	 * write at a time, each of the status current when it starts, so the last written is the latest.
+	 */
+	async #syncIndex(): Promise<void> {
+		this.#indexing = this.#indexing.then(async () => {
+			const record = this.#record;
+			if (!record || record.status === this.#indexedStatus) return;
+			try {
+				await indexBatch(this.env.BATCH_FILES, record);
+				this.#indexedStatus = record.status;
+			} catch (error) {
+				// The next change tries again; the batch itself is unaffected.
+				console.error(
+					JSON.stringify({ event: "batch_index", batch: record.id, message: String(error) }),
+				);
+			}
+		});
+		await this.#indexing;
 	}
 
 	/** Closes the lines that never ran, writes the result files, and ends the batch. */
@@ -220,9 +324,10 @@ export class Batch extends DurableObject<Env> {
 			const id = newId("file-");
 			const file = { id, tenant: record.tenant, pool: record.pool, purpose: "batch_output" };
 			const filename = `${record.id}_${suffix}.jsonl`;
+			const createdMs = Date.now();
 			await putFile(
 				this.env.BATCH_FILES,
-				{ ...file, filename, createdMs: Date.now() },
+				{ ...file, filename, createdMs, expiresMs: createdMs + OUTPUT_FILE_TTL_MS },
 				`${lines.join("\n")}\n`,
 			);
 			return id;
@@ -233,11 +338,20 @@ export class Batch extends DurableObject<Env> {
 			if (succeeded.length > 0) files.outputFileId = await write(succeeded, "output");
 			if (failed.length > 0) files.errorFileId = await write(failed, "error");
 		}
-		this.#save(finishBatch(this.#batch(), files, Date.now()));
+		const now = Date.now();
+		this.#save(finishBatch(this.#batch(), files, now));
+		this.#queueWebhook(now);
 	}
 
+	/** The next of: the batch's own due time, and its webhook's next send. */
 	async #arrangeAlarm(): Promise<void> {
-		const dueMs = this.#record && nextDueMs(this.#record);
+		const webhook = this.#record && this.#webhook();
+		const times = [
+			this.#record && nextDueMs(this.#record),
+			webhook?.state === "pending" ? webhook.nextMs : undefined,
+		];
+		const due = times.filter((ms) => ms !== undefined);
+		const dueMs = due.length > 0 ? Math.min(...due) : undefined;
 		if (dueMs === undefined) await this.ctx.storage.deleteAlarm();
 		else await this.ctx.storage.setAlarm(dueMs);
 	}

@@ -1,13 +1,7 @@
 // The Pool Durable Object: one per upstream API key, named by its pool. A shell around the core
 // PoolState that keeps what is the runtime's: waiters' promises, timers, the alarm, SQLite.
 import { DurableObject } from "cloudflare:workers";
-import {
-	type ConfigResult,
-	loadConfig,
-	type PoolConfig,
-	poolStateOptions,
-	tenantPolicies,
-} from "../config.ts";
+import { type ConfigResult, loadConfig, type PoolConfig, poolStateOptions } from "../config.ts";
 import type { ReportedLimits } from "../core/limit-learning.ts";
 import type { AllowanceAnswer, AllowanceBatch } from "../core/pool-allowances.ts";
 import { type Admission, type AttemptReport, PoolState } from "../core/pool-state.ts";
@@ -16,6 +10,7 @@ import type { TimeSeriesSnapshot } from "../core/time-series.ts";
 import type { AcquireRequest, AcquireResult, AttemptAnswer, PoolObjectStatus } from "./pool-api.ts";
 import { logPoolEvent } from "./pool-events.ts";
 import { PoolStorage } from "./pool-storage.ts";
+import { PoolTenants } from "./pool-tenants.ts";
 
 export * from "./pool-api.ts";
 
@@ -50,6 +45,8 @@ export function poolNameOf(objectName: string): string {
 
 export class Pool extends DurableObject<Env> {
 	#state: PoolState | undefined;
+	/** TOLLBOOTH_CONFIG's tenants and the registry's runtime tenants, as the scheduler sees them. */
+	#tenants: PoolTenants | undefined;
 	#config: PoolConfig | undefined;
 	/** The configuration the pool was built or last updated from. */
 	#loaded: ConfigResult | undefined;
@@ -72,6 +69,8 @@ export class Pool extends DurableObject<Env> {
 
 	/** Admits the request now, or once it fits (the promise stays pending while it waits). */
 	async acquire(request: AcquireRequest): Promise<AcquireResult> {
+		const learning = this.#tenantKnown(request.tenant);
+		if (learning) await learning;
 		return this.#submit(request, 1);
 	}
 
@@ -135,6 +134,8 @@ export class Pool extends DurableObject<Env> {
 	async allowances(
 		batch: AllowanceBatch,
 	): Promise<AllowanceAnswer & { limits: RateLimitView; nowMs: number }> {
+		const asking = batch.asks.map((ask) => this.#tenantKnown(ask.scope.tenant));
+		if (asking.some(Boolean)) await Promise.all(asking);
 		const now = Date.now();
 		const pool = this.#pool();
 		const answer = pool.settleAllowances(batch, now);
@@ -178,6 +179,12 @@ export class Pool extends DurableObject<Env> {
 		this.#pool();
 		this.#settle(Date.now());
 		this.#persistNow();
+	}
+
+	/** Undefined at once for a tenant whose policy the pool has; else waits for the registry. */
+	#tenantKnown(tenant: string): Promise<void> | undefined {
+		this.#pool();
+		return this.#tenants?.ready(tenant, Date.now());
 	}
 
 	#submit(request: AcquireRequest, attempt: number): Promise<AcquireResult> {
@@ -276,9 +283,9 @@ export class Pool extends DurableObject<Env> {
 		if (this.#state && loaded === this.#loaded) return this.#state;
 		if (!loaded.ok) throw new Error(loaded.message);
 		this.#loaded = loaded;
-		if (this.#state) {
+		if (this.#state && this.#tenants) {
 			// The configuration changed: tenants' weights and limits apply from the next decision.
-			this.#state.setTenants(tenantPolicies(loaded.config.tenants), Date.now());
+			this.#tenants.setConfigured(loaded.config.tenants);
 			return this.#state;
 		}
 		const name = poolNameOf(this.ctx.id.name ?? "");
@@ -286,7 +293,12 @@ export class Pool extends DurableObject<Env> {
 		if (!config) throw new Error(`no pool named "${name}" in the configuration`);
 		this.#config = config;
 		const options = poolStateOptions(config, loaded.config.tenants);
-		this.#state = new PoolState(options, this.#storage.load(), Date.now());
-		return this.#state;
+		const state = new PoolState(options, this.#storage.load(), Date.now());
+		this.#state = state;
+		this.#tenants = new PoolTenants(name, this.env.REGISTRY, (tenants) =>
+			state.setTenants(tenants, Date.now()),
+		);
+		this.#tenants.setConfigured(loaded.config.tenants);
+		return state;
 	}
 }

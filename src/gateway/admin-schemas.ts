@@ -1,5 +1,5 @@
-// The admin API's bodies and answers as zod schemas: validation of every body, its field-named
-// errors, and the OpenAPI document, all from the same definitions.
+// The admin API's bodies and answers as zod schemas: validation of every body with field-named
+// errors; admin-openapi.ts builds the OpenAPI document from the same definitions.
 import * as z from "zod/mini";
 import { configErrorMessage, tenantPolicySchema } from "../config.ts";
 import { GatewayError } from "./errors.ts";
@@ -29,33 +29,35 @@ export const usageQuerySchema = z.strictObject({
 	by: z.optional(z.literal("user")),
 });
 
-const errorSchema = z.object({
-	error: z.object({
-		message: z.string(),
-		type: z.string(),
-		/** The field at fault, e.g. "budget.tokensPerDay", or null. */
-		param: z.nullable(z.string()),
-		code: z.string(),
-	}),
-});
+/** A batch's statuses, as OpenAI names them (GET /admin/batches filters on them). */
+export const BATCH_STATUSES = [
+	"validating",
+	"in_progress",
+	"finalizing",
+	"completed",
+	"failed",
+	"expired",
+	"cancelling",
+	"cancelled",
+] as const;
 
-const keySchema = z.object({
-	id: z.string(),
-	prefix: z.string(),
-	createdAt: z.string(),
-	expiresAt: z.nullable(z.string()),
-	lastUsedAt: z.nullable(z.string()),
-});
-
-const usageRowSchema = z.object({
-	date: z.string(),
-	user: z.optional(z.string()),
-	model: z.string(),
-	requests: z.number(),
-	inputTokens: z.number(),
-	cachedInputTokens: z.number(),
-	outputTokens: z.number(),
-	costUsd: z.number(),
+export const batchesQuerySchema = z.strictObject({
+	tenant: z.optional(z.string()),
+	pool: z.optional(z.string()),
+	status: z.optional(z.enum(BATCH_STATUSES)),
+	/** Batches per page: 1 to 100, default 20. */
+	limit: z.optional(
+		z
+			.string()
+			.check(
+				z.refine(
+					(raw) => /^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 100,
+					"must be a whole number from 1 to 100",
+				),
+			),
+	),
+	/** The last id of the previous page. */
+	after: z.optional(z.string()),
 });
 
 /** The body parsed by `schema`, or a 400 naming the first bad field (all are in the message). */
@@ -75,113 +77,4 @@ export function parseBody<T>(schema: z.ZodMiniType<T>, value: unknown, prefix = 
 			details: { param: first ? fieldOf(first.path) || null : null, code: "invalid_body" },
 		},
 	);
-}
-
-function jsonSchema(schema: z.ZodMiniType, io: "input" | "output" = "output"): unknown {
-	const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<
-		string,
-		unknown
-	>;
-	return rest;
-}
-
-const json = (ref: string) => ({
-	"application/json": { schema: { $ref: `#/components/schemas/${ref}` } },
-});
-const errors = {
-	"400": { description: "A bad body or query; `param` names the field.", content: json("Error") },
-	"401": { description: "No or wrong admin token.", content: json("Error") },
-	"404": { description: "No such tenant or key.", content: json("Error") },
-	"409": {
-		description: "The name is taken, or belongs to TOLLBOOTH_CONFIG.",
-		content: json("Error"),
-	},
-	"413": { description: "The body is larger than 64 KiB.", content: json("Error") },
-};
-const tenantParam = { name: "tenant", in: "path", required: true, schema: { type: "string" } };
-
-let openApi: unknown;
-
-/** The OpenAPI 3.1 document of the tenants API, built once per isolate. */
-export function openApiDocument(): unknown {
-	openApi ??= {
-		openapi: "3.1.0",
-		info: { title: "tollbooth admin API", version: "1" },
-		components: {
-			securitySchemes: { admin: { type: "http", scheme: "bearer" } },
-			schemas: {
-				TenantBody: jsonSchema(tenantBodySchema, "input"),
-				Tenant: jsonSchema(tenantBodySchema),
-				KeyBody: jsonSchema(keyBodySchema, "input"),
-				Key: jsonSchema(keySchema),
-				UsageRow: jsonSchema(usageRowSchema),
-				Error: jsonSchema(errorSchema),
-			},
-		},
-		security: [{ admin: [] }],
-		paths: {
-			"/admin/tenants": {
-				get: {
-					summary: "Every tenant, configured and runtime",
-					responses: { "200": { description: "{ tenants: Tenant[] }" }, ...errors },
-				},
-				post: {
-					summary: "Create a runtime tenant",
-					requestBody: { required: true, content: json("TenantBody") },
-					responses: { "201": { description: "The tenant", content: json("Tenant") }, ...errors },
-				},
-			},
-			"/admin/tenants/{tenant}": {
-				parameters: [tenantParam],
-				get: {
-					summary: "One tenant",
-					responses: { "200": { description: "The tenant", content: json("Tenant") }, ...errors },
-				},
-				patch: {
-					summary: "Change a runtime tenant's fields (the top-level fields given replace the old)",
-					requestBody: { required: true, content: json("TenantBody") },
-					responses: { "200": { description: "The tenant", content: json("Tenant") }, ...errors },
-				},
-				delete: {
-					summary: "Delete a runtime tenant and its keys",
-					responses: { "204": { description: "Deleted" }, ...errors },
-				},
-			},
-			"/admin/tenants/{tenant}/keys": {
-				parameters: [tenantParam],
-				post: {
-					summary: "Issue a key (shown once)",
-					requestBody: { content: json("KeyBody") },
-					responses: { "201": { description: "{ id, key, prefix, expiresAt }" }, ...errors },
-				},
-				get: {
-					summary: "The tenant's keys (never the keys themselves)",
-					responses: { "200": { description: "{ keys: Key[] }" }, ...errors },
-				},
-			},
-			"/admin/tenants/{tenant}/keys/{id}": {
-				parameters: [
-					tenantParam,
-					{ name: "id", in: "path", required: true, schema: { type: "string" } },
-				],
-				delete: {
-					summary: "Revoke a key (everywhere within 5 s)",
-					responses: { "204": { description: "Revoked" }, ...errors },
-				},
-			},
-			"/admin/tenants/{tenant}/usage": {
-				parameters: [
-					tenantParam,
-					{ name: "from", in: "query", required: true, schema: { type: "string", format: "date" } },
-					{ name: "to", in: "query", required: true, schema: { type: "string", format: "date" } },
-					{ name: "by", in: "query", schema: { enum: ["user"] } },
-				],
-				get: {
-					summary: "Exact usage per day and model (and end user)",
-					responses: { "200": { description: "{ tenant, rows: UsageRow[] }" }, ...errors },
-				},
-			},
-		},
-	};
-	return openApi;
 }

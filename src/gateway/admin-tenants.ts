@@ -1,16 +1,10 @@
 // /admin/tenants: runtime tenants, their gateway keys and their exact usage, over the registry and
 // budget Durable Objects; mounted by admin.ts behind its admin token. Errors: 4xx in one shape,
 // { error: { message, type, param (the field at fault), code } }.
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import type { Config, TenantPolicy } from "../config.ts";
 import { REGISTRY_NAME, type TenantRecord } from "../durable/registry.ts";
-import {
-	keyBodySchema,
-	openApiDocument,
-	parseBody,
-	tenantBodySchema,
-	usageQuerySchema,
-} from "./admin-schemas.ts";
+import { keyBodySchema, parseBody, tenantBodySchema, usageQuerySchema } from "./admin-schemas.ts";
 import { sha256Hex } from "./auth.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
@@ -93,8 +87,6 @@ async function runtimeTenant(env: Env, config: Config, name: string): Promise<Te
 	if (!record) fail(404, `No tenant named "${name}".`, "unknown_tenant", "tenant");
 	return record;
 }
-
-adminTenants.get("/openapi.json", (c) => c.json(openApiDocument() as object));
 
 adminTenants.get("/tenants", async (c) => {
 	const runtime = await registryOf(c.env).listTenants();

@@ -1,47 +1,25 @@
-// /admin/*: live pool state for operators, behind an admin token (compared by its SHA-256), and
-// the dashboard page that reads it (its files are public; everything it shows needs the token).
-import { Hono } from "hono";
+// /admin/*: live pool state for operators, behind an admin token (compared by its SHA-256). The
+// dashboard that reads it is static (public/admin.html): its files are public, its data is not.
+import { Hono } from "hono/tiny";
 import { loadConfig } from "../config.ts";
+import { adminBatches } from "./admin-batches.ts";
 import { adminTenants } from "./admin-tenants.ts";
 import { gatewayKeyOf, sha256Hex } from "./auth.ts";
-import { DASHBOARD_HTML, DASHBOARD_ICON } from "./dashboard/page.ts";
-import { DASHBOARD_JS } from "./dashboard/script.ts";
-import { DASHBOARD_CSS } from "./dashboard/styles.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
 
 export const admin = new Hono<GatewayEnv>();
 
-/** The page loads only its own script and stylesheet and talks only to this origin. */
-const DASHBOARD_CSP = [
-	"default-src 'none'",
-	"script-src 'self'",
-	"style-src 'self'",
-	"connect-src 'self'",
-	"img-src 'self'",
-	"base-uri 'none'",
-	"form-action 'none'",
-	"frame-ancestors 'none'",
-].join("; ");
-
+// The dashboard's own files are static assets (public/, headers in public/_headers); its answers
+// here are data: never cached, framed, sniffed or rendered as a page.
 admin.use("*", async function adminSecurityHeaders(c, next) {
 	await next();
 	c.res.headers.set("cache-control", "no-store");
 	c.res.headers.set("x-frame-options", "DENY");
 	c.res.headers.set("referrer-policy", "no-referrer");
 	c.res.headers.set("x-content-type-options", "nosniff");
-	c.res.headers.set("content-security-policy", DASHBOARD_CSP);
+	c.res.headers.set("content-security-policy", "default-src 'none'; frame-ancestors 'none'");
 });
-
-// The dashboard's own files, before the token check: a browser fetches them without a header.
-admin.get("/", (c) => c.body(DASHBOARD_HTML, 200, { "content-type": "text/html; charset=utf-8" }));
-admin.get("/app.js", (c) =>
-	c.body(DASHBOARD_JS, 200, { "content-type": "text/javascript; charset=utf-8" }),
-);
-admin.get("/app.css", (c) =>
-	c.body(DASHBOARD_CSS, 200, { "content-type": "text/css; charset=utf-8" }),
-);
-admin.get("/favicon.svg", (c) => c.body(DASHBOARD_ICON, 200, { "content-type": "image/svg+xml" }));
 
 admin.use("*", async function requireAdminToken(c, next) {
 	const loaded = loadConfig(c.env.TOLLBOOTH_CONFIG);
@@ -93,3 +71,5 @@ admin.get("/pools/:name/series", async (c) => {
 
 // Runtime tenants, keys and usage (admin-tenants.ts), behind the same token.
 admin.route("/", adminTenants);
+// Every tenant's batches (admin-batches.ts), behind the same token.
+admin.route("/", adminBatches);

@@ -1,5 +1,5 @@
 // The Hono app: routes, configuration and auth middleware, and the one error handler.
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { type Config, loadConfig } from "../config.ts";
 import { type LogEvent, type LogFields, log } from "../log.ts";
 import { providerFor } from "../providers/index.ts";

@@ -1,40 +1,59 @@
 // What the batch routes of both APIs share: creating a batch (its object, its index entry, its lines
 // queued), finding one the caller owns, and listing a tenant's batches newest first.
 import type { Context } from "hono";
-import type { BatchApi, BatchView, NewBatch } from "../durable/batch.ts";
+import type { BatchApi, BatchInputError, BatchView, NewBatch } from "../durable/batch.ts";
 import { newId } from "../durable/batch-files.ts";
-import type { BatchLine } from "../providers/batch-input.ts";
+import {
+	listIndex,
+	tenantIndexKey,
+	tenantIndexPrefix,
+	unindexBatch,
+} from "../durable/batch-index.ts";
+import {
+	BATCH_INPUT_LIMITS,
+	type BatchInputLimits,
+	type BatchLine,
+} from "../providers/batch-input.ts";
 import { enqueueLines } from "./batch-queue.ts";
+import { webhookTarget } from "./batch-webhook.ts";
+import { endUserOf } from "./budget-gate.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
+import { modelRefusal } from "./model-rule.ts";
 import { readBody } from "./request-body.ts";
 
-/** Far beyond any epoch ms, so that newest-first is R2's lexicographic order. */
-const NEWEST_FIRST_BASE = 10 ** 14;
-
-const indexPrefix = (pool: string, tenant: string) =>
-	`batch-index/${encodeURIComponent(pool)}/${encodeURIComponent(tenant)}/`;
-
-function indexKey(pool: string, tenant: string, createdMs: number, id: string): string {
-	return `${indexPrefix(pool, tenant)}${String(NEWEST_FIRST_BASE - createdMs).padStart(15, "0")}_${id}`;
+/** What a batch's lines are checked against: the size limits and the tenant's model rule. */
+export function batchInputLimits(c: Context<GatewayEnv>): BatchInputLimits {
+	const { tenant, config } = c.var;
+	return {
+		...BATCH_INPUT_LIMITS,
+		refuseModel: (model, body) =>
+			modelRefusal(tenant, config.prices, model, endUserOf(new Headers(), body)),
+	};
 }
 
-/** Creates the batch object, lists it for its tenant, and queues its lines. */
+/**
+ * Creates the batch object, lists it for its tenant, and queues its lines; given its input's
+ * errors instead, creates it failed (OpenAI's answer to a file whose lines are bad).
+ */
 export async function createBatch(
 	c: Context<GatewayEnv>,
 	api: BatchApi,
-	batch: Omit<NewBatch, "id" | "api" | "tenant" | "pool" | "total">,
-	lines: BatchLine[],
+	batch: Omit<NewBatch, "id" | "api" | "tenant" | "pool" | "total" | "webhook">,
+	input: { lines: BatchLine[] } | { errors: BatchInputError[] },
 	windowMs: number,
 ): Promise<BatchView> {
 	const id = newId(api === "openai" ? "batch_" : "msgbatch_");
 	const owner = { tenant: c.var.tenant.name, pool: c.var.pool.name };
+	const lines = "lines" in input ? input.lines : [];
+	const webhook = webhookTarget(c, batch.metadata?.webhook_url);
 	const view = await c.env.BATCH.getByName(id).create(
-		{ ...batch, ...owner, id, api, total: lines.length },
+		{ ...batch, ...owner, id, api, total: lines.length, ...(webhook && { webhook }) },
 		lines.map((line) => line.customId),
 		windowMs,
+		"errors" in input ? input.errors : [],
 	);
-	await c.env.BATCH_FILES.put(indexKey(owner.pool, owner.tenant, view.record.createdMs, id), "");
+	await c.env.BATCH_FILES.put(tenantIndexKey(view.record), "");
 	await enqueueLines(c.env.BATCH_LINES, { ...owner, batchId: id }, lines);
 	return view;
 }
@@ -54,10 +73,9 @@ export async function ownedBatch(
 	throw new GatewayError(404, notFound, "batch_not_found");
 }
 
-/** Removes a deleted batch from its tenant's listing. */
+/** Removes a deleted batch from the listings. */
 export async function unlistBatch(c: Context<GatewayEnv>, view: BatchView): Promise<void> {
-	const { pool, tenant, createdMs, id } = view.record;
-	await c.env.BATCH_FILES.delete(indexKey(pool, tenant, createdMs, id));
+	await unindexBatch(c.env.BATCH_FILES, view.record);
 }
 
 /** A page of the tenant's batches, newest first, after the batch `afterId` when given. */
@@ -66,14 +84,19 @@ export async function listBatches(
 	afterId: string | undefined,
 	limit: number,
 ): Promise<{ views: BatchView[]; hasMore: boolean }> {
-	const prefix = indexPrefix(c.var.pool.name, c.var.tenant.name);
-	const listed = await c.env.BATCH_FILES.list({ prefix });
-	// Each key is the prefix, 15 digits of newest-first order, "_", the batch id.
-	let ids = listed.objects.map((object) => object.key.slice(prefix.length + 16));
-	if (afterId) ids = ids.slice(ids.indexOf(afterId) + 1);
-	const page = ids.slice(0, limit);
-	const views = await Promise.all(page.map((id) => c.env.BATCH.getByName(id).view()));
-	return { views: views.filter((view) => view !== undefined), hasMore: ids.length > limit };
+	const after =
+		afterId === undefined ? undefined : await ownedBatch(c, afterId, afterNotFound(afterId));
+	const prefix = tenantIndexPrefix(c.var.pool.name, c.var.tenant.name);
+	const { ids, hasMore } = await listIndex(c.env.BATCH_FILES, { prefix }, after?.record, limit);
+	return { views: await viewsOf(c.env, ids), hasMore };
+}
+
+const afterNotFound = (id: string) => `after: no batch with id '${id}'.`;
+
+/** The batches' views, in order, leaving out any deleted meanwhile. */
+export async function viewsOf(env: Env, ids: string[]): Promise<BatchView[]> {
+	const views = await Promise.all(ids.map((id) => env.BATCH.getByName(id).view()));
+	return views.filter((view) => view !== undefined);
 }
 
 /** A page size from the query: 1 to `max`, default `fallback`. */

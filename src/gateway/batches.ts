@@ -1,23 +1,31 @@
 // OpenAI's Files and Batch APIs under an OpenAI pool: /<pool>/v1/files and /<pool>/v1/batches, in
 // OpenAI's object shapes, so openai.files.* and openai.batches.* work with only the base URL changed.
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
+import { Hono } from "hono/tiny";
 import { type BatchView, completionWindowMs } from "../durable/batch.ts";
 import {
 	deleteFile,
 	findFile,
+	listFiles,
 	newId,
 	putFile,
 	readFileText,
 	type StoredFile,
 } from "../durable/batch-files.ts";
 import {
-	BATCH_INPUT_LIMITS,
 	checkOpenAiBatchFile,
 	endpointProblems,
 	OPENAI_BATCH_ENDPOINTS,
-	problemsMessage,
+	openAiBatchErrors,
 } from "../providers/batch-input.ts";
-import { createBatch, listBatches, ownedBatch, pageLimit, readJsonObject } from "./batch-store.ts";
+import {
+	batchInputLimits,
+	createBatch,
+	listBatches,
+	ownedBatch,
+	pageLimit,
+	readJsonObject,
+} from "./batch-store.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
 import { readBody } from "./request-body.ts";
@@ -51,18 +59,21 @@ function fileObject(file: StoredFile) {
 		filename: file.filename,
 		purpose: file.purpose,
 		status: "processed",
-		expires_at: null,
+		expires_at: seconds(file.expiresMs),
 		status_details: null,
 	};
 }
 
-/** A batch in OpenAI's shape: `failed` counts failed and expired lines, as OpenAI's does. */
+/**
+ * A batch in OpenAI's shape: `failed` counts failed and expired lines, as OpenAI's does; a batch
+ * whose input was refused has status `failed` and its problems, by line, in `errors`.
+ */
 export function batchObject({ record, counts }: BatchView) {
 	return {
 		id: record.id,
 		object: "batch",
 		endpoint: record.endpoint,
-		errors: null,
+		errors: record.errors ? { object: "list", data: record.errors } : null,
 		input_file_id: record.inputFileId,
 		completion_window: record.completionWindow,
 		status: record.status,
@@ -73,7 +84,7 @@ export function batchObject({ record, counts }: BatchView) {
 		expires_at: seconds(record.expiresMs),
 		finalizing_at: seconds(record.finalizingMs),
 		completed_at: seconds(record.completedMs),
-		failed_at: null,
+		failed_at: seconds(record.failedMs),
 		expired_at: seconds(record.expiredMs),
 		cancelling_at: seconds(record.cancellingMs),
 		cancelled_at: seconds(record.cancelledMs),
@@ -92,7 +103,9 @@ async function ownedFile(c: Context<GatewayEnv>, id: string): Promise<StoredFile
 	return file;
 }
 
-const badRequest = (message: string, reason: string) => new GatewayError(400, message, reason);
+/** A 400 whose OpenAI error names the request field at fault in `param`. */
+const badRequest = (message: string, reason: string, param: string | null = null) =>
+	new GatewayError(400, message, reason, { details: { param } });
 
 openaiBatches.post("/files", async (c) => {
 	const raw = await readBody(c.req.raw, c.var.config.maxBodyBytes);
@@ -118,10 +131,10 @@ openaiBatches.post("/files", async (c) => {
 	const file = form.get("file");
 	if (!file || typeof file === "string")
 		throw badRequest("The upload has no 'file' field.", "bad_upload");
+	// Its lines are checked when a batch is created from it, as OpenAI does: bad lines fail the batch.
 	const text = await file.text();
-	const checked = checkOpenAiBatchFile(text, BATCH_INPUT_LIMITS);
-	if (!checked.ok)
-		throw badRequest(problemsMessage(`File "${file.name}"`, checked.problems), "bad_batch_file");
+	if (text.trim() === "") throw badRequest(`File "${file.name}" is empty.`, "empty_file");
+	const createdMs = Date.now();
 	const stored = await putFile(
 		c.env.BATCH_FILES,
 		{
@@ -130,11 +143,60 @@ openaiBatches.post("/files", async (c) => {
 			pool: c.var.pool.name,
 			purpose: "batch",
 			filename: file.name,
-			createdMs: Date.now(),
+			createdMs,
+			expiresMs: createdMs + inputFileTtlMs(form),
 		},
 		text,
 	);
 	return c.json(fileObject(stored));
+});
+
+/** OpenAI's bounds of `expires_after.seconds`, and its default for purpose=batch files. */
+const EXPIRES_AFTER_SECONDS = { min: 3600, max: 2_592_000 };
+
+/** An input file's lifetime: OpenAI's `expires_after` form fields if given, else 30 days. */
+function inputFileTtlMs(form: FormData): number {
+	const anchor = form.get("expires_after[anchor]");
+	const raw = form.get("expires_after[seconds]");
+	if (anchor === null && raw === null) return EXPIRES_AFTER_SECONDS.max * 1000;
+	if (anchor !== "created_at") {
+		throw badRequest(
+			'expires_after.anchor must be "created_at".',
+			"bad_expires_after",
+			"expires_after.anchor",
+		);
+	}
+	const seconds = Number(raw);
+	const { min, max } = EXPIRES_AFTER_SECONDS;
+	if (typeof raw !== "string" || !Number.isInteger(seconds) || seconds < min || seconds > max) {
+		throw badRequest(
+			`expires_after.seconds must be a whole number from ${min} (1 hour) to ${max} (30 days).`,
+			"bad_expires_after",
+			"expires_after.seconds",
+		);
+	}
+	return seconds * 1000;
+}
+
+openaiBatches.get("/files", async (c) => {
+	const order = c.req.query("order") ?? "desc";
+	if (order !== "asc" && order !== "desc") {
+		throw badRequest('order must be "asc" or "desc".', "bad_order", "order");
+	}
+	const limit = pageLimit(c.req.query("limit"), 10_000, 10_000);
+	const { files, hasMore } = await listFiles(
+		c.env.BATCH_FILES,
+		{ tenant: c.var.tenant.name, pool: c.var.pool.name },
+		{ purpose: c.req.query("purpose"), after: c.req.query("after"), limit, order },
+	);
+	const data = files.map(fileObject);
+	return c.json({
+		object: "list",
+		data,
+		first_id: data[0]?.id ?? null,
+		last_id: data.at(-1)?.id ?? null,
+		has_more: hasMore,
+	});
 });
 
 openaiBatches.get("/files/:id", async (c) =>
@@ -161,6 +223,7 @@ openaiBatches.post("/batches", async (c) => {
 		throw badRequest(
 			`endpoint must be one of ${OPENAI_BATCH_ENDPOINTS.join(", ")}.`,
 			"bad_endpoint",
+			"endpoint",
 		);
 	}
 	const windowMs = typeof window === "string" ? completionWindowMs(window) : undefined;
@@ -168,29 +231,33 @@ openaiBatches.post("/batches", async (c) => {
 		throw badRequest(
 			'completion_window must be a duration such as "24h".',
 			"bad_completion_window",
+			"completion_window",
 		);
 	}
 	if (metadata !== undefined && metadata !== null && !isStringRecord(metadata)) {
-		throw badRequest("metadata must map strings to strings.", "bad_metadata");
+		throw badRequest("metadata must map strings to strings.", "bad_metadata", "metadata");
 	}
 	if (typeof inputFileId !== "string")
-		throw badRequest("input_file_id is missing.", "bad_input_file");
+		throw badRequest("input_file_id is missing.", "bad_input_file", "input_file_id");
 	const file = await ownedFile(c, inputFileId);
 	if (file.purpose !== "batch")
-		throw badRequest(`File ${file.id} is not a batch input file.`, "bad_input_file");
+		throw badRequest(
+			`File ${file.id} is not a batch input file.`,
+			"bad_input_file",
+			"input_file_id",
+		);
 	const checked = checkOpenAiBatchFile(
 		(await readFileText(c.env.BATCH_FILES, file.id)) ?? "",
-		BATCH_INPUT_LIMITS,
+		batchInputLimits(c),
 	);
 	const problems = checked.ok ? endpointProblems(checked.value, endpoint) : checked.problems;
-	if (!checked.ok || problems.length > 0) {
-		throw badRequest(problemsMessage(`Input file ${file.id}`, problems), "bad_batch_file");
-	}
 	const view = await createBatch(
 		c,
 		"openai",
 		{ endpoint, inputFileId, completionWindow: window as string, metadata: metadata ?? null },
-		checked.value,
+		checked.ok && problems.length === 0
+			? { lines: checked.value }
+			: { errors: openAiBatchErrors(problems) },
 		windowMs,
 	);
 	return c.json(batchObject(view));

@@ -5,7 +5,6 @@ import type { Context } from "hono";
 import type { Price } from "../config.ts";
 import {
 	type BudgetGrant,
-	type BudgetLimits,
 	BudgetWallet,
 	budgetWindows,
 	type Charge,
@@ -24,6 +23,7 @@ import type { UsageRecord } from "../usage/record.ts";
 import type { Cost } from "./caller-request.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
+import { endUserLimits, limitsCost, modelRefusal } from "./model-rule.ts";
 
 /** What a request holds in its tenant's budget, and what the answer tells the caller. */
 export interface BudgetTicket {
@@ -71,10 +71,6 @@ export function endUserOf(headers: Headers, json: unknown): string | undefined {
 	return undefined;
 }
 
-function hasCostLimit(limits: BudgetLimits | undefined): boolean {
-	return limits?.costPerDayUsd !== undefined || limits?.costPerMonthUsd !== undefined;
-}
-
 /**
  * Reserves the request's estimate in its tenant's budget, or refuses it (429 past the limit, 400
  * for a model without a price under a cost budget). Returns the cost to send: its model rewritten
@@ -90,16 +86,11 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 		recordOnly(c, cost, user);
 		return cost;
 	}
-	const userLimits = user === undefined ? undefined : (budget.users[user] ?? budget.perUser);
-	const costLimited = hasCostLimit(budget) || hasCostLimit(userLimits);
+	const refusal = modelRefusal(tenant, config.prices, cost.model, user);
+	if (refusal) throw new GatewayError(400, `The ${refusal}.`, "model_not_priced");
+	const userLimits = endUserLimits(budget, user);
+	const costLimited = limitsCost(budget, user);
 	const price = config.prices[cost.model];
-	if (costLimited && !price) {
-		throw new GatewayError(
-			400,
-			`Model "${cost.model}" has no price in TOLLBOOTH_CONFIG.prices, and tenant "${tenant.name}" has a cost budget: it cannot be charged, so it is not sent. Ask the operator to add its price.`,
-			"model_not_priced",
-		);
-	}
 	const maxOutput = cost.tokens - cost.promptTokens;
 	const requested = {
 		model: cost.model,

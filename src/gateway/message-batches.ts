@@ -1,14 +1,12 @@
 // Anthropic's Message Batches API under an Anthropic pool: /<pool>/v1/messages/batches in
 // Anthropic's shapes, so anthropic.messages.batches.* works with only the base URL changed.
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
+import { Hono } from "hono/tiny";
 import { type BatchView, isTerminal } from "../durable/batch.ts";
-import { deleteFile, readFileText } from "../durable/batch-files.ts";
+import { deleteFile, findFile, readFileText } from "../durable/batch-files.ts";
+import { checkAnthropicRequests, problemsMessage } from "../providers/batch-input.ts";
 import {
-	BATCH_INPUT_LIMITS,
-	checkAnthropicRequests,
-	problemsMessage,
-} from "../providers/batch-input.ts";
-import {
+	batchInputLimits,
 	createBatch,
 	listBatches,
 	ownedBatch,
@@ -76,15 +74,16 @@ const notFound = (id: string) => `No message batch with id ${id}.`;
 
 anthropicBatches.post("/messages/batches", async (c) => {
 	const body = await readJsonObject(c);
-	const checked = checkAnthropicRequests(body.requests, BATCH_INPUT_LIMITS);
+	const checked = checkAnthropicRequests(body.requests, batchInputLimits(c));
 	if (!checked.ok) {
-		throw new GatewayError(400, problemsMessage("The batch", checked.problems), "bad_batch");
+		const message = problemsMessage("The batch", checked.problems, "anthropic");
+		throw new GatewayError(400, message, "bad_batch");
 	}
 	const view = await createBatch(
 		c,
 		"anthropic",
 		{ endpoint: "/v1/messages", completionWindow: "24h", metadata: null },
-		checked.value,
+		{ lines: checked.value },
 		WINDOW_MS,
 	);
 	return c.json(batchObject(c, view));
@@ -123,7 +122,15 @@ anthropicBatches.get("/messages/batches/:id/results", async (c) => {
 			"results_not_ready",
 		);
 	}
-	const text = (await readFileText(c.env.BATCH_FILES, record.outputFileId)) ?? "";
+	const file = await findFile(c.env.BATCH_FILES, record.outputFileId, record.tenant, record.pool);
+	if (!file) {
+		throw new GatewayError(
+			404,
+			`The results of message batch ${id} have expired (they are kept 30 days).`,
+			"results_expired",
+		);
+	}
+	const text = (await readFileText(c.env.BATCH_FILES, file.id)) ?? "";
 	return new Response(text, { headers: { "content-type": "application/binary" } });
 });
 

@@ -135,6 +135,34 @@ const legendCount = (page: Page, pool: string, chart: string, kind: string) =>
 		.locator(`li[data-kind='${kind}'] .count`);
 
 describe("the operator dashboard", () => {
+	it("is served as static files, without a token, under a CSP that allows only its own files", async () => {
+		const page = await fetch(`${gateway.origin}/admin`);
+		expect(page.status).toBe(200);
+		expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+		const csp = page.headers.get("content-security-policy") ?? "";
+		expect(csp).toContain("script-src 'self'");
+		expect(csp).toContain("style-src 'self'");
+		expect(csp).not.toContain("unsafe-inline");
+		expect(page.headers.get("x-frame-options")).toBe("DENY");
+		expect(page.headers.get("referrer-policy")).toBe("no-referrer");
+		expect(page.headers.get("cache-control")).toBe("no-store");
+		const html = await page.text();
+		expect(html).toContain('<script src="/admin/app.js" defer></script>');
+		expect(html).not.toMatch(/<script>|<style|style="/);
+
+		const script = await fetch(`${gateway.origin}/admin/app.js`);
+		expect(script.headers.get("content-type")).toMatch(/^text\/javascript/);
+		expect(script.headers.get("x-content-type-options")).toBe("nosniff");
+		expect(await script.text()).toContain("/admin/pools");
+		const styles = await fetch(`${gateway.origin}/admin/app.css`);
+		expect(styles.headers.get("content-type")).toMatch(/^text\/css/);
+		expect(await styles.text()).toContain("prefers-color-scheme: dark");
+		const openApi = await fetch(`${gateway.origin}/admin/openapi.json`);
+		expect(((await openApi.json()) as { openapi: string }).openapi).toBe("3.1.0");
+		// The headers file configures the files; it is not one of them.
+		expect((await fetch(`${gateway.origin}/_headers`)).status).toBe(404);
+	});
+
 	it("refuses a wrong token clearly and keeps nothing of it", async () => {
 		const context = await browser.newContext({ viewport: DESKTOP });
 		const { page, errors } = await openPage(context);

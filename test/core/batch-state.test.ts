@@ -7,7 +7,9 @@ import {
 	cancelBatch,
 	completionWindowMs,
 	dueForResults,
+	failBatch,
 	finishBatch,
+	isTerminal,
 	type LineCounts,
 	mayRunLine,
 	nextDueMs,
@@ -85,5 +87,21 @@ describe("batch state", () => {
 		expect(cancelled).toMatchObject({ status: "cancelled", cancelledMs: 9000 });
 		// A finished batch cannot be cancelled again.
 		expect(cancelBatch(cancelled, 9500)).toBe(cancelled);
+	});
+
+	it("fails a batch whose input was refused: ended at once, nothing to run, nothing due", () => {
+		const { id, api, tenant, pool, endpoint, completionWindow, metadata } = batch();
+		const error = { code: "invalid_json_line", message: "line 1: …", param: null, line: 1 };
+		const failed = failBatch(
+			{ id, api, tenant, pool, endpoint, completionWindow, metadata, total: 10 },
+			[error],
+			3_600_000,
+			1000,
+		);
+		expect(failed).toMatchObject({ status: "failed", failedMs: 1000, total: 0, errors: [error] });
+		expect(isTerminal(failed.status)).toBe(true);
+		expect(mayRunLine(failed, 1000)).toBe(false);
+		expect(cancelBatch(failed, 1500)).toBe(failed);
+		expect(nextDueMs(failed)).toBeUndefined();
 	});
 });

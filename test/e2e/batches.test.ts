@@ -128,6 +128,36 @@ describe("OpenAI SDK batches", () => {
 		const all = [...(await lines(done.output_file_id)), ...(await lines(done.error_file_id))];
 		expect(all.map((line) => line.custom_id).sort()).toEqual([...ids].sort());
 	});
+	it("a file with bad lines gives a failed batch with errors by line; files.list and expiry", async () => {
+		const openai = openaiClient(gateway);
+		const good = JSON.stringify({
+			custom_id: "ok",
+			method: "POST",
+			url: "/v1/chat/completions",
+			body: { model: "gpt-4o-mini", messages: [], max_tokens: 8 },
+		});
+		const file = await openai.files.create({
+			file: await toFile(Buffer.from(`${good}\n{not json\n${good}`), "bad.jsonl"),
+			purpose: "batch",
+			expires_after: { anchor: "created_at", seconds: 7200 },
+		});
+		expect(file.expires_at).toBe(file.created_at + 7200);
+		const batch = await openai.batches.create({
+			input_file_id: file.id,
+			endpoint: "/v1/chat/completions",
+			completion_window: "24h",
+		});
+		expect(batch.status).toBe("failed");
+		expect(batch.errors?.data?.map((error) => [error.line, error.code])).toEqual([
+			[2, "invalid_json_line"],
+			[3, "duplicate_custom_id"],
+		]);
+		const files = [];
+		for await (const entry of openai.files.list({ purpose: "batch", order: "desc" })) {
+			files.push(entry.id);
+		}
+		expect(files[0]).toBe(file.id);
+	});
 });
 
 describe("Anthropic SDK message batches", () => {

@@ -152,8 +152,9 @@ it("under 2,000 random aborts the provider never sees more than maxConcurrent, n
 	expect(seen.sentForGoneCallers).toBe(0);
 	expect(seen.inFlight).toBe(0);
 	// A caller who leaves ends its provider request at once, streamed or not (timers on a loaded
-	// machine run late: 0.5 s still tells "at once" from the 17 s a detached fetch lingers).
-	expect(seen.maxLingerMs).toBeLessThan(500);
+	// two-core machine run late, measured up to ~0.6 s: 2 s still tells "at once" from the 17 s a
+	// detached fetch lingers).
+	expect(seen.maxLingerMs).toBeLessThan(2_000);
 	expect(seen.received).toBeGreaterThan(CALLERS / 4); // the ones who stayed, at least
 	expect(seen.received).toBeLessThan(CALLERS);
 	const status = await pool.status();

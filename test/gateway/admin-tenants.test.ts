@@ -230,28 +230,3 @@ describe("keys", () => {
 		expect((await postToPool("openai", { key })).status).toBe(403);
 	});
 });
-
-it("serves an OpenAPI document built from the same schemas", async () => {
-	const response = await adminCall("GET", "/openapi.json");
-	expect(response.status).toBe(200);
-	const doc = (await response.json()) as {
-		openapi: string;
-		paths: Record<string, unknown>;
-		components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
-	};
-	expect(doc.openapi).toBe("3.1.0");
-	expect(Object.keys(doc.paths)).toContain("/admin/tenants/{tenant}/keys/{id}");
-	const budget = doc.components.schemas.TenantBody?.properties?.budget as {
-		properties: Record<string, unknown>;
-	};
-	expect(Object.keys(budget.properties)).toEqual(
-		expect.arrayContaining([
-			"tokensPerDay",
-			"costPerMonthUsd",
-			"downgradeAt",
-			"downgrade",
-			"perUser",
-			"timeZone",
-		]),
-	);
-});

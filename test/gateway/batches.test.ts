@@ -1,8 +1,19 @@
 // Through the Worker: OpenAI files and batches and Anthropic message batches, run through the local
 // queue against the mock provider: every validation error, upload limits, cancel, expiry, tenant
 // isolation, and every line answered exactly once.
-import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import {
+	type BatchObject,
+	call,
+	chat,
+	createBatch,
+	errorMessage,
+	fileLines,
+	jsonl,
+	lines,
+	settled,
+	upload,
+} from "../support/batches.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
 import { TEST_KEYS } from "../support/test-config.ts";
 
@@ -11,99 +22,6 @@ beforeEach(() => {
 	upstream = installMockUpstream();
 });
 afterEach(() => upstream.restore());
-
-const chat = (n: number) => ({
-	model: "gpt-4o-mini",
-	messages: [{ role: "user", content: `line ${n}` }],
-	max_tokens: 8,
-});
-const jsonl = (rows: unknown[]) => rows.map((row) => JSON.stringify(row)).join("\n");
-const lines = (count: number, url = "/v1/chat/completions") =>
-	Array.from({ length: count }, (_, n) => ({
-		custom_id: `req-${n}`,
-		method: "POST",
-		url,
-		body: chat(n),
-	}));
-
-function call(path: string, init: { method?: string; body?: unknown; key?: string } = {}) {
-	const headers = new Headers({ authorization: `Bearer ${init.key ?? TEST_KEYS.teamA}` });
-	let body: BodyInit | undefined;
-	if (init.body instanceof FormData) body = init.body;
-	else if (init.body !== undefined) {
-		headers.set("content-type", "application/json");
-		body = JSON.stringify(init.body);
-	}
-	return exports.default.fetch(
-		new Request(`http://tollbooth.test${path}`, {
-			method: init.method ?? (body ? "POST" : "GET"),
-			headers,
-			body,
-		}),
-	);
-}
-
-function upload(pool: string, text: string, options: { purpose?: string; key?: string } = {}) {
-	const form = new FormData();
-	form.set("purpose", options.purpose ?? "batch");
-	form.set("file", new File([text], "input.jsonl"));
-	return call(`/${pool}/v1/files`, { body: form, key: options.key });
-}
-
-async function createBatch(pool: string, rows: unknown[], extra: object = {}, key?: string) {
-	const file = (await (await upload(pool, jsonl(rows), { key })).json()) as { id: string };
-	const response = await call(`/${pool}/v1/batches`, {
-		body: {
-			input_file_id: file.id,
-			endpoint: "/v1/chat/completions",
-			completion_window: "24h",
-			...extra,
-		},
-		key,
-	});
-	expect(response.status).toBe(200);
-	return (await response.json()) as BatchObject;
-}
-
-interface BatchObject {
-	id: string;
-	status: string;
-	output_file_id: string | null;
-	error_file_id: string | null;
-	request_counts: { total: number; completed: number; failed: number };
-}
-
-async function settled(pool: string, id: string, timeout = 15_000): Promise<BatchObject> {
-	let batch: BatchObject | undefined;
-	await vi.waitFor(
-		async () => {
-			batch = (await (await call(`/${pool}/v1/batches/${id}`)).json()) as BatchObject;
-			expect(["completed", "cancelled", "expired", "failed"]).toContain(batch.status);
-		},
-		{ timeout, interval: 100 },
-	);
-	return batch as BatchObject;
-}
-
-interface ResultLine {
-	custom_id: string;
-	response: unknown;
-	error: { code: string; message: string } | null;
-}
-
-async function fileLines(pool: string, id: string | null) {
-	if (!id) return [];
-	const bytes = await (await call(`/${pool}/v1/files/${id}/content`)).arrayBuffer();
-	const text = new TextDecoder().decode(bytes);
-	return text
-		.trim()
-		.split("\n")
-		.map((row) => JSON.parse(row) as ResultLine);
-}
-
-async function errorMessage(response: Response) {
-	return ((await response.json()) as { error: { message: string } }).error.message;
-}
 
 describe("OpenAI batches", () => {
 	it("runs every line once and writes OpenAI's output file", async () => {
@@ -161,7 +79,7 @@ describe("OpenAI batches", () => {
 		]);
 	});
 
-	it("refuses a bad input file with each problem's line number", async () => {
+	it("fails a batch whose input file has bad lines, as OpenAI does, each error with its line", async () => {
 		const rows = [
 			"not json",
 			JSON.stringify([1]),
@@ -173,32 +91,65 @@ describe("OpenAI batches", () => {
 			JSON.stringify({ ...lines(1)[0], custom_id: "mixed", url: "/v1/embeddings" }),
 			JSON.stringify({ ...lines(1)[0], custom_id: "nomodel", body: { messages: [] } }),
 			JSON.stringify({ ...lines(1)[0], custom_id: "stream", body: { ...chat(0), stream: true } }),
-		].join("\n");
-		const response = await upload("openai", rows);
-		expect(response.status).toBe(400);
-		const message = await errorMessage(response);
-		for (const expected of [
-			"line 1: it is not valid JSON",
-			"line 2: it is not a JSON object",
-			"line 3: custom_id is missing",
-			'line 5: custom_id "req-0" is already used on line 4',
-			'line 6: method must be "POST"',
-			"line 7: url must be one of",
-			"line 8: url /v1/embeddings differs from the file's first url /v1/chat/completions",
-			"line 9: its body has no model",
-			"line 10: a batch line cannot stream",
-		]) {
-			expect(message).toContain(expected);
-		}
+		];
+		const batch = await createBatch("openai", rows.join("\n"));
+		expect(batch).toMatchObject({
+			status: "failed",
+			failed_at: expect.any(Number),
+			request_counts: { total: 0, completed: 0, failed: 0 },
+			output_file_id: null,
+		});
+		expect(batch.errors?.object).toBe("list");
+		expect(batch.errors?.data).toEqual([
+			{ line: 1, code: "invalid_json_line", param: null, message: "line 1: it is not valid JSON" },
+			{
+				line: 2,
+				code: "invalid_json_line",
+				param: null,
+				message: "line 2: it is not a JSON object",
+			},
+			{
+				line: 3,
+				code: "missing_required_parameter",
+				param: "custom_id",
+				message: "line 3: custom_id is missing",
+			},
+			{
+				line: 5,
+				code: "duplicate_custom_id",
+				param: "custom_id",
+				message: 'line 5: custom_id "req-0" is already used on line 4',
+			},
+			{ line: 6, code: "invalid_value", param: "method", message: 'line 6: method must be "POST"' },
+			expect.objectContaining({ line: 7, code: "invalid_url", param: "url" }),
+			{
+				line: 8,
+				code: "mismatched_url",
+				param: "url",
+				message:
+					"line 8: url /v1/embeddings differs from the file's first url /v1/chat/completions",
+			},
+			{
+				line: 9,
+				code: "missing_required_parameter",
+				param: "body.model",
+				message: "line 9: its body has no model",
+			},
+			expect.objectContaining({ line: 10, code: "invalid_value", param: "body.stream" }),
+		]);
+		// Nothing was sent, and the failed batch is listed like any other.
+		expect(upstream.sent).toHaveLength(0);
+		const listed = (await (await call("/openai/v1/batches")).json()) as { data: BatchObject[] };
+		expect(listed.data.find((entry) => entry.id === batch.id)?.status).toBe("failed");
 	});
 
 	it("refuses uploads that are not batch files, or too large", async () => {
 		const wrongPurpose = await upload("openai", jsonl(lines(1)), { purpose: "fine-tune" });
 		expect(wrongPurpose.status).toBe(400);
 		expect(await errorMessage(wrongPurpose)).toContain('purpose must be "batch"');
-		const empty = await upload("openai", "");
+		const empty = await upload("openai", "\n");
 		expect(empty.status).toBe(400);
-		expect(await errorMessage(empty)).toContain("the file has no lines");
+		expect(await errorMessage(empty)).toBe('File "input.jsonl" is empty.');
 		// The test configuration accepts bodies up to 64 KB.
 		const tooLarge = await upload("openai", jsonl(lines(1000)));
 		expect(tooLarge.status).toBe(413);
@@ -206,7 +157,7 @@ describe("OpenAI batches", () => {
 		expect(notMultipart.status).toBe(400);
 	});
 
-	it("refuses a batch whose endpoint, window or file is wrong", async () => {
+	it("refuses a malformed batch request with 400; a file for another endpoint fails the batch", async () => {
 		const file = (await (await upload("openai", jsonl(lines(2)))).json()) as { id: string };
 		const create = (body: object) =>
 			call("/openai/v1/batches", {
@@ -217,15 +168,28 @@ describe("OpenAI batches", () => {
 					...body,
 				},
 			});
-		const otherEndpoint = await create({ endpoint: "/v1/embeddings" });
-		expect(otherEndpoint.status).toBe(400);
-		expect(await errorMessage(otherEndpoint)).toContain(
-			"line 1: url /v1/chat/completions is not the batch's endpoint /v1/embeddings",
-		);
-		expect((await create({ endpoint: "/v1/images" })).status).toBe(400);
-		expect((await create({ completion_window: "tomorrow" })).status).toBe(400);
-		expect((await create({ metadata: { n: 1 } })).status).toBe(400);
-		expect((await create({ input_file_id: "file-nope" })).status).toBe(404);
+		const otherEndpoint = (await (
+			await create({ endpoint: "/v1/embeddings" })
+		).json()) as BatchObject;
+		expect(otherEndpoint.status).toBe("failed");
+		expect(otherEndpoint.errors?.data[0]).toEqual({
+			line: 1,
+			code: "mismatched_endpoint",
+			param: "url",
+			message: "line 1: url /v1/chat/completions is not the batch's endpoint /v1/embeddings",
+		});
+		expect(otherEndpoint.errors?.data).toHaveLength(2);
+		const expectError = async (response: Response, status: number, param: string | null) => {
+			expect(response.status).toBe(status);
+			const { error } = (await response.json()) as { error: { type: string; param: unknown } };
+			expect(error.type).toBe("invalid_request_error");
+			expect(error.param).toBe(param);
+		};
+		await expectError(await create({ endpoint: "/v1/images" }), 400, "endpoint");
+		await expectError(await create({ completion_window: "tomorrow" }), 400, "completion_window");
+		await expectError(await create({ metadata: { n: 1 } }), 400, "metadata");
+		await expectError(await create({ input_file_id: undefined }), 400, "input_file_id");
+		await expectError(await create({ input_file_id: "file-nope" }), 404, null);
 		const notAnObject = await call("/openai/v1/batches", { body: ["not", "an", "object"] });
 		expect(notAnObject.status).toBe(400);
 		expect(await errorMessage(notAnObject)).toBe("The request body must be a JSON object.");

@@ -240,7 +240,7 @@ it("a model without a price under a cost budget is refused, never charged zero",
 	const response = await postToPool("openai", { key, body: { ...GPT4O, model: "gpt-unpriced" } });
 	expect(response.status).toBe(400);
 	expect(((await response.json()) as { error: { message: string } }).error.message).toContain(
-		'Model "gpt-unpriced" has no price',
+		'model "gpt-unpriced" has no price',
 	);
 	expect(upstream.sent).toHaveLength(0);
 	upstream.restore();

@@ -7,6 +7,9 @@ export const TEST_KEYS = {
 } as const;
 export const TEST_PROVIDER_KEY = "test-provider-key";
 export const MOCK_ORIGIN = "http://mock.test";
+/** The batch webhook receiver the tests answer for (a fetch spy), and the secret that signs. */
+export const WEBHOOK_RECEIVER_HOST = "127.0.0.1:8789";
+export const TEST_WEBHOOK_SECRET = "whsec-test-secret-value";
 
 // sha256 of TEST_KEYS.teamA and TEST_KEYS.teamB
 const TEAM_A_HASH = "88679f793f921fe3a5ebd6bdde335cba5521ae73ba2c3fbfc3515f0bde6642ce";
@@ -39,6 +42,8 @@ const MOCK_FAULT_HEADER = ["x-mock-fault"];
 
 export const testConfig = {
 	maxBodyBytes: 64 * 1024,
+	// Batch webhooks may go to the tests' loopback receiver and to one https host.
+	webhookHosts: [WEBHOOK_RECEIVER_HOST, "hooks.example.com"],
 	// sha256 of TEST_KEYS.admin
 	adminKeySha256: [ADMIN_HASH],
 	pools: [

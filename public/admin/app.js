@@ -1,9 +1,8 @@
-// The dashboard's script, served at GET /admin/app.js: asks for the admin token once, then polls
-// GET /admin/pools and GET /admin/pools/:name/series and draws gauges, queues, charts and tenants.
-// Plain browser JavaScript in a string (no build step): no template literals or backslashes in
-// it, so it reads as it runs. A pool card is a list of panels: a later panel is one more function.
+// The dashboard's script, served as a static asset at /admin/app.js: asks for the admin token
+// once, then polls GET /admin/pools and GET /admin/pools/:name/series and draws gauges, queues,
+// charts and tenants. Plain browser JavaScript, no build step. A pool card is a list of panels: a
+// later panel is one more function.
 
-export const DASHBOARD_JS = `"use strict";
 (() => {
 	const TOKEN_KEY = "tollbooth.adminToken";
 	const REFRESH_MS = 1500;
@@ -45,22 +44,22 @@ export const DASHBOARD_JS = `"use strict";
 	const number = (value) => Math.round(value).toLocaleString("en");
 	/** 100,000 as 100k and 1,500,000 as 1.5M: token counts fit a phone's gauge. */
 	function compact(value) {
-		if (Math.abs(value) >= 1e6) return Math.round(value / 1e5) / 10 + "M";
-		if (Math.abs(value) >= 1e4) return Math.round(value / 1e3) + "k";
+		if (Math.abs(value) >= 1e6) return `${Math.round(value / 1e5) / 10}M`;
+		if (Math.abs(value) >= 1e4) return `${Math.round(value / 1e3)}k`;
 		return number(value);
 	}
 	const perSecond = (value) => (value >= 10 ? number(value) : String(Math.round(value * 10) / 10));
 	function duration(ms) {
-		if (ms < 1000) return Math.round(ms) + " ms";
-		if (ms < 60000) return (Math.round(ms / 100) / 10).toFixed(1) + " s";
-		return Math.floor(ms / 60000) + " min " + Math.round((ms % 60000) / 1000) + " s";
+		if (ms < 1000) return `${Math.round(ms)} ms`;
+		if (ms < 60000) return `${(Math.round(ms / 100) / 10).toFixed(1)} s`;
+		return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
 	}
 	const idOf = (text) => text.replace(/[^A-Za-z0-9_-]/g, "_");
 
 	async function messageOf(response) {
 		try {
 			const body = await response.json();
-			return (body.error && body.error.message) || response.statusText;
+			return body.error?.message || response.statusText;
 		} catch {
 			return response.statusText;
 		}
@@ -68,13 +67,13 @@ export const DASHBOARD_JS = `"use strict";
 
 	async function api(path, withToken) {
 		const response = await fetch(path, {
-			headers: { authorization: "Bearer " + (withToken || token) },
+			headers: { authorization: `Bearer ${withToken || token}` },
 			cache: "no-store",
 			credentials: "omit",
 		});
 		if (response.status === 401) throw new Refused(await messageOf(response));
 		if (!response.ok) {
-			throw new Error(path + " answered " + response.status + ": " + (await messageOf(response)));
+			throw new Error(`${path} answered ${response.status}: ${await messageOf(response)}`);
 		}
 		return response.json();
 	}
@@ -114,9 +113,9 @@ export const DASHBOARD_JS = `"use strict";
 			sessionStorage.setItem(TOKEN_KEY, token);
 			startDashboard(pools);
 		} catch (error) {
-			if (error instanceof Refused) showLogin("Refused: " + error.message);
+			if (error instanceof Refused) showLogin(`Refused: ${error.message}`);
 			else {
-				$("login-error").textContent = "Could not reach the admin API: " + error.message;
+				$("login-error").textContent = `Could not reach the admin API: ${error.message}`;
 				setStatus("Could not reach the admin API.", true);
 			}
 		}
@@ -135,18 +134,21 @@ export const DASHBOARD_JS = `"use strict";
 		try {
 			const data = first || (await api("/admin/pools"));
 			const series = await Promise.all(
-				data.pools.map((pool) => api("/admin/pools/" + encodeURIComponent(pool.name) + "/series")),
+				data.pools.map((pool) => api(`/admin/pools/${encodeURIComponent(pool.name)}/series`)),
 			);
 			if (id !== latest) return;
 			serverOffsetMs = typeof data.nowMs === "number" ? data.nowMs - Date.now() : 0;
 			render(data.pools, series);
 			setStatus(
-				"Live · " + data.pools.length + " pools · updated " + new Date().toLocaleTimeString("en-GB"),
+				"Live · " +
+					data.pools.length +
+					" pools · updated " +
+					new Date().toLocaleTimeString("en-GB"),
 			);
 		} catch (error) {
 			if (id !== latest) return;
-			if (error instanceof Refused) return showLogin("Refused: " + error.message);
-			setStatus("Could not refresh: " + error.message + " (retrying)", true);
+			if (error instanceof Refused) return showLogin(`Refused: ${error.message}`);
+			setStatus(`Could not refresh: ${error.message} (retrying)`, true);
 		}
 		// A hidden tab stops asking; it refreshes as soon as it is shown again.
 		if (token && !document.hidden) timer = setTimeout(() => refresh(), REFRESH_MS);
@@ -175,17 +177,17 @@ export const DASHBOARD_JS = `"use strict";
 	// ---- Pool card: a header and a list of panels, each built once and updated on every refresh.
 
 	function poolView(pool) {
-		const id = "pool-" + idOf(pool.name);
+		const id = `pool-${idOf(pool.name)}`;
 		const breaker = el("span", { class: "badge" });
 		const pause = el("span", { class: "badge bad", hidden: "" });
 		const panels = [gaugesPanel(id), queuePanel(id), chartsPanel(id), tenantsPanel(id)];
 		const root = el(
 			"article",
-			{ class: "pool", id: id, "aria-labelledby": id + "-title" },
+			{ class: "pool", id: id, "aria-labelledby": `${id}-title` },
 			el(
 				"header",
 				{ class: "pool-head" },
-				el("h2", { id: id + "-title", text: pool.name }),
+				el("h2", { id: `${id}-title`, text: pool.name }),
 				el("span", { class: "provider", text: pool.provider }),
 				el("span", { class: "badges" }, pause, breaker),
 			),
@@ -195,7 +197,7 @@ export const DASHBOARD_JS = `"use strict";
 		function showPause() {
 			const leftMs = pausedUntilMs - (Date.now() + serverOffsetMs);
 			pause.hidden = leftMs <= 0;
-			if (leftMs > 0) pause.textContent = "Provider 429: paused " + duration(leftMs);
+			if (leftMs > 0) pause.textContent = `Provider 429: paused ${duration(leftMs)}`;
 		}
 		return {
 			root,
@@ -204,8 +206,10 @@ export const DASHBOARD_JS = `"use strict";
 				const status = pool.status;
 				const state = status.provider.state;
 				breaker.textContent =
-					"breaker " + state + (state === "closed" ? "" : ", " + duration(status.provider.retryAfterMs));
-				breaker.className = "badge " + (state === "closed" ? "ok" : state === "open" ? "bad" : "warn");
+					"breaker " +
+					state +
+					(state === "closed" ? "" : `, ${duration(status.provider.retryAfterMs)}`);
+				breaker.className = `badge ${state === "closed" ? "ok" : state === "open" ? "bad" : "warn"}`;
 				pausedUntilMs = status.pausedUntilMs;
 				showPause();
 				for (const panel of panels) panel.update(status, series);
@@ -229,8 +233,8 @@ export const DASHBOARD_JS = `"use strict";
 			root,
 			set(current, maximum, text, level, noteNodes) {
 				const fraction = maximum > 0 ? Math.min(1, Math.max(0, current / maximum)) : 0;
-				fill.style.width = (fraction * 100).toFixed(1) + "%";
-				fill.className = "fill" + (level ? " " + level : "");
+				fill.style.width = `${(fraction * 100).toFixed(1)}%`;
+				fill.className = `fill${level ? ` ${level}` : ""}`;
 				bar.setAttribute("aria-valuemax", String(Math.round(maximum)));
 				bar.setAttribute("aria-valuenow", String(Math.round(current)));
 				bar.setAttribute("aria-valuetext", text);
@@ -241,17 +245,21 @@ export const DASHBOARD_JS = `"use strict";
 	}
 
 	function gaugesPanel(id) {
-		const requests = gauge(id + "-requests", "Requests bucket");
-		const tokens = gauge(id + "-tokens", "Tokens bucket");
-		const inFlight = gauge(id + "-inflight", "In flight");
+		const requests = gauge(`${id}-requests`, "Requests bucket");
+		const tokens = gauge(`${id}-tokens`, "Tokens bucket");
+		const inFlight = gauge(`${id}-inflight`, "In flight");
 		const root = el("div", { class: "gauges" }, requests.root, tokens.root, inFlight.root);
 		const bucketLevel = (bucket) =>
-			bucket.remaining < bucket.capacity * 0.1 ? "bad" : bucket.remaining < bucket.capacity * 0.3 ? "warn" : "";
+			bucket.remaining < bucket.capacity * 0.1
+				? "bad"
+				: bucket.remaining < bucket.capacity * 0.3
+					? "warn"
+					: "";
 		// The full text of the source is in the Provider panel; here its kind.
 		const sourceKind = (source) =>
 			source === "configured" ? "configured" : source.startsWith("auto") ? "auto" : "learned";
 		const limitNote = (perMinute, unit, source) => [
-			"limit " + compact(perMinute) + " " + unit + "/min · ",
+			`limit ${compact(perMinute)} ${unit}/min · `,
 			el("span", { class: "source", text: sourceKind(source) }),
 		];
 		return {
@@ -262,7 +270,7 @@ export const DASHBOARD_JS = `"use strict";
 				requests.set(
 					r.remaining,
 					r.capacity,
-					number(r.remaining) + " / " + number(r.capacity) + " left",
+					`${number(r.remaining)} / ${number(r.capacity)} left`,
 					bucketLevel(r),
 					limitNote(limits.requestsPerMinute, "req", limits.source),
 				);
@@ -270,7 +278,7 @@ export const DASHBOARD_JS = `"use strict";
 				tokens.set(
 					t.remaining,
 					t.capacity,
-					compact(t.remaining) + " / " + compact(t.capacity) + " left",
+					`${compact(t.remaining)} / ${compact(t.capacity)} left`,
 					bucketLevel(t),
 					limitNote(limits.tokensPerMinute, "tok", limits.source),
 				);
@@ -278,7 +286,7 @@ export const DASHBOARD_JS = `"use strict";
 				inFlight.set(
 					status.inFlight,
 					status.maxConcurrent,
-					number(status.inFlight) + " / " + number(status.maxConcurrent),
+					`${number(status.inFlight)} / ${number(status.maxConcurrent)}`,
 					busy >= 0.9 ? "bad" : busy >= 0.7 ? "warn" : "",
 					["of maxConcurrent"],
 				);
@@ -287,7 +295,7 @@ export const DASHBOARD_JS = `"use strict";
 	}
 
 	function queuePanel(id) {
-		const total = el("strong", { id: id + "-queued", text: "0" });
+		const total = el("strong", { id: `${id}-queued`, text: "0" });
 		const oldest = el("span");
 		const rows = PRIORITIES.map((priority) => {
 			const fill = el("div", { class: "fill" });
@@ -303,15 +311,19 @@ export const DASHBOARD_JS = `"use strict";
 			{ class: "row" },
 			el(
 				"section",
-				{ "aria-labelledby": id + "-queue-title" },
-				el("h3", { id: id + "-queue-title", text: "Queue" }),
+				{ "aria-labelledby": `${id}-queue-title` },
+				el("h3", { id: `${id}-queue-title`, text: "Queue" }),
 				el("p", { class: "queue-total" }, total, " waiting · oldest ", oldest),
-				el("dl", { class: "classes", "aria-label": "Waiting by priority class" }, ...rows.flatMap((row) => row.nodes)),
+				el(
+					"dl",
+					{ class: "classes", "aria-label": "Waiting by priority class" },
+					...rows.flatMap((row) => row.nodes),
+				),
 			),
 			el(
 				"section",
-				{ "aria-labelledby": id + "-health-title" },
-				el("h3", { id: id + "-health-title", text: "Provider" }),
+				{ "aria-labelledby": `${id}-health-title` },
+				el("h3", { id: `${id}-health-title`, text: "Provider" }),
 				el(
 					"dl",
 					{ class: "facts" },
@@ -333,14 +345,17 @@ export const DASHBOARD_JS = `"use strict";
 				for (const row of rows) {
 					const count = status.queuedByPriority[row.priority] || 0;
 					row.count.textContent = number(count);
-					row.fill.style.width = ((count / largest) * 100).toFixed(1) + "%";
-					row.fill.className = "fill" + (count > 0 ? " warn" : "");
+					row.fill.style.width = `${((count / largest) * 100).toFixed(1)}%`;
+					row.fill.className = `fill${count > 0 ? " warn" : ""}`;
 				}
 				limitsSource.textContent = status.limitsInForce.source;
 				const retry = status.provider.retryBudget;
-				budget.textContent = number(retry.retries) + " of " + number(retry.allowance) + " retries used (last minute)";
+				budget.textContent = `${number(retry.retries)} of ${number(retry.allowance)} retries used (last minute)`;
 				breakerCounts.textContent =
-					number(status.provider.failures) + " failures in " + number(status.provider.outcomes) + " answers";
+					number(status.provider.failures) +
+					" failures in " +
+					number(status.provider.outcomes) +
+					" answers";
 			},
 		};
 	}
@@ -354,8 +369,20 @@ export const DASHBOARD_JS = `"use strict";
 		const lines = el("svg:g");
 		const svg = el(
 			"svg:svg",
-			{ viewBox: "0 0 " + width + " " + height, preserveAspectRatio: "none", role: "img", "aria-labelledby": id },
-			el("svg:line", { class: "grid", x1: "0", x2: String(width), y1: "2", y2: "2", "vector-effect": "non-scaling-stroke" }),
+			{
+				viewBox: `0 0 ${width} ${height}`,
+				preserveAspectRatio: "none",
+				role: "img",
+				"aria-labelledby": id,
+			},
+			el("svg:line", {
+				class: "grid",
+				x1: "0",
+				x2: String(width),
+				y1: "2",
+				y2: "2",
+				"vector-effect": "non-scaling-stroke",
+			}),
 			lines,
 		);
 		const legend = el("ul", { class: "legend" });
@@ -363,7 +390,7 @@ export const DASHBOARD_JS = `"use strict";
 		const axis = el(
 			"div",
 			{ class: "axis", "aria-hidden": "true" },
-			el("span", { text: "−" + CHART_SECONDS / 60 + " min" }),
+			el("span", { text: `−${CHART_SECONDS / 60} min` }),
 			el("span", { text: "now" }),
 		);
 		const root = el("figure", { class: "chart" }, caption, svg, axis, legend);
@@ -373,50 +400,72 @@ export const DASHBOARD_JS = `"use strict";
 			draw(entries, bucketMs) {
 				const perBucket = bucketMs / 1000;
 				let peak = 0;
-				for (const entry of entries) for (const value of entry.values) peak = Math.max(peak, value / perBucket);
+				for (const entry of entries)
+					for (const value of entry.values) peak = Math.max(peak, value / perBucket);
 				const top = Math.max(1, peak);
 				lines.replaceChildren(
 					...entries.map((entry) => {
 						const points = entry.values
-							.map((value, x) => x + "," + (height - 2 - ((value / perBucket) * (height - 4)) / top).toFixed(2))
+							.map(
+								(value, x) =>
+									`${x},${(height - 2 - ((value / perBucket) * (height - 4)) / top).toFixed(2)}`,
+							)
 							.join(" ");
 						return el("svg:polyline", {
-							class: "s-" + entry.colour,
+							class: `s-${entry.colour}`,
 							points: points,
 							"vector-effect": "non-scaling-stroke",
 						});
 					}),
 				);
-				summary.textContent = "peak " + perSecond(peak) + "/s";
+				summary.textContent = `peak ${perSecond(peak)}/s`;
 				if (entries.length === 0) legend.replaceChildren(el("li", { text: "none" }));
-				else legend.replaceChildren(
-					...entries.map((entry) => {
-						const total = entry.values.reduce((sum, value) => sum + value, 0);
-						return el(
-							"li",
-							{ "data-kind": entry.key },
-							el("span", { class: "swatch s-" + entry.colour, "aria-hidden": "true" }),
-							entry.label + " ",
-							el("span", { class: "count", text: number(total) }),
-						);
-					}),
-				);
+				else
+					legend.replaceChildren(
+						...entries.map((entry) => {
+							const total = entry.values.reduce((sum, value) => sum + value, 0);
+							return el(
+								"li",
+								{ "data-kind": entry.key },
+								el("span", { class: `swatch s-${entry.colour}`, "aria-hidden": "true" }),
+								`${entry.label} `,
+								el("span", { class: "count", text: number(total) }),
+							);
+						}),
+					);
 				svg.setAttribute("aria-description", describe(entries, peak));
 			},
 		};
 	}
 
 	function chartsPanel(id) {
-		const admissions = chart(id + "-chart-admitted", "Admissions", (_, peak) => "peak " + perSecond(peak) + " per second");
-		const refusals = chart(id + "-chart-refused", "Refusals by reason", (entries) =>
-			entries.map((entry) => entry.label).join(", ") || "none",
+		const admissions = chart(
+			`${id}-chart-admitted`,
+			"Admissions",
+			(_, peak) => `peak ${perSecond(peak)} per second`,
 		);
-		const throttled = chart(id + "-chart-429", "Provider 429s", (_, peak) => "peak " + perSecond(peak) + " per second");
-		const retries = chart(id + "-chart-retry", "Retries", (_, peak) => "peak " + perSecond(peak) + " per second");
+		const refusals = chart(
+			`${id}-chart-refused`,
+			"Refusals by reason",
+			(entries) => entries.map((entry) => entry.label).join(", ") || "none",
+		);
+		const throttled = chart(
+			`${id}-chart-429`,
+			"Provider 429s",
+			(_, peak) => `peak ${perSecond(peak)} per second`,
+		);
+		const retries = chart(
+			`${id}-chart-retry`,
+			"Retries",
+			(_, peak) => `peak ${perSecond(peak)} per second`,
+		);
 		const root = el(
 			"section",
-			{ "aria-labelledby": id + "-charts-title" },
-			el("h3", { id: id + "-charts-title", text: "Per second, last " + CHART_SECONDS / 60 + " minutes" }),
+			{ "aria-labelledby": `${id}-charts-title` },
+			el("h3", {
+				id: `${id}-charts-title`,
+				text: `Per second, last ${CHART_SECONDS / 60} minutes`,
+			}),
 			el("div", { class: "charts" }, admissions.root, refusals.root, throttled.root, retries.root),
 		);
 		const recent = (values) => {
@@ -459,15 +508,15 @@ export const DASHBOARD_JS = `"use strict";
 		const empty = el("p", { class: "empty", text: "No tenant has used this pool yet." });
 		const table = el(
 			"table",
-			{ "aria-labelledby": id + "-tenants-title" },
+			{ "aria-labelledby": `${id}-tenants-title` },
 			el(
 				"thead",
 				{},
 				el(
 					"tr",
 					{},
-					...["Tenant", "Fair share", "In flight", "Queued", "Own requests", "Own tokens"].map((name) =>
-						el("th", { scope: "col", text: name }),
+					...["Tenant", "Fair share", "In flight", "Queued", "Own requests", "Own tokens"].map(
+						(name) => el("th", { scope: "col", text: name }),
 					),
 				),
 			),
@@ -475,13 +524,14 @@ export const DASHBOARD_JS = `"use strict";
 		);
 		const root = el(
 			"section",
-			{ "aria-labelledby": id + "-tenants-title" },
-			el("h3", { id: id + "-tenants-title", text: "Tenants" }),
+			{ "aria-labelledby": `${id}-tenants-title` },
+			el("h3", { id: `${id}-tenants-title`, text: "Tenants" }),
 			el("div", { class: "table-wrap" }, table),
 			empty,
 		);
-		const own = (bucket) => (bucket ? number(bucket.remaining) + " / " + number(bucket.capacity) + " left" : "—");
-		const percent = (part, whole) => (whole > 0 ? Math.round((part / whole) * 100) + "%" : "—");
+		const own = (bucket) =>
+			bucket ? `${number(bucket.remaining)} / ${number(bucket.capacity)} left` : "—";
+		const percent = (part, whole) => (whole > 0 ? `${Math.round((part / whole) * 100)}%` : "—");
 		return {
 			root,
 			update(status) {
@@ -495,14 +545,18 @@ export const DASHBOARD_JS = `"use strict";
 							"tr",
 							{},
 							el("th", { scope: "row", text: name }),
-							el("td", { text: percent(tenant.weight, weights) + " (w " + tenant.weight + ")" }),
+							el("td", { text: `${percent(tenant.weight, weights)} (w ${tenant.weight})` }),
 							el("td", {
 								text:
 									number(tenant.inFlight) +
-									(tenant.maxConcurrent ? " / " + number(tenant.maxConcurrent) : "") +
-									" (" + percent(tenant.inFlight, status.inFlight) + ")",
+									(tenant.maxConcurrent ? ` / ${number(tenant.maxConcurrent)}` : "") +
+									" (" +
+									percent(tenant.inFlight, status.inFlight) +
+									")",
 							}),
-							el("td", { text: number(tenant.queued) + " (" + percent(tenant.queued, status.queued) + ")" }),
+							el("td", {
+								text: `${number(tenant.queued)} (${percent(tenant.queued, status.queued)})`,
+							}),
 							el("td", { text: own(tenant.requests) }),
 							el("td", { text: own(tenant.tokens) }),
 						),
@@ -524,4 +578,3 @@ export const DASHBOARD_JS = `"use strict";
 	if (token) startDashboard();
 	else showLogin();
 })();
-`;
