@@ -193,6 +193,11 @@ export const tenantPolicySchema = z.strictObject({
 	name: z.string().check(z.minLength(1), z.maxLength(64)),
 	/** Pools this tenant may use, by name, or ["*"] for all. */
 	pools: z.array(z.string()).check(z.minLength(1)),
+	/**
+	 * Models this tenant may send, by exact name; absent: any. Its budget's downgrade targets are
+	 * allowed too (the same policy chose them).
+	 */
+	models: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
 	defaultPriority: z._default(priority, "normal"),
 	maxPriority: z._default(priority, "high"),
 	/** Share of a pool against other tenants of the same priority when both have work waiting. */

@@ -1,6 +1,8 @@
 // Acceptance of batches: a 2,000-line batch from the openai SDK through wrangler dev (local Queues
 // and R2) against a provider that enforces the key's limit. Interactive `high` traffic at half the
 // limit runs beside it and must keep its unloaded p95; alone, the batch must use ≥ 90% of the limit.
+// BATCHES_KEY_RPM, BATCHES_PROVIDER_LATENCY_MS and BATCHES_INTERACTIVE_SHARE change the setting.
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import OpenAI, { toFile } from "openai";
 import {
@@ -16,16 +18,18 @@ import type { Scenario } from "../lib/scenario.ts";
 import { summarize } from "../lib/stats.ts";
 import { freePort } from "../lib/wrangler-dev.ts";
 
-/** The key's limit, which the provider (the mock) enforces too: 20 requests a second. */
-const KEY_RPM = 1200;
+/** The key's limit, which the provider (the mock) enforces too: by default 20 requests a second. */
+const KEY_RPM = Number(process.env.BATCHES_KEY_RPM ?? 1200);
 const LINES = 2000;
 /** Lines the provider always fails (500): they must end in the error file after every attempt. */
 const ALWAYS_FAIL = 20;
 /** wrangler.toml's max_retries + 1. */
 const ATTEMPTS = 5;
 /** A provider's answer takes this long (a short LLM call). */
-const PROVIDER_LATENCY_MS = 200;
-const INTERACTIVE_RATE = KEY_RPM / 60 / 2;
+const PROVIDER_LATENCY_MS = Number(process.env.BATCHES_PROVIDER_LATENCY_MS ?? 200);
+/** Interactive traffic's share of the key's limit. */
+const INTERACTIVE_SHARE = Number(process.env.BATCHES_INTERACTIVE_SHARE ?? 0.5);
+const INTERACTIVE_RATE = (KEY_RPM / 60) * INTERACTIVE_SHARE;
 const BASELINE_MS = 30_000;
 const BESIDE_BATCH_MS = 45_000;
 /** The window, with the batch alone, over which its use of the limit is measured. */
@@ -122,6 +126,45 @@ const p95Of = (shots: Shot[]) =>
 	summarize(shots.filter((shot) => shot.status === 200).map((shot) => shot.endMs - shot.sentMs))
 		.p95;
 
+/**
+ * CPU seconds spent so far by a process group (wrangler dev and its workerd processes), from
+ * /proc; undefined where there is none. Where the gateway's time goes, per phase.
+ */
+function groupCpuSeconds(groupId: number): number | undefined {
+	let ticks = 0;
+	try {
+		for (const pid of readdirSync("/proc")) {
+			if (!/^[0-9]+$/.test(pid)) continue;
+			try {
+				const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+				// After "pid (comm) ": state ppid pgrp … utime (14th field) stime (15th).
+				const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+				if (Number(fields[2]) === groupId) ticks += Number(fields[11]) + Number(fields[12]);
+			} catch {
+				// The process ended while it was read.
+			}
+		}
+	} catch {
+		return undefined;
+	}
+	return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+/** A phase's CPU use by the gateway: share of one core, and CPU ms per request or line. */
+function cpuMeter(groupId: number) {
+	let lastSeconds = groupCpuSeconds(groupId);
+	let lastMs = performance.now();
+	return (handled: number) => {
+		const seconds = groupCpuSeconds(groupId);
+		const nowMs = performance.now();
+		const used = seconds !== undefined && lastSeconds !== undefined ? seconds - lastSeconds : NaN;
+		const share = used / ((nowMs - lastMs) / 1000);
+		lastSeconds = seconds;
+		lastMs = nowMs;
+		return { share, msEach: (used * 1000) / handled };
+	};
+}
+
 function batchFile(): string {
 	const rows: string[] = [];
 	for (let n = 0; n < LINES; n++) {
@@ -165,9 +208,11 @@ async function run(): Promise<boolean> {
 	try {
 		// Warm up, then the interactive traffic alone: its unloaded p95.
 		await interactive(gateway.origin, 5_000);
+		const cpu = cpuMeter(gateway.pid);
 		const unloadedFromMs = performance.now();
 		const unloaded = await interactive(gateway.origin, BASELINE_MS);
 		const unloadedToMs = performance.now();
+		const unloadedCpu = cpu(unloaded.shots.length);
 
 		const openai = new OpenAI({
 			apiKey: BENCH_GATEWAY_KEY,
@@ -184,9 +229,13 @@ async function run(): Promise<boolean> {
 			endpoint: "/v1/chat/completions",
 			completion_window: "24h",
 		});
+		cpu(0);
 		const besideFromMs = performance.now();
+		const linesBefore = log.batchSentAtMs.length;
 		const beside = await interactive(gateway.origin, BESIDE_BATCH_MS);
 		const besideToMs = performance.now();
+		const besideLines = log.batchSentAtMs.length - linesBefore;
+		const besideCpu = cpu(beside.shots.length + besideLines);
 		// The provider's own share of the interactive latency, in each phase.
 		const providerP95 = (fromMs: number, toMs: number) =>
 			summarize(log.interactive.filter((r) => r.atMs >= fromMs && r.atMs < toMs).map((r) => r.ms))
@@ -194,9 +243,12 @@ async function run(): Promise<boolean> {
 
 		// The batch alone: its share of the key's limit, measured at the provider.
 		const windowStart = performance.now() + 3_000;
-		await new Promise((wake) => setTimeout(wake, 3_000 + ALONE_WINDOW_MS));
+		await new Promise((wake) => setTimeout(wake, 3_000));
+		cpu(0);
+		await new Promise((wake) => setTimeout(wake, ALONE_WINDOW_MS));
 		const windowEnd = performance.now();
 		const sentInWindow = log.batchSentAtMs.filter((at) => at >= windowStart && at < windowEnd);
+		const aloneCpu = cpu(sentInWindow.length);
 		const aloneUse = sentInWindow.length / ((ALONE_WINDOW_MS / 1000) * (KEY_RPM / 60));
 
 		let done = await openai.batches.retrieve(batch.id);
@@ -259,6 +311,19 @@ async function run(): Promise<boolean> {
 				value: `${milliseconds(queueP95Of(unloaded.shots))} / ${milliseconds(queueP95Of(beside.shots))}`,
 			},
 			{
+				label: "gateway process CPU, share of one core: interactive alone / beside / batch alone",
+				value: [unloadedCpu, besideCpu, aloneCpu]
+					.map((phase) => percent(phase.share, 0))
+					.join(" / "),
+			},
+			{
+				label:
+					"gateway CPU ms per interactive request alone, per request or line beside, per line alone",
+				value: [unloadedCpu, besideCpu, aloneCpu]
+					.map((phase) => phase.msEach.toFixed(1))
+					.join(" / "),
+			},
+			{
 				label: "interactive requests not answered 200 beside the batch",
 				value: String(besideFailed),
 				target: "0",
@@ -272,10 +337,12 @@ async function run(): Promise<boolean> {
 			},
 			{ label: "batch duration", value: `${batchSeconds.toFixed(0)} s` },
 		];
-		return finish("batches", `batches: ${LINES} lines at ${KEY_RPM} RPM`, rows, {
+		const setting = `${KEY_RPM} RPM, provider ${PROVIDER_LATENCY_MS} ms, interactive ${percent(INTERACTIVE_SHARE, 0)}`;
+		return finish("batches", `batches: ${LINES} lines, ${setting}`, rows, {
 			keyRequestsPerMinute: KEY_RPM,
 			providerLatencyMs: PROVIDER_LATENCY_MS,
 			interactiveRatePerSecond: INTERACTIVE_RATE,
+			gatewayCpu: { unloaded: unloadedCpu, beside: besideCpu, alone: aloneCpu },
 			providerByStatus: log.byStatus,
 			requestCounts: done.request_counts,
 			unloaded: summarize(unloaded.shots.map((shot) => shot.endMs - shot.sentMs)),

@@ -6,6 +6,7 @@
 (() => {
 	const TOKEN_KEY = "tollbooth.adminToken";
 	const REFRESH_MS = 1500;
+	const BATCH_ROWS = 10;
 	const CHART_SECONDS = 120;
 	const SVG = "http://www.w3.org/2000/svg";
 	const PRIORITIES = ["critical", "high", "normal", "low"];
@@ -92,6 +93,8 @@
 		$("pools").hidden = true;
 		$("pools").replaceChildren();
 		views.clear();
+		$("batches").hidden = true;
+		$("batches-rows").replaceChildren();
 		$("sign-out").hidden = true;
 		$("login").hidden = false;
 		$("login-error").textContent = error || "";
@@ -124,6 +127,7 @@
 	function startDashboard(first) {
 		$("login").hidden = true;
 		$("pools").hidden = false;
+		$("batches").hidden = false;
 		$("sign-out").hidden = false;
 		refresh(first);
 	}
@@ -133,12 +137,16 @@
 		const id = ++latest;
 		try {
 			const data = first || (await api("/admin/pools"));
-			const series = await Promise.all(
-				data.pools.map((pool) => api(`/admin/pools/${encodeURIComponent(pool.name)}/series`)),
-			);
+			const [series, batches] = await Promise.all([
+				Promise.all(
+					data.pools.map((pool) => api(`/admin/pools/${encodeURIComponent(pool.name)}/series`)),
+				),
+				api(`/admin/batches?limit=${BATCH_ROWS}`),
+			]);
 			if (id !== latest) return;
 			serverOffsetMs = typeof data.nowMs === "number" ? data.nowMs - Date.now() : 0;
 			render(data.pools, series);
+			renderBatches(batches.batches);
 			setStatus(
 				"Live · " +
 					data.pools.length +
@@ -564,6 +572,40 @@
 				);
 			},
 		};
+	}
+
+	// ---- Batches: the newest of every tenant, their status and how far their lines have got.
+
+	function renderBatches(batches) {
+		$("batches-table").hidden = batches.length === 0;
+		$("batches-empty").hidden = batches.length > 0;
+		$("batches-rows").replaceChildren(
+			...batches.map((batch) => {
+				const { total, pending, failed, expired } = batch.counts;
+				return el(
+					"tr",
+					{ "data-batch": batch.id },
+					el("th", { scope: "row", class: "mono", text: batch.id, title: batch.endpoint }),
+					el("td", { text: batch.tenant }),
+					el("td", { text: batch.pool }),
+					el(
+						"td",
+						{},
+						el("span", { class: `badge ${statusClass(batch.status)}`, text: batch.status }),
+					),
+					el("td", { text: `${number(total - pending)} / ${number(total)}` }),
+					el("td", { text: number(failed + expired) }),
+					el("td", { text: new Date(batch.createdAt).toLocaleString("en-GB") }),
+				);
+			}),
+		);
+	}
+
+	function statusClass(status) {
+		if (status === "completed") return "ok";
+		if (status === "failed" || status === "expired") return "bad";
+		if (status === "cancelled" || status === "cancelling") return "warn";
+		return "";
 	}
 
 	// The pause countdown moves between refreshes.

@@ -120,36 +120,61 @@ export class Batch extends DurableObject<Env> {
 		return { record: this.#batch(), counts: this.#counts(), ...(status && { webhook: status }) };
 	}
 
-	/** Asked before a delivered line is sent, so a duplicate or a stopped batch sends nothing. */
-	async lineGate(customId: string): Promise<LineGate> {
-		const row = this.ctx.storage.sql
-			.exec<{ outcome: string | null }>("SELECT outcome FROM lines WHERE custom_id = ?", customId)
-			.toArray()[0];
-		if (!row || row.outcome !== null) return "done";
-		return mayRunLine(this.#batch(), Date.now()) ? "run" : "stop";
-	}
-
 	/**
 	 * Records a line's result once: a second delivery of the same line changes nothing (false).
 	 * A result that arrives after the batch was closed is dropped the same way.
 	 */
 	async recordLine(customId: string, result: LineResult): Promise<boolean> {
-		const written = this.ctx.storage.sql.exec(
-			"UPDATE lines SET outcome = ?, result = ? WHERE custom_id = ? AND outcome IS NULL",
-			outcomeOf(result),
-			JSON.stringify(result),
-			customId,
-		).rowsWritten;
-		if (written > 0) await this.#advance();
-		return written > 0;
+		const written = this.#recordOnce(customId, result);
+		if (written) await this.#advance();
+		return written;
 	}
 
-	/** The last failure of a line that will be tried again: the dead-letter queue reports it. */
-	async noteFailure(customId: string, message: string): Promise<void> {
-		this.ctx.storage.sql.exec(
-			"UPDATE lines SET last_error = ? WHERE custom_id = ? AND outcome IS NULL",
-			message,
-			customId,
+	/**
+	 * A queue consumer's delivery in one call: records finished lines' results (each once, as
+	 * recordLine), notes the last failure of lines to be tried again (the dead-letter queue reports
+	 * it), then says of each line still to run whether it should be sent: yes, already answered
+	 * (a duplicate delivery), or the batch has stopped.
+	 */
+	async syncLines(
+		results: { customId: string; result: LineResult }[],
+		failures: { customId: string; message: string }[],
+		pending: string[],
+	): Promise<Record<string, LineGate>> {
+		const sql = this.ctx.storage.sql;
+		let written = false;
+		this.ctx.storage.transactionSync(() => {
+			for (const { customId, message } of failures) {
+				sql.exec(
+					"UPDATE lines SET last_error = ? WHERE custom_id = ? AND outcome IS NULL",
+					message,
+					customId,
+				);
+			}
+			for (const { customId, result } of results) {
+				written = this.#recordOnce(customId, result) || written;
+			}
+		});
+		if (written) await this.#advance();
+		const mayRun = mayRunLine(this.#batch(), Date.now());
+		const gates: Record<string, LineGate> = {};
+		for (const customId of pending) {
+			const row = sql
+				.exec<{ outcome: string | null }>("SELECT outcome FROM lines WHERE custom_id = ?", customId)
+				.toArray()[0];
+			gates[customId] = !row || row.outcome !== null ? "done" : mayRun ? "run" : "stop";
+		}
+		return gates;
+	}
+
+	#recordOnce(customId: string, result: LineResult): boolean {
+		return (
+			this.ctx.storage.sql.exec(
+				"UPDATE lines SET outcome = ?, result = ? WHERE custom_id = ? AND outcome IS NULL",
+				outcomeOf(result),
+				JSON.stringify(result),
+				customId,
+			).rowsWritten > 0
 		);
 	}
 

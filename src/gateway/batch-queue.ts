@@ -25,16 +25,24 @@ export async function enqueueLines(
 	owner: { batchId: string; pool: string; tenant: string },
 	lines: BatchLine[],
 ): Promise<void> {
+	await sendLineMessages(
+		queue,
+		lines.map((line) => ({
+			body: { ...owner, customId: line.customId, path: line.path, body: line.body },
+			contentType: "json",
+		})),
+	);
+}
+
+/** Sends line messages in as few sendBatch calls as the Queues limits allow. */
+export async function sendLineMessages(
+	queue: Queue,
+	messages: MessageSendRequest<LineMessage>[],
+): Promise<void> {
 	let chunk: MessageSendRequest<LineMessage>[] = [];
 	let bytes = 0;
-	for (const line of lines) {
-		const body: LineMessage = {
-			...owner,
-			customId: line.customId,
-			path: line.path,
-			body: line.body,
-		};
-		const size = JSON.stringify(body).length;
+	for (const message of messages) {
+		const size = JSON.stringify(message.body).length;
 		if (
 			chunk.length === MAX_MESSAGES_PER_SEND ||
 			(chunk.length > 0 && bytes + size > MAX_BYTES_PER_SEND)
@@ -43,7 +51,7 @@ export async function enqueueLines(
 			chunk = [];
 			bytes = 0;
 		}
-		chunk.push({ body, contentType: "json" });
+		chunk.push(message);
 		bytes += size;
 	}
 	if (chunk.length > 0) await queue.sendBatch(chunk);

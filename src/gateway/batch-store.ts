@@ -28,7 +28,7 @@ export function batchInputLimits(c: Context<GatewayEnv>): BatchInputLimits {
 	return {
 		...BATCH_INPUT_LIMITS,
 		refuseModel: (model, body) =>
-			modelRefusal(tenant, config.prices, model, endUserOf(new Headers(), body)),
+			modelRefusal(tenant, config.prices, model, endUserOf(new Headers(), body))?.message,
 	};
 }
 

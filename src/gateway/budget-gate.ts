@@ -82,12 +82,15 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 	if (cost.model === "") return cost;
 	await settleBudget(c, { kind: "nothing_sent" }); // a fallback pool's second try reserves anew
 	const user = endUserOf(c.req.raw.headers, cost.json);
+	const refusal = modelRefusal(tenant, config.prices, cost.model, user);
+	if (refusal) {
+		const status = refusal.code === "model_not_allowed" ? 403 : 400;
+		throw new GatewayError(status, `The ${refusal.message}.`, refusal.code);
+	}
 	if (!budget) {
 		recordOnly(c, cost, user);
 		return cost;
 	}
-	const refusal = modelRefusal(tenant, config.prices, cost.model, user);
-	if (refusal) throw new GatewayError(400, `The ${refusal}.`, "model_not_priced");
 	const userLimits = endUserLimits(budget, user);
 	const costLimited = limitsCost(budget, user);
 	const price = config.prices[cost.model];

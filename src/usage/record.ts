@@ -1,7 +1,8 @@
 // One usage record per request (admitted, rejected or failed) and the sinks it is written to.
 // Analytics Engine schema (README "Usage analytics" documents it for SQL queries):
 //   index1 = tenant
-//   blob1 tenant, blob2 pool, blob3 model, blob4 outcome, blob5 priority, blob6 final cause
+//   blob1 tenant, blob2 pool, blob3 model, blob4 outcome, blob5 priority ("background" for a
+//   batch line), blob6 final cause
 //   double1 status, double2 prompt tokens, double3 completion tokens, double4 queue ms,
 //   double5 upstream ms, double6 resends (every cause: attempts − 1), double7 attempts,
 //   double8 resends after a provider 429, double9 resends after a failure (5xx, 529, dropped
@@ -19,7 +20,8 @@ export interface UsageRecord {
 	tenant: string;
 	pool: string;
 	model: string;
-	priority: Priority | "";
+	/** The request's class; "background" for a batch line (below every class). */
+	priority: Priority | "background" | "";
 	outcome: Outcome;
 	/** Why the request ended as it did, e.g. "ok", "rate_limited", "queue_full", "timeout". */
 	cause: string;

@@ -4,6 +4,7 @@
 // Screenshots go to test/browser/screenshots/.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { toFile } from "openai";
 import {
 	type Browser,
 	type BrowserContext,
@@ -14,7 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devConfig } from "../../bench/lib/dev-config.ts";
 import { startWranglerDev, type WranglerDev } from "../../bench/lib/wrangler-dev.ts";
-import { DEV_GATEWAY_KEY, startDevGateway } from "../e2e/support/dev-gateway.ts";
+import { DEV_GATEWAY_KEY, openaiClient, startDevGateway } from "../e2e/support/dev-gateway.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -243,7 +244,50 @@ describe("the operator dashboard", () => {
 		await page.getByRole("button", { name: "Sign out" }).click();
 		expect(await page.locator("#login").isVisible()).toBe(true);
 		expect(await page.getByRole("article").count()).toBe(0);
+		expect(await page.locator("#batches").isHidden()).toBe(true);
 		expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+		expect(errors).toEqual([]);
+		await context.close();
+	});
+});
+
+describe("the operator dashboard's batches", () => {
+	it("lists a batch sent with the OpenAI SDK, and its lines as they are answered", async () => {
+		const openai = openaiClient(gateway);
+		const jsonl = [1, 2, 3]
+			.map((n) =>
+				JSON.stringify({
+					custom_id: `line-${n}`,
+					method: "POST",
+					url: "/v1/chat/completions",
+					body: {
+						model: "gpt-4o-mini",
+						messages: [{ role: "user", content: "Hi" }],
+						max_tokens: 8,
+					},
+				}),
+			)
+			.join("\n");
+		const file = await openai.files.create({
+			file: await toFile(Buffer.from(jsonl), "dashboard.jsonl"),
+			purpose: "batch",
+		});
+		const batch = await openai.batches.create({
+			input_file_id: file.id,
+			endpoint: "/v1/chat/completions",
+			completion_window: "24h",
+		});
+
+		const context = await browser.newContext({ viewport: DESKTOP, colorScheme: "light" });
+		const { page, errors } = await openPage(context);
+		await signIn(page, DEV_ADMIN_TOKEN);
+		const row = page.locator(`#batches-rows tr[data-batch='${batch.id}']`);
+		await expect.poll(() => row.count(), SOON).toBe(1);
+		await expect.poll(() => row.locator("td").nth(2).textContent(), SOON).toBe("completed");
+		expect(await row.locator("td").nth(3).textContent()).toBe("3 / 3");
+		expect(await row.locator("td").nth(0).textContent()).toBe("dev");
+		await page.locator("#batches").scrollIntoViewIfNeeded();
+		await page.screenshot({ path: join(SCREENSHOTS, "batches-desktop-light.png"), fullPage: true });
 		expect(errors).toEqual([]);
 		await context.close();
 	});

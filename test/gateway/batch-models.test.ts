@@ -1,5 +1,6 @@
-// Through the Worker: a batch line's model meets the rule interactive requests meet (under a cost
-// budget only priced models), checked when the batch is created, the line named in the error.
+// Through the Worker: a batch line's model meets the rule interactive requests meet (the tenant's
+// `models` when it lists them; under a cost budget only priced models), checked when the batch is
+// created, the line named in the error.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tenantWithKey } from "../support/admin.ts";
 import { call, chat, createBatch, lines } from "../support/batches.ts";
@@ -65,5 +66,38 @@ describe("a batch line's model", () => {
 		const batch = await createBatch("openai", rows, {}, key);
 		expect(batch.status).toBe("in_progress");
 		expect(batch.errors).toBeNull();
+	});
+});
+
+describe("a tenant's own list of models", () => {
+	it("refuses any other model with 403, interactive or in a batch, and sends nothing", async () => {
+		const { key, name } = await tenantWithKey({ models: ["gpt-4o-mini"] });
+		expect((await postToPool("openai", { key, body: chat(0) })).status).toBe(200);
+		const refused = await postToPool("openai", { key, body: { ...chat(1), model: "gpt-4o" } });
+		expect(refused.status).toBe(403);
+		const error = ((await refused.json()) as { error: { message: string; code: string } }).error;
+		expect(error.message).toContain(`tenant "${name}" may not use model "gpt-4o"`);
+		expect(error.message).toContain("gpt-4o-mini");
+		expect(upstream.sent).toHaveLength(1);
+
+		const rows = lines(2);
+		rows[1] = { ...rows[1], body: { ...chat(1), model: "gpt-4o" } } as (typeof rows)[number];
+		const batch = await createBatch("openai", rows, {}, key);
+		expect(batch.status).toBe("failed");
+		expect(batch.errors?.data).toEqual([
+			expect.objectContaining({ line: 2, code: "model_not_allowed", param: "body.model" }),
+		]);
+	});
+
+	it("allows the cheaper model its budget downgrades to", async () => {
+		const { key } = await tenantWithKey({
+			models: ["gpt-4o"],
+			budget: { tokensPerDay: 1_000_000, downgrade: { "gpt-4o": "gpt-4o-mini" } },
+		});
+		const response = await postToPool("openai", {
+			key,
+			body: { ...chat(0), model: "gpt-4o-mini" },
+		});
+		expect(response.status).toBe(200);
 	});
 });

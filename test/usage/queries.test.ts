@@ -169,3 +169,61 @@ describe("429s and resends per pool per hour", () => {
 		expect(sum(hour, (row) => num(row, "double6"))).toBe(4);
 	});
 });
+
+describe("batch lines (blob5 = 'background')", () => {
+	const line = (fields: Partial<UsageRecord>) => record({ priority: "background", ...fields });
+	// The same hour with a batch running: two lines answered, one answered 429 by the provider (it
+	// goes back through the queue), one refused by its tenant's budget without a send.
+	const withLines = [
+		...hour,
+		...rowsOf([
+			{ record: line({}), sampleInterval: 2 },
+			{
+				record: line({
+					outcome: "provider_error",
+					cause: "provider_rate_limited",
+					status: 429,
+					completionTokens: 0,
+				}),
+			},
+			{
+				record: line({
+					outcome: "rejected",
+					cause: "budget_exhausted",
+					status: 429,
+					attempts: 0,
+					promptTokens: 0,
+					completionTokens: 0,
+				}),
+			},
+		]),
+	];
+	const interactive = (row: Row) => row.blob5 !== "background";
+
+	it("count in usage: their tokens are the tenant's", () => {
+		expect(sum(withLines, (row) => num(row, "double2"))).toBe(2700 + 2 * 100 + 100);
+		expect(sum(withLines, (row) => num(row, "double3"))).toBe(120 + 2 * 20);
+	});
+
+	it("count in provider_429_share: their sends and the provider's 429s to them", () => {
+		const provider429s = sum(
+			withLines,
+			(row) => num(row, "double8") + (row.blob6 === "provider_rate_limited" ? 1 : 0),
+		);
+		expect(provider429s / sum(withLines, (row) => num(row, "double7"))).toBeCloseTo(5 / 14, 10);
+	});
+
+	it("are left out of the callers' figures, which stay those of interactive requests", () => {
+		const requests = sum(withLines, (row) => (interactive(row) ? 1 : 0));
+		const caller429s = sum(withLines, (row) =>
+			num(row, "double1") === 429 && interactive(row) ? 1 : 0,
+		);
+		expect(caller429s / requests).toBe(2 / 8);
+		const resendsAfter429 = sum(withLines, (row) => (interactive(row) ? num(row, "double8") : 0));
+		expect(resendsAfter429 / requests).toBe(3 / 8);
+		const resendsAfterFailure = sum(withLines, (row) =>
+			interactive(row) ? num(row, "double9") : 0,
+		);
+		expect(resendsAfterFailure / requests).toBe(1 / 8);
+	});
+});
