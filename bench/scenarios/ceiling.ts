@@ -11,7 +11,8 @@ import { lineChart } from "../lib/svg-chart.ts";
 const VARIANTS: readonly Variant[] = ["constant", "passthrough", "pooled", "tollbooth", "strict"];
 /** The pool each tollbooth variant goes through, whose calls the bench Worker counts. */
 const POOL_OF: Partial<Record<Variant, string>> = { tollbooth: BENCH_POOL, strict: "strict" };
-const CONNECTIONS = 32;
+/** Closed-loop connections; BENCH_CONNECTIONS sets another (a sweep). */
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const WARMUP_MS = 3_000;
 /**
  * Unmeasured load just before each measured phase: a variant idle through the others' phases

@@ -13,7 +13,7 @@ import { cumulative, lineChart } from "../lib/svg-chart.ts";
 const VARIANTS: readonly Variant[] = ["direct", "passthrough", "pooled", "tollbooth", "strict"];
 const WARMUP_MS = 3_000;
 const PHASE_MS = 10_000;
-const CONCURRENCIES = [1, 32] as const;
+const CONCURRENCIES = [1, 8, 32] as const;
 const ADDED_P50_TARGET_MS = 1;
 const ADDED_P99_TARGET_MS = 5;
 

@@ -1,31 +1,26 @@
-// The isolate's allowances from one Pool: requests admitted from them with no round trip, and one
-// batch RPC every few milliseconds that carries the ended requests, what goes back, and asks for
-// more. Nothing on a response's path waits for it, and no request waits on another's promise
-// (workerd cancels a request that does): the batches run in the request that started them.
+// The isolate's allowances from one Pool: requests admitted from them with no round trip, and a
+// batch RPC when one is due (core/allowance-holder.ts: an ask within 5 ms, ended requests within
+// 100 ms) that carries everything pending. Nothing on a response's path waits for it, and no request
+// waits on another's promise (workerd cancels a request that does): batches run in the request
+// that started their loop.
 
 import type { AllowanceBatch, Pool, RateLimitView } from "../durable/pool.ts";
 import {
 	type AllowanceScope,
-	AllowanceWallet,
+	ASK_DELAY_MS,
 	type EndedSpend,
-	POOL_DIMENSIONS,
+	PoolAllowanceHolder,
 	type PoolDimension,
 	type Spend,
 } from "../durable/pool-allowances.ts";
 
-/** An ask for a grant waits this long for others to share its RPC... */
-const ASK_DELAY_MS = 5;
 /**
- * ...and ended requests and what goes back, this long: they are not urgent (what they report was
- * reserved already), so at any rate they cost the Pool at most one call per this many ms.
+ * One loop of batches runs at most this long in the request that started it (a request's waitUntil
+ * is bounded); then the next request to come starts a new one, which takes over.
  */
-const REPORT_EVERY_MS = 20;
-/** The least an ask asks for: a few requests, so that a slow isolate does not ask for every one. */
-const LEAST_REQUESTS = 4;
-/** After the Pool granted nothing (it queues, or is near its limits), no ask for this long. */
-const ASK_AGAIN_AFTER_MS = 250;
-/** One pump (a loop of batches, kept alive by the request that started it) runs at most this long. */
 const PUMP_LIMIT_MS = 10_000;
+/** A loop past its limit that no request took over within this long: the isolate is idle. */
+const HANDOVER_MS = 1_000;
 
 export interface AllowanceSpend {
 	spend: Spend<PoolDimension>;
@@ -36,151 +31,133 @@ export interface AllowanceSpend {
 }
 
 type PoolNamespace = DurableObjectNamespace<Pool>;
+type KeepAlive = (pump: Promise<void>) => void;
 
 export class AllowanceCache {
-	readonly #holder = crypto.randomUUID();
 	readonly #namespace: PoolNamespace;
 	readonly #pool: string;
-	readonly #wallet: AllowanceWallet<PoolDimension, AllowanceScope>;
-	#ended: EndedSpend[] = [];
-	readonly #asks = new Map<string, AllowanceBatch["asks"][number]>();
-	/** Scopes with an ask in flight: no second ask for them until it is answered. */
-	readonly #asking = new Set<string>();
+	readonly #holder: PoolAllowanceHolder;
 	#limits: RateLimitView | undefined;
-	#askAgainAtMs = 0;
-	#pump: Promise<void> | undefined;
+	/** The loop of batches in charge now, if any (an older one past its limit may still finish). */
+	#loop: object | undefined;
+	/** When that loop wakes next. */
+	#loopWakeMs = 0;
+	/** An ask goes by itself shortly (see #askSoon). */
+	#askingSoon = false;
 
 	constructor(namespace: PoolNamespace, pool: string, spendWindowMs: number) {
 		this.#namespace = namespace;
 		this.#pool = pool;
-		this.#wallet = new AllowanceWallet({
-			dimensions: POOL_DIMENSIONS,
-			reusable: ["slots"],
-			counted: "requests",
-			scopeKey: scopeKey,
-			windowMs: spendWindowMs,
-		});
+		this.#holder = new PoolAllowanceHolder(crypto.randomUUID(), spendWindowMs);
 	}
 
 	/**
 	 * Admits a request of `tokens` for `scope` from an allowance, or undefined (then it asks the
 	 * Pool as usual). Either way, asks for a grant in the next batch when the allowances run low.
 	 */
-	admit(
-		scope: AllowanceScope,
-		tokens: number,
-		keepAlive: (pump: Promise<void>) => void,
-	): AllowanceSpend | undefined {
-		const nowMs = Date.now();
-		const spend = this.#wallet.spend(scope, { requests: 1, tokens, slots: 1 }, nowMs);
-		const key = scopeKey(scope);
-		if (!this.#asking.has(key) && nowMs >= this.#askAgainAtMs) {
-			const least = { requests: LEAST_REQUESTS, tokens: LEAST_REQUESTS * tokens, slots: 1 };
-			const want = this.#wallet.want(scope, least, nowMs);
-			if (want) {
-				this.#asks.set(key, { scope, want });
-				this.#asking.add(key);
-				this.#start(keepAlive);
-			}
-		}
-		// Grants come only with an answer, which carries the limits: a spend always has them.
+	admit(scope: AllowanceScope, tokens: number, keepAlive: KeepAlive): AllowanceSpend | undefined {
+		// Grants come only with an answer, which carries the limits: none before the first.
 		const limits = this.#limits;
+		const nowMs = Date.now();
+		const spend = this.#holder.admit(scope, tokens, nowMs);
+		if (this.#holder.asking && this.#loop && this.#loopWakeMs > nowMs + ASK_DELAY_MS) {
+			this.#askSoon(keepAlive);
+		} else {
+			this.#start(keepAlive);
+		}
 		return spend && limits && { spend, scope, tokens, limits };
 	}
 
-	/**
-	 * A request an allowance admitted is over: its slot comes back and its usage goes in the next
-	 * batch. `keepAlive` holds the loop of batches if this call starts it.
-	 */
+	/** A request an allowance admitted is over: its slot comes back, its usage goes in a batch. */
 	ended(
 		spent: AllowanceSpend,
 		ended: Omit<EndedSpend, "scope" | "tokens">,
-		keepAlive: (pump: Promise<void>) => void,
+		keepAlive: KeepAlive,
 	): void {
-		this.#wallet.end(spent.spend, Date.now());
-		this.#ended.push({ ...ended, scope: spent.scope, tokens: spent.tokens });
+		const endedSpend = { ...ended, scope: spent.scope, tokens: spent.tokens };
+		this.#holder.ended(spent.spend, endedSpend, Date.now());
 		this.#start(keepAlive);
 	}
 
 	/** A request an allowance admitted is still running: its grant is renewed in the next batch. */
-	renew(spent: AllowanceSpend, keepAlive: (pump: Promise<void>) => void): void {
-		this.#wallet.renew(spent.spend);
+	renew(spent: AllowanceSpend, keepAlive: KeepAlive): void {
+		this.#holder.renew(spent.spend, Date.now());
 		this.#start(keepAlive);
 	}
 
 	/** Stops spending (a send failed, or the Pool asked): what is left goes back in the next batch. */
-	closeAll(keepAlive: (pump: Promise<void>) => void): void {
-		this.#wallet.closeAll();
+	closeAll(keepAlive: KeepAlive): void {
+		this.#holder.closeAll();
 		this.#start(keepAlive);
 	}
 
-	/** Starts the loop of batches in the calling request, unless it runs already. */
-	#start(keepAlive: (pump: Promise<void>) => void): void {
-		if (this.#pump) return;
-		this.#pump = this.#run().finally(() => {
-			this.#pump = undefined;
-		});
-		keepAlive(this.#pump);
+	/** Starts a loop of batches in the calling request, unless one is in charge already. */
+	#start(keepAlive: KeepAlive): void {
+		if (this.#loop || this.#holder.napMs(Date.now()) === undefined) return;
+		const loop = {};
+		this.#loop = loop;
+		keepAlive(this.#run(loop));
 	}
 
 	/**
-	 * Sends a batch when there is something to say (an ask within ASK_DELAY_MS, the rest within
-	 * REPORT_EVERY_MS), until no grant is open and nothing is left to report. A loop
-	 * lives at most PUMP_LIMIT_MS (a request's waitUntil is bounded), then ends: the next request,
-	 * or the end of one in flight, starts a new one; with none in flight it first closes the grants
-	 * and gives back what is left, in case no request comes again.
+	 * An ask made while the loop naps for longer (until ended requests are due): sent by itself
+	 * ASK_DELAY_MS from now, in the calling request, with whatever else is pending. (A request
+	 * cannot wake the loop another one runs: that would make it wait on the other's promise.)
 	 */
-	async #run(): Promise<void> {
-		const startedMs = Date.now();
-		for (;;) {
-			const napMs = this.#asks.size > 0 ? ASK_DELAY_MS : REPORT_EVERY_MS;
-			await new Promise((woken) => setTimeout(woken, napMs));
+	#askSoon(keepAlive: KeepAlive): void {
+		if (this.#askingSoon) return;
+		this.#askingSoon = true;
+		const send = async () => {
+			await new Promise((woken) => setTimeout(woken, ASK_DELAY_MS));
+			this.#askingSoon = false;
 			const nowMs = Date.now();
-			const last = nowMs - startedMs >= PUMP_LIMIT_MS;
-			if (last && this.#wallet.inUse === 0) this.#wallet.closeAll();
-			if (this.#ended.length > 0 || this.#asks.size > 0 || this.#wallet.hasReports(nowMs)) {
-				await this.#flush();
+			const batch = this.#holder.asking ? this.#holder.takeBatch(nowMs) : undefined;
+			if (batch) await this.#send(batch, nowMs);
+		};
+		keepAlive(send());
+	}
+
+	/**
+	 * Sends a batch whenever the holder has one due, until it has nothing left to do. Past
+	 * PUMP_LIMIT_MS the loop hands over: the next request starts a new one and this one ends; if
+	 * none comes within HANDOVER_MS and nothing is in flight, it gives back every grant first.
+	 */
+	async #run(loop: object): Promise<void> {
+		const startedMs = Date.now();
+		try {
+			for (;;) {
+				const napMs = this.#holder.napMs(Date.now());
+				if (napMs === undefined) return;
+				this.#loopWakeMs = Date.now() + napMs;
+				await new Promise((woken) => setTimeout(woken, napMs));
+				if (this.#loop !== loop && this.#loop !== undefined) return;
+				const nowMs = Date.now();
+				if (nowMs - startedMs >= PUMP_LIMIT_MS) {
+					if (this.#loop === loop) this.#loop = undefined;
+					const idle = nowMs - startedMs >= PUMP_LIMIT_MS + HANDOVER_MS;
+					if (idle && this.#holder.inUse === 0) this.#holder.closeAll();
+				}
+				const batch = this.#holder.takeBatch(nowMs);
+				if (batch) await this.#send(batch, nowMs);
 			}
-			if (last) return;
-			if (this.#wallet.nextSpendEndMs() === undefined && this.#ended.length === 0) return;
+		} finally {
+			if (this.#loop === loop) this.#loop = undefined;
 		}
 	}
 
-	async #flush(): Promise<void> {
-		const sentAtMs = Date.now();
-		const batch: AllowanceBatch = {
-			holder: this.#holder,
-			ended: this.#ended,
-			reports: this.#wallet.reports(sentAtMs),
-			asks: [...this.#asks.values()],
-		};
-		this.#ended = [];
-		this.#asks.clear();
+	async #send(batch: AllowanceBatch, sentAtMs: number): Promise<void> {
 		try {
 			const answer = await this.#namespace.getByName(this.#pool).allowances(batch);
 			this.#limits = answer.limits;
-			for (const grant of answer.grants) {
-				// Counted from when the batch left, on this clock: never later than on the Pool's.
-				this.#wallet.add(grant, sentAtMs + (grant.spendUntilMs - answer.nowMs));
-			}
-			if (!answer.open) this.#wallet.closeAll();
-			if (answer.grants.length < batch.asks.length)
-				this.#askAgainAtMs = Date.now() + ASK_AGAIN_AFTER_MS;
+			this.#holder.answered(batch, answer, sentAtMs, Date.now());
 		} catch (error) {
 			// The Pool restarted or is unreachable: spend nothing more; it reclaims what was held.
 			console.warn(
 				JSON.stringify({ pool: this.#pool, allowances: "batch_failed", error: String(error) }),
 			);
-			this.#wallet.closeAll();
-			this.#askAgainAtMs = Date.now() + ASK_AGAIN_AFTER_MS;
-		} finally {
-			for (const ask of batch.asks) this.#asking.delete(scopeKey(ask.scope));
+			this.#holder.failed(batch, Date.now());
 		}
 	}
-}
-
-function scopeKey(scope: AllowanceScope): string {
-	return `${scope.tenant}\n${scope.model}`;
 }
 
 const caches = new Map<string, AllowanceCache>();

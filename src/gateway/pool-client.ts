@@ -20,7 +20,8 @@ function isObjectRestart(error: unknown): boolean {
 }
 
 export class PoolClient {
-	#stub: DurableObjectStub<Pool>;
+	/** Made at the first call: a request admitted from an allowance makes none. */
+	#stubOrUndefined: DurableObjectStub<Pool> | undefined;
 
 	readonly #namespace: DurableObjectNamespace<Pool>;
 	readonly pool: string;
@@ -28,7 +29,11 @@ export class PoolClient {
 	constructor(namespace: DurableObjectNamespace<Pool>, pool: string) {
 		this.#namespace = namespace;
 		this.pool = pool;
-		this.#stub = namespace.getByName(pool);
+	}
+
+	get #stub(): DurableObjectStub<Pool> {
+		this.#stubOrUndefined ??= this.#namespace.getByName(this.pool);
+		return this.#stubOrUndefined;
 	}
 
 	/** Resolves when the Pool admits or rejects `ask`. */
@@ -84,7 +89,7 @@ export class PoolClient {
 			return await this.#cancelledOnAbort(ask.ticketId, signal, () => call(this.#stub));
 		} catch (error) {
 			if (!isObjectRestart(error) || signal.aborted) throw error;
-			this.#stub = this.#namespace.getByName(this.pool);
+			this.#stubOrUndefined = this.#namespace.getByName(this.pool);
 			const again: AcquireRequest = {
 				...ask,
 				ticketId: crypto.randomUUID(),

@@ -146,12 +146,14 @@ describe("the ledger and the wallet", () => {
 			1_000,
 		);
 		const first = held.spend(SCOPE, { requests: 1, tokens: 100, slots: 1 }, 0);
-		expect(first?.grantId).toBe("g");
+		expect(first?.parts).toEqual([
+			{ grantId: "g", amount: { requests: 1, tokens: 100, slots: 1 } },
+		]);
 		// Its one slot is in use: a second request at once is not admitted from it.
 		expect(held.spend(SCOPE, { requests: 1, tokens: 100, slots: 1 }, 1)).toBe(undefined);
 		held.end(first as NonNullable<typeof first>, 2);
 		const second = held.spend(SCOPE, { requests: 1, tokens: 100, slots: 1 }, 2);
-		expect(second?.grantId).toBe("g");
+		expect(second?.parts[0]?.grantId).toBe("g");
 		// Another scope never spends this grant.
 		expect(held.spend({ ...SCOPE, tenant: "other" }, { requests: 1, slots: 1 }, 3)).toBe(undefined);
 		// At the end of its window the rest goes back, but the slot only once its request ends.
@@ -175,6 +177,39 @@ describe("the ledger and the wallet", () => {
 			},
 		]);
 		expect(held.reports(1_002)).toEqual([]);
+	});
+
+	it("spends a request from one grant and its slot from another when neither holds both", () => {
+		const held = wallet();
+		const grant = (id: string, amount: ReturnType<typeof want>, spendUntilMs: number) =>
+			held.add(
+				{ id, holder: "h", scope: SCOPE, amount, spendUntilMs, reclaimAtMs: 9_000 },
+				spendUntilMs,
+			);
+		// An older grant with slots but no requests left, a newer one with requests but no slot free.
+		grant("old", want(0, 0, 2), 500);
+		grant("new", want(5, 500, 0), 1_000);
+		const spend = held.spend(SCOPE, { requests: 1, tokens: 100, slots: 1 }, 0);
+		expect(spend?.parts).toEqual([
+			{ grantId: "new", amount: { requests: 1, tokens: 100 } },
+			{ grantId: "old", amount: { slots: 1 } },
+		]);
+		held.end(spend as NonNullable<typeof spend>, 10);
+		// The slot went back to its own grant, which reports nothing used; the other reports the request.
+		expect(held.reports(600)).toEqual([
+			{
+				grantId: "old",
+				used: { requests: 0, tokens: 0, slots: 0 },
+				returned: { requests: 0, tokens: 0, slots: 2 },
+				final: true,
+			},
+			{
+				grantId: "new",
+				used: { requests: 1, tokens: 100, slots: 0 },
+				returned: { requests: 0, tokens: 0, slots: 0 },
+				final: false,
+			},
+		]);
 	});
 
 	it("asks for as much as it used over the last window, and not while it holds enough", () => {
