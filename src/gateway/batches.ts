@@ -189,14 +189,7 @@ openaiBatches.get("/files", async (c) => {
 		{ tenant: c.var.tenant.name, pool: c.var.pool.name },
 		{ purpose: c.req.query("purpose"), after: c.req.query("after"), limit, order },
 	);
-	const data = files.map(fileObject);
-	return c.json({
-		object: "list",
-		data,
-		first_id: data[0]?.id ?? null,
-		last_id: data.at(-1)?.id ?? null,
-		has_more: hasMore,
-	});
+	return c.json(listPage(files.map(fileObject), hasMore));
 });
 
 openaiBatches.get("/files/:id", async (c) =>
@@ -263,19 +256,23 @@ openaiBatches.post("/batches", async (c) => {
 	return c.json(batchObject(view));
 });
 
+/** One page of an OpenAI list, as the SDKs page through it. */
+function listPage<T extends { id: string }>(data: T[], hasMore: boolean) {
+	return {
+		object: "list" as const,
+		data,
+		first_id: data[0]?.id ?? null,
+		last_id: data.at(-1)?.id ?? null,
+		has_more: hasMore,
+	};
+}
+
 const notFound = (id: string) => `No batch found with id '${id}'.`;
 
 openaiBatches.get("/batches", async (c) => {
 	const limit = pageLimit(c.req.query("limit"), 20, 100);
 	const { views, hasMore } = await listBatches(c, c.req.query("after"), limit);
-	const data = views.map(batchObject);
-	return c.json({
-		object: "list",
-		data,
-		first_id: data[0]?.id ?? null,
-		last_id: data.at(-1)?.id ?? null,
-		has_more: hasMore,
-	});
+	return c.json(listPage(views.map(batchObject), hasMore));
 });
 
 openaiBatches.get("/batches/:id", async (c) => {
