@@ -6,7 +6,7 @@
  * What happened: `answer` a non-2xx answer to a caller; `config_error` an invalid TOLLBOOTH_CONFIG;
  * `unreachable` a provider that could not be reached; `retry`, `pause` and `breaker` a resend, a
  * pool paused by a provider 429, and a circuit breaker changing state; `registry` a Pool that could
- * not read the runtime tenants.
+ * not read the runtime tenants; `webhook` one send of a batch's completion webhook.
  */
 export type LogEvent =
 	| "answer"
@@ -15,7 +15,8 @@ export type LogEvent =
 	| "retry"
 	| "pause"
 	| "breaker"
-	| "registry";
+	| "registry"
+	| "webhook";
 
 export interface LogFields {
 	pool?: string;
@@ -34,6 +35,12 @@ export interface LogFields {
 	delayMs?: number;
 	/** A circuit breaker's new state. */
 	state?: string;
+	/** The batch a webhook send is about. */
+	batch?: string;
+	/** A webhook receiver's host and path, never its query. */
+	receiver?: string;
+	/** What a webhook send came to: delivered, retry or gave_up. */
+	outcome?: string;
 }
 
 const FIELD_NAMES = [
@@ -46,6 +53,9 @@ const FIELD_NAMES = [
 	"attempt",
 	"delayMs",
 	"state",
+	"batch",
+	"receiver",
+	"outcome",
 ] as const satisfies readonly (keyof LogFields)[];
 
 /** Longest text written for one field: enough for a sentence, too short for a prompt. */
@@ -72,15 +82,23 @@ export function logLine(event: LogEvent, fields: LogFields): string {
 	for (const name of FIELD_NAMES) {
 		const value = fields[name];
 		if (typeof value === "number" && Number.isFinite(value)) line[name] = value;
-		else if (typeof value === "string" && value !== "") line[name] = scrub(value);
+		// A batch id is tollbooth's own (batch_ + 32 hex), which the key shapes would redact.
+		else if (typeof value === "string" && value !== "")
+			line[name] = name === "batch" ? value : scrub(value);
 	}
 	return JSON.stringify(line);
 }
 
-/** Writes one event: failures (5xx, config errors, unreachable providers) at error level. */
+/**
+ * Writes one event: failures (5xx, config errors, unreachable providers, a webhook given up on)
+ * at error level.
+ */
 export function log(event: LogEvent, fields: LogFields = {}): void {
 	const isFailure =
-		event === "config_error" || event === "unreachable" || (fields.status ?? 0) >= 500;
+		event === "config_error" ||
+		event === "unreachable" ||
+		fields.outcome === "gave_up" ||
+		(fields.status ?? 0) >= 500;
 	if (isFailure) console.error(logLine(event, fields));
 	else console.log(logLine(event, fields));
 }

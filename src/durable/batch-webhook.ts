@@ -8,7 +8,7 @@ import {
 	webhookUrlProblem,
 } from "../core/batch-webhook.ts";
 import { signWebhook } from "../core/webhook-signature.ts";
-import { scrub } from "../log.ts";
+import { log } from "../log.ts";
 
 export type { WebhookTarget } from "../core/batch-state.ts";
 export { webhookUrlProblem };
@@ -102,7 +102,7 @@ interface AttemptFields {
 	delayMs?: number;
 }
 
-/** One JSON line per send: the batch, the receiver's host and path (never its query), the outcome. */
+/** One log line per send: the batch, the receiver's host and path (never its query), the outcome. */
 function logAttempt(
 	owner: WebhookOwner,
 	delivery: WebhookDelivery,
@@ -116,15 +116,12 @@ function logAttempt(
 	} catch {
 		receiver = "(not a URL)";
 	}
-	const line = JSON.stringify({
-		event: "webhook",
+	log("webhook", {
 		batch: owner.batchId,
 		tenant: owner.tenant,
 		pool: owner.pool,
 		receiver,
 		...fields,
-		...(message !== undefined && { message: scrub(message) }),
+		...(message !== undefined && { message }),
 	});
-	if (fields.outcome === "gave_up") console.error(line);
-	else console.log(line);
 }
