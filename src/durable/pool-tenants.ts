@@ -14,6 +14,7 @@ const UNKNOWN_RETRY_MS = 1_000;
 type SchedulerTenants = PoolStateOptions["scheduler"]["tenants"];
 
 export class PoolTenants {
+	readonly #pool: string;
 	readonly #registry: () => DurableObjectStub<TenantRegistry>;
 	readonly #apply: (tenants: SchedulerTenants) => void;
 	#configured: TenantConfig[] = [];
@@ -21,8 +22,6 @@ export class PoolTenants {
 	#runtime = new Map<string, TenantPolicy>();
 	#fetchedMs = Number.NEGATIVE_INFINITY;
 	#fetching: Promise<void> | undefined;
-
-	readonly #pool: string;
 
 	constructor(
 		pool: string,
