@@ -58,6 +58,9 @@ const FIELD_NAMES = [
 	"outcome",
 ] as const satisfies readonly (keyof LogFields)[];
 
+/** Fields that hold tollbooth's own ids (batch_ + 32 hex), which the key shapes would redact. */
+const OWN_IDS: ReadonlySet<keyof LogFields> = new Set(["batch"]);
+
 /** Longest text written for one field: enough for a sentence, too short for a prompt. */
 const MAX_TEXT = 400;
 
@@ -82,9 +85,8 @@ export function logLine(event: LogEvent, fields: LogFields): string {
 	for (const name of FIELD_NAMES) {
 		const value = fields[name];
 		if (typeof value === "number" && Number.isFinite(value)) line[name] = value;
-		// A batch id is tollbooth's own (batch_ + 32 hex), which the key shapes would redact.
 		else if (typeof value === "string" && value !== "")
-			line[name] = name === "batch" ? value : scrub(value);
+			line[name] = OWN_IDS.has(name) ? value : scrub(value);
 	}
 	return JSON.stringify(line);
 }

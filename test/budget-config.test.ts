@@ -2,14 +2,9 @@
 // a message naming each bad field.
 import { expect, it } from "vitest";
 import { parseConfig } from "../src/config.ts";
+import { OPENAI_POOL } from "./support/config-pool.ts";
 
-const pool = {
-	name: "openai",
-	provider: "openai",
-	baseUrl: "https://api.openai.com/v1",
-	apiKeySecret: "OPENAI_API_KEY",
-	limits: { requestsPerMinute: 600, tokensPerMinute: 60_000, maxConcurrent: 10 },
-};
+const pool = OPENAI_POOL;
 const tenant = { name: "acme", keySha256: ["a".repeat(64)], pools: ["*"] };
 
 it("a configured tenant's budget gets its defaults, and prices are read per model", () => {

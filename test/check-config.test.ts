@@ -3,16 +3,11 @@
 import { describe, expect, it } from "vitest";
 import { configWarnings, DEV_KEY_SHA256 } from "../scripts/config-warnings.ts";
 import { type Config, parseConfig } from "../src/config.ts";
+import { OPENAI_POOL } from "./support/config-pool.ts";
 
 const hash = "a1".repeat(32);
 const adminHash = "b2".repeat(32);
-const pool = {
-	name: "openai",
-	provider: "openai",
-	baseUrl: "https://api.openai.com/v1",
-	apiKeySecret: "OPENAI_API_KEY",
-	limits: { requestsPerMinute: 600, tokensPerMinute: 60_000, maxConcurrent: 10 },
-};
+const pool = OPENAI_POOL;
 const tenant = { name: "team", keySha256: [hash], pools: ["*"] };
 
 function parsed(raw: object): Config {

@@ -2,14 +2,9 @@
 // sliding-window limits for a pool or one of its models; what an operator is told when they are wrong.
 import { describe, expect, it } from "vitest";
 import { parseConfig, poolLimits, poolStateOptions } from "../src/config.ts";
+import { OPENAI_POOL } from "./support/config-pool.ts";
 
-const pool = {
-	name: "openai",
-	provider: "openai",
-	baseUrl: "https://api.openai.com/v1",
-	apiKeySecret: "OPENAI_API_KEY",
-	limits: { requestsPerMinute: 600, tokensPerMinute: 60_000, maxConcurrent: 10 },
-};
+const pool = OPENAI_POOL;
 const tenant = { name: "team", keySha256: ["a".repeat(64)], pools: ["*"] };
 
 describe("overload settings", () => {

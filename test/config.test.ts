@@ -1,15 +1,10 @@
 // The configuration: what an operator gets told about a bad one, and the defaults of a good one.
 import { describe, expect, it } from "vitest";
 import { parseConfig, poolLimits } from "../src/config.ts";
+import { OPENAI_POOL } from "./support/config-pool.ts";
 
 const hash = "a".repeat(64);
-const pool = {
-	name: "openai",
-	provider: "openai",
-	baseUrl: "https://api.openai.com/v1",
-	apiKeySecret: "OPENAI_API_KEY",
-	limits: { requestsPerMinute: 600, tokensPerMinute: 60_000, maxConcurrent: 10 },
-};
+const pool = OPENAI_POOL;
 const tenant = { name: "team", keySha256: [hash], pools: ["*"] };
 
 describe("a bad configuration", () => {

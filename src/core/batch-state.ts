@@ -16,18 +16,9 @@ export type BatchApi = "openai" | "anthropic";
 /** How long a cancelled batch waits for lines already sent before its results are written. */
 export const CANCEL_GRACE_MS = 3000;
 
-export interface BatchRecord {
-	id: string;
-	api: BatchApi;
-	tenant: string;
-	pool: string;
-	/** The provider path every line goes to, e.g. "/v1/chat/completions". */
-	endpoint: string;
-	inputFileId?: string;
-	completionWindow: string;
-	metadata: Record<string, string> | null;
+/** A batch as it is kept: what it was created with, its status and when each status began. */
+export interface BatchRecord extends NewBatch {
 	status: BatchStatus;
-	total: number;
 	createdMs: number;
 	expiresMs: number;
 	inProgressMs?: number;
@@ -41,7 +32,6 @@ export interface BatchRecord {
 	errorFileId?: string;
 	/** Why a batch failed at validation (its input), in OpenAI's shape. */
 	errors?: BatchInputError[];
-	webhook?: WebhookTarget;
 }
 
 /** One problem of a batch's input, in OpenAI's `errors.data` shape: `line` is 1-based, or null. */
@@ -76,6 +66,7 @@ export interface NewBatch {
 	api: BatchApi;
 	tenant: string;
 	pool: string;
+	/** The provider path every line goes to, e.g. "/v1/chat/completions". */
 	endpoint: string;
 	inputFileId?: string;
 	completionWindow: string;

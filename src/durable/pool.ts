@@ -69,7 +69,7 @@ export class Pool extends DurableObject<Env> {
 
 	/** Admits the request now, or once it fits (the promise stays pending while it waits). */
 	async acquire(request: AcquireRequest): Promise<AcquireResult> {
-		const learning = this.#tenantKnown(request.tenant);
+		const learning = this.#tenantsKnown([request.tenant]);
 		if (learning) await learning;
 		return this.#submit(request, 1);
 	}
@@ -134,8 +134,8 @@ export class Pool extends DurableObject<Env> {
 	async allowances(
 		batch: AllowanceBatch,
 	): Promise<AllowanceAnswer & { limits: RateLimitView; nowMs: number }> {
-		const asking = batch.asks.map((ask) => this.#tenantKnown(ask.scope.tenant));
-		if (asking.some(Boolean)) await Promise.all(asking);
+		const learning = this.#tenantsKnown(batch.asks.map((ask) => ask.scope.tenant));
+		if (learning) await learning;
 		const now = Date.now();
 		const pool = this.#pool();
 		const answer = pool.settleAllowances(batch, now);
@@ -181,10 +181,12 @@ export class Pool extends DurableObject<Env> {
 		this.#persistNow();
 	}
 
-	/** Undefined at once for a tenant whose policy the pool has; else waits for the registry. */
-	#tenantKnown(tenant: string): Promise<void> | undefined {
+	/** Undefined at once when the pool has every tenant's policy; else waits for the registry. */
+	#tenantsKnown(tenants: string[]): Promise<unknown> | undefined {
 		this.#pool();
-		return this.#tenants?.ready(tenant, Date.now());
+		const nowMs = Date.now();
+		const lookups = tenants.map((tenant) => this.#tenants?.ready(tenant, nowMs)).filter(Boolean);
+		return lookups.length > 0 ? Promise.all(lookups) : undefined;
 	}
 
 	#submit(request: AcquireRequest, attempt: number): Promise<AcquireResult> {

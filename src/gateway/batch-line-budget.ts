@@ -14,7 +14,7 @@ import {
 import { REGISTRY_NAME } from "../durable/registry.ts";
 import type { Usage } from "../providers/types.ts";
 import type { Cost } from "./caller-request.ts";
-import { endUserLimits, limitsCost, modelRefusal } from "./model-rule.ts";
+import { budgetAsk, modelRefusal } from "./model-rule.ts";
 
 /** How a line's send ended, for its charge: what the provider reported, nothing, or unknown. */
 export type LineSettlement =
@@ -81,10 +81,9 @@ export class LineLedger {
 		const refusal =
 			this.#policy && modelRefusal(this.#policy, this.#config.prices, cost.model, user);
 		if (refusal) {
-			const status = refusal.code === "model_not_allowed" ? 403 : 400;
 			return {
 				kind: "refused",
-				status,
+				status: refusal.status,
 				code: refusal.code,
 				held: false,
 				message: `The ${refusal.message}.`,
@@ -112,35 +111,11 @@ export class LineLedger {
 				},
 			};
 		}
-		const userLimits = endUserLimits(budget, user);
-		const costLimited = limitsCost(budget, user);
-		const cheaper = budget.downgrade[cost.model];
-		const cheaperPrice = cheaper === undefined ? undefined : this.#config.prices[cheaper];
 		const id = crypto.randomUUID();
 		const authority = this.#env.BUDGET.getByName(this.#tenant);
-		const admission: BudgetAdmission = await authority.admit({
-			id,
-			...(user !== undefined && { user }),
-			requested: {
-				model: cost.model,
-				promptTokens: cost.promptTokens,
-				estimate: estimatedCharge(cost.promptTokens, maxOutput, price),
-			},
-			...(cheaper !== undefined &&
-				(cheaperPrice || !costLimited) && {
-					downgrade: {
-						model: cheaper,
-						promptTokens: cost.promptTokens,
-						estimate: estimatedCharge(cost.promptTokens, maxOutput, cheaperPrice),
-					},
-				}),
-			policy: {
-				tenant: budget,
-				...(userLimits && { user: userLimits }),
-				downgradeAt: budget.downgradeAt,
-				timeZone: budget.timeZone,
-			},
-		});
+		const admission: BudgetAdmission = await authority.admit(
+			budgetAsk(id, budget, this.#config.prices, cost, user),
+		);
 		if (admission.kind === "exhausted") {
 			const resetAt = new Date(admission.resetAtMs).toISOString();
 			return {

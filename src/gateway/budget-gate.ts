@@ -23,7 +23,7 @@ import type { UsageRecord } from "../usage/record.ts";
 import type { Cost } from "./caller-request.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
-import { endUserLimits, limitsCost, modelRefusal } from "./model-rule.ts";
+import { budgetAsk, modelRefusal } from "./model-rule.ts";
 
 /** What a request holds in its tenant's budget, and what the answer tells the caller. */
 export interface BudgetTicket {
@@ -83,33 +83,14 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 	await settleBudget(c, { kind: "nothing_sent" }); // a fallback pool's second try reserves anew
 	const user = endUserOf(c.req.raw.headers, cost.json);
 	const refusal = modelRefusal(tenant, config.prices, cost.model, user);
-	if (refusal) {
-		const status = refusal.code === "model_not_allowed" ? 403 : 400;
-		throw new GatewayError(status, `The ${refusal.message}.`, refusal.code);
-	}
+	if (refusal) throw new GatewayError(refusal.status, `The ${refusal.message}.`, refusal.code);
 	if (!budget) {
 		recordOnly(c, cost, user);
 		return cost;
 	}
-	const userLimits = endUserLimits(budget, user);
-	const costLimited = limitsCost(budget, user);
-	const price = config.prices[cost.model];
-	const maxOutput = cost.tokens - cost.promptTokens;
-	const requested = {
-		model: cost.model,
-		promptTokens: cost.promptTokens,
-		estimate: estimatedCharge(cost.promptTokens, maxOutput, price),
-	};
-	const cheaper = budget.downgrade[cost.model];
-	const cheaperPrice = cheaper === undefined ? undefined : config.prices[cheaper];
-	const downgrade =
-		cheaper !== undefined && (cheaperPrice || !costLimited)
-			? {
-					model: cheaper,
-					promptTokens: cost.promptTokens,
-					estimate: estimatedCharge(cost.promptTokens, maxOutput, cheaperPrice),
-				}
-			: undefined;
+	const id = crypto.randomUUID();
+	const ask = budgetAsk(id, budget, config.prices, cost, user);
+	const requested = ask.requested;
 	const walletKey = `${tenant.name}\u0000${user ?? ""}`;
 	const nowMs = Date.now();
 	const spend = wallet.spend(walletKey, requested.estimate, nowMs);
@@ -129,7 +110,6 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 		c.var.usage.whenComplete((record, reported) => settleBudget(c, settlementOf(record, reported)));
 		return cost;
 	}
-	const id = crypto.randomUUID();
 	const wanted = wallet.want(walletKey, requested.estimate, nowMs);
 	const want = wanted && {
 		id: `${id}/grant`,
@@ -137,21 +117,7 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 		spendForMs: ALLOWANCE_SPEND_MS,
 		reclaimAfterMs: RESERVATION_TTL_MS,
 	};
-	const asked = c.env.BUDGET.getByName(tenant.name).admit(
-		{
-			id,
-			...(user !== undefined && { user }),
-			requested,
-			...(downgrade && { downgrade }),
-			policy: {
-				tenant: budget,
-				...(userLimits && { user: userLimits }),
-				downgradeAt: budget.downgradeAt,
-				timeZone: budget.timeZone,
-			},
-		},
-		want,
-	);
+	const asked = c.env.BUDGET.getByName(tenant.name).admit(ask, want);
 	let admission: Awaited<typeof asked>;
 	try {
 		admission = await asked;

@@ -6,19 +6,11 @@ import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import type { AcquireRequest, Pool } from "../../src/durable/pool.ts";
 import { REGISTRY_NAME } from "../../src/durable/registry.ts";
+import { poolAsk } from "../support/pool-ask.ts";
 import { testConfig } from "../support/test-config.ts";
 
-function ask(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
-	return {
-		ticketId: crypto.randomUUID(),
-		tenant: "team-a",
-		model: "gpt-4o-mini",
-		priority: "normal",
-		tokens: 100,
-		maxWaitMs: 50,
-		...overrides,
-	};
-}
+/** A short wait: a request over a tenant's own limit is refused after 50 ms. */
+const ask = (overrides: Partial<AcquireRequest> = {}) => poolAsk({ maxWaitMs: 50, ...overrides });
 
 /** Serves the object `config` from now on, as a changed TOLLBOOTH_CONFIG would. */
 async function configure(stub: DurableObjectStub<Pool>, config: typeof testConfig): Promise<void> {

@@ -4,6 +4,7 @@
 // whole answers, streams, cut streams, callers who leave, and provider errors.
 import { env } from "cloudflare:workers";
 import { expect, it, vi } from "vitest";
+import type { UsageRow } from "../../src/durable/budget.ts";
 import { adminCall, tenantWithKey } from "../support/admin.ts";
 import { postToPool } from "../support/gateway.ts";
 import { installMockUpstream } from "../support/mock-upstream.ts";
@@ -14,17 +15,6 @@ const SONNET = {
 	max_tokens: 16,
 	messages: [{ role: "user", content: "Hi" }],
 };
-
-interface UsageRow {
-	date: string;
-	user?: string;
-	model: string;
-	requests: number;
-	inputTokens: number;
-	cachedInputTokens: number;
-	outputTokens: number;
-	costUsd: number;
-}
 
 const today = () => new Date().toISOString().slice(0, 10);
 
