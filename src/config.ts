@@ -1,9 +1,17 @@
-// The operator's configuration (pools and tenants), validated with zod. It comes from the
+// The operator's configuration (pools and tenants), validated with valibot. It comes from the
 // TOLLBOOTH_CONFIG var: an object in wrangler.toml, or a JSON string from .dev.vars / --var.
-import * as z from "zod/mini";
-import { configErrorMessage } from "./config-errors.ts";
+import * as v from "valibot";
+import {
+	completeDespite,
+	described,
+	issuePath,
+	record,
+	strictObject,
+	VALIDATION,
+} from "./config-errors.ts";
 
-export { configErrorMessage };
+/** For the admin API's bodies, validated as the configuration is (gateway imports only config.ts). */
+export { issuePath, strictObject, VALIDATION };
 
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./core/backoff.ts";
 import { type PerMinuteLimits, startingLimits } from "./core/limit-learning.ts";
@@ -11,23 +19,41 @@ import type { PoolLimits, RateLimits } from "./core/limits.ts";
 import type { PoolStateOptions } from "./core/pool-state.ts";
 import { PRIORITIES } from "./core/priority.ts";
 
-const priority = z.enum(PRIORITIES as unknown as ["critical", "high", "normal", "low"]);
-const positive = z.number().check(z.positive());
-const positiveInt = z.int().check(z.positive());
+const priority = v.picklist(PRIORITIES);
+/** A finite number (JSON's 1e999 parses to Infinity). */
+const finite = v.pipe(v.number(), v.finite());
+const int = v.pipe(v.number(), v.safeInteger());
+const positive = v.pipe(finite, v.gtValue(0));
+const positiveInt = v.pipe(int, v.gtValue(0));
+const nonEmpty = v.pipe(v.string(), v.minLength(1));
+const secretName = v.pipe(
+	v.string(),
+	v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a Worker secret name"),
+);
 
-const rateLimitsSchema = z.strictObject({
+function isHttpUrl(value: string): boolean {
+	return URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
+}
+
+const httpUrl = v.pipe(
+	v.string(),
+	v.check(isHttpUrl, (issue) => `must be an http(s) URL, got ${described(issue.input)}`),
+	v.metadata({ format: "uri" }),
+);
+
+const rateLimitsSchema = strictObject({
 	requestsPerMinute: positive,
 	tokensPerMinute: positive,
 	/** Bucket capacity in requests; default: 10 seconds' worth of requestsPerMinute. */
-	burstRequests: z.optional(positive),
+	burstRequests: v.optional(positive),
 	/** Bucket capacity in tokens; default: the whole tokensPerMinute, as the providers hold it. */
-	burstTokens: z.optional(positive),
+	burstTokens: v.optional(positive),
 	/**
 	 * "token-bucket", or "sliding-window" for a provider that counts N per window: no window of
 	 * windowMs then admits more than the per-minute limits × windowMs / 60 000 (bursts ignored).
 	 */
-	algorithm: z._default(z.enum(["token-bucket", "sliding-window"]), "token-bucket"),
-	windowMs: z._default(positiveInt, 60_000),
+	algorithm: v.optional(v.picklist(["token-bucket", "sliding-window"]), "token-bucket"),
+	windowMs: v.optional(positiveInt, 60_000),
 });
 
 /** Headers no pool may forward from a client: credentials, framing, identity, and ones with a setting. */
@@ -36,108 +62,117 @@ const RESERVED_HEADER =
 
 const DEFAULT_MAX_WAIT_MS = { critical: 30_000, high: 60_000, normal: 120_000, low: 300_000 };
 
-const poolSchema = z.strictObject({
-	name: z.string().check(
-		z.regex(
+const poolSchema = strictObject({
+	name: v.pipe(
+		v.string(),
+		v.regex(
 			/^[a-z0-9][a-z0-9_-]*$/,
 			"use lower-case letters, digits, '-' and '_' (it is a URL path)",
 		),
-		z.refine(
-			(name) => name !== "admin" && name !== "mock",
-			"'admin' and 'mock' are reserved paths",
-		),
+		v.check((name) => name !== "admin" && name !== "mock", "'admin' and 'mock' are reserved paths"),
 	),
-	provider: z.enum(["openai", "anthropic", "openai-compatible"]),
+	provider: v.picklist(["openai", "anthropic", "openai-compatible"]),
 	/** The provider's API root including its version path, e.g. https://api.openai.com/v1. */
-	baseUrl: z.url({ protocol: /^https?$/ }),
+	baseUrl: httpUrl,
 	/** Name of the secret (wrangler secret put NAME) that holds this pool's provider API key. */
-	apiKeySecret: z
-		.string()
-		.check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a Worker secret name")),
-	limits: z.extend(rateLimitsSchema, {
+	apiKeySecret: secretName,
+	limits: strictObject({
+		...rateLimitsSchema.entries,
 		/** A number, or "auto": start conservative and adopt the provider's advertised limit. */
-		requestsPerMinute: z.union([positive, z.literal("auto")]),
-		tokensPerMinute: z.union([positive, z.literal("auto")]),
+		requestsPerMinute: v.union([positive, v.literal("auto")]),
+		tokensPerMinute: v.union([positive, v.literal("auto")]),
 		maxConcurrent: positiveInt,
-		models: z._default(z.record(z.string(), rateLimitsSchema), {}),
+		models: v.optional(record(v.string(), rateLimitsSchema), {}),
 	}),
 	/** Output tokens reserved when a request gives no max_tokens. */
-	defaultMaxOutputTokens: z._default(positiveInt, 4096),
+	defaultMaxOutputTokens: v.optional(positiveInt, 4096),
 	/**
 	 * Longest a request may wait in the queue, per priority (or one number for all);
 	 * x-max-wait-ms may shorten it. User-facing work should hear "no" sooner than batch work.
 	 */
-	maxWaitMs: z.pipe(
-		z._default(z.union([positiveInt, z.partialRecord(priority, positiveInt)]), {}),
-		z.transform((value) =>
+	maxWaitMs: v.pipe(
+		v.optional(
+			v.union([
+				positiveInt,
+				strictObject({
+					critical: v.optional(positiveInt),
+					high: v.optional(positiveInt),
+					normal: v.optional(positiveInt),
+					low: v.optional(positiveInt),
+				}),
+			]),
+			{},
+		),
+		v.transform((value) =>
 			typeof value === "number"
 				? { critical: value, high: value, normal: value, low: value }
 				: { ...DEFAULT_MAX_WAIT_MS, ...value },
 		),
 	),
 	/** Waiters in the pool's queue; beyond it the lowest-priority, newest are shed. */
-	maxQueueLength: z._default(positiveInt, 1000),
+	maxQueueLength: v.optional(positiveInt, 1000),
 	/** Waiters one tenant may have in the pool's queue (default: maxQueueLength). */
-	maxQueuePerTenant: z.optional(positiveInt),
+	maxQueuePerTenant: v.optional(positiveInt),
 	/** No request waits longer than this behind a stream of higher-priority work. */
-	agingBoundMs: z._default(positiveInt, 60_000),
+	agingBoundMs: v.optional(positiveInt, 60_000),
 	/**
 	 * A lease neither released nor renewed by then is reclaimed (its holder is assumed gone). The
 	 * Worker renews a lease every third of this while its answer is still coming.
 	 */
-	leaseTtlMs: z._default(positiveInt, 30_000),
+	leaseTtlMs: v.optional(positiveInt, 30_000),
 	/**
 	 * Headroom for higher classes: a class leaves the classes above it what they are likely to
 	 * need over horizonMs at their recent arrival rate, and at least `floor` (a share, 0–0.5) of
 	 * each of the pool's capacities (requests, tokens, slots).
 	 */
-	headroom: z._default(
-		z.strictObject({
-			floor: z._default(z.number().check(z.gte(0), z.lte(0.5)), 0),
-			horizonMs: z._default(z.int().check(z.gte(0)), 1_000),
+	headroom: v.optional(
+		strictObject({
+			floor: v.optional(v.pipe(finite, v.minValue(0), v.maxValue(0.5)), 0),
+			horizonMs: v.optional(v.pipe(int, v.minValue(0)), 1_000),
 		}),
-		{ floor: 0, horizonMs: 1_000 },
+		{},
 	),
 	/** Sends of one request, counting the first, when the provider answers 429. */
-	maxAttempts: z._default(z.int().check(z.gte(1), z.lte(10)), DEFAULT_MAX_ATTEMPTS),
+	maxAttempts: v.optional(v.pipe(int, v.minValue(1), v.maxValue(10)), DEFAULT_MAX_ATTEMPTS),
 	/** Time allowed for the provider's response headers to arrive. */
-	firstByteTimeoutMs: z._default(positiveInt, 120_000),
+	firstByteTimeoutMs: v.optional(positiveInt, 120_000),
 	/** Time allowed for a whole non-streamed answer (streams have no total limit). */
-	totalTimeoutMs: z._default(positiveInt, 600_000),
+	totalTimeoutMs: v.optional(positiveInt, 600_000),
 	/** Longest silence between two chunks of a stream before it is treated as broken. */
-	streamIdleTimeoutMs: z._default(positiveInt, 60_000),
+	streamIdleTimeoutMs: v.optional(positiveInt, 60_000),
 	/**
 	 * Whether Worker isolates may admit requests from allowances the pool grants them while it
 	 * has room and nobody waits (no round trip per request). Off: every request asks the pool,
 	 * for strict priority order from the first request (see README, Allowances).
 	 */
-	allowances: z._default(z.boolean(), true),
+	allowances: v.optional(v.boolean(), true),
 	/**
 	 * Where requests go when this pool is paused by the provider, failing, or full: another pool
 	 * of the same API (a second key, or another OpenAI-compatible server), with model names mapped.
 	 */
-	fallback: z.optional(
-		z.strictObject({
-			pool: z.string(),
-			models: z._default(z.record(z.string(), z.string()), {}),
+	fallback: v.optional(
+		strictObject({
+			pool: v.string(),
+			models: v.optional(record(v.string(), v.string()), {}),
 		}),
 	),
 	/**
 	 * Routes under /v1 that are not one of the provider's metered endpoints: "metered" passes them
 	 * through at 1 request and 0 tokens; "deny" answers 404.
 	 */
-	passThrough: z._default(z.enum(["deny", "metered"]), "metered"),
+	passThrough: v.optional(v.picklist(["deny", "metered"]), "metered"),
 	/** Sent as openai-organization / openai-project (OpenAI pools); a client's own are dropped. */
-	organization: z.optional(z.string().check(z.minLength(1))),
-	project: z.optional(z.string().check(z.minLength(1))),
+	organization: v.optional(nonEmpty),
+	project: v.optional(nonEmpty),
 	/** Values of the provider's beta header (anthropic-beta, openai-beta) that may cross; "*": any. */
-	allowedBetas: z._default(z.array(z.string().check(z.minLength(1))), []),
+	allowedBetas: v.optional(v.array(nonEmpty), []),
 	/** Further client headers (lower-case names) the operator lets cross to the provider as sent. */
-	forwardHeaders: z._default(
-		z.array(
-			z.string().check(
-				z.regex(/^[a-z0-9-]+$/, "a lower-case header name"),
-				z.refine(
+	forwardHeaders: v.optional(
+		v.array(
+			v.pipe(
+				v.string(),
+				v.regex(/^[a-z0-9-]+$/, "a lower-case header name"),
+				v.check(
 					(name) => !RESERVED_HEADER.test(name),
 					"tollbooth sets or drops this header itself",
 				),
@@ -147,34 +182,32 @@ const poolSchema = z.strictObject({
 	),
 });
 
-const sha256Hex = z
-	.string()
-	.check(z.regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key"));
+const sha256Hex = v.pipe(
+	v.string(),
+	v.regex(/^[0-9a-f]{64}$/, "must be a lower-case hex SHA-256 of the key"),
+);
 
-const budgetLimitsSchema = z.strictObject({
-	tokensPerDay: z.optional(positiveInt),
-	tokensPerMonth: z.optional(positiveInt),
-	costPerDayUsd: z.optional(positive),
-	costPerMonthUsd: z.optional(positive),
-});
+const budgetLimitsEntries = {
+	tokensPerDay: v.optional(positiveInt),
+	tokensPerMonth: v.optional(positiveInt),
+	costPerDayUsd: v.optional(positive),
+	costPerMonthUsd: v.optional(positive),
+};
 
 /** What a tenant may spend; windows reset at local midnight and on the 1st in `timeZone`. */
-export const budgetSchema = z.strictObject({
-	...budgetLimitsSchema.shape,
+export const budgetSchema = strictObject({
+	...budgetLimitsEntries,
 	/** Share of any budget (reservations counted) from which the `downgrade` map applies. */
-	downgradeAt: z._default(z.number().check(z.gt(0), z.lte(1)), 0.9),
+	downgradeAt: v.optional(v.pipe(finite, v.gtValue(0), v.maxValue(1)), 0.9),
 	/** Requested model → cheaper model once the downgrade applies. */
-	downgrade: z._default(
-		z.record(z.string().check(z.minLength(1)), z.string().check(z.minLength(1))),
-		{},
-	),
+	downgrade: v.optional(record(nonEmpty, nonEmpty), {}),
 	/** Every end user's own budget within the tenant's. */
-	perUser: z.optional(budgetLimitsSchema),
+	perUser: v.optional(strictObject(budgetLimitsEntries)),
 	/** Named end users' budgets, instead of perUser. */
-	users: z._default(z.record(z.string().check(z.minLength(1)), budgetLimitsSchema), {}),
+	users: v.optional(record(nonEmpty, strictObject(budgetLimitsEntries)), {}),
 	/** IANA time zone of the day and month windows. */
-	timeZone: z._default(
-		z.string().check(z.refine(isTimeZone, "must be an IANA time zone such as Europe/Paris")),
+	timeZone: v.optional(
+		v.pipe(v.string(), v.check(isTimeZone, "must be an IANA time zone such as Europe/Paris")),
 		"UTC",
 	),
 });
@@ -189,150 +222,129 @@ function isTimeZone(name: string): boolean {
 }
 
 /** A tenant's policy, the same in TOLLBOOTH_CONFIG and in the admin API. */
-export const tenantPolicySchema = z.strictObject({
-	name: z.string().check(z.minLength(1), z.maxLength(64)),
+export const tenantPolicySchema = strictObject({
+	name: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
 	/** Pools this tenant may use, by name, or ["*"] for all. */
-	pools: z.array(z.string()).check(z.minLength(1)),
+	pools: v.pipe(v.array(v.string()), v.minLength(1)),
 	/**
 	 * Models this tenant may send, by exact name; absent: any. Its budget's downgrade targets are
 	 * allowed too (the same policy chose them).
 	 */
-	models: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
-	defaultPriority: z._default(priority, "normal"),
-	maxPriority: z._default(priority, "high"),
+	models: v.optional(v.pipe(v.array(nonEmpty), v.minLength(1))),
+	defaultPriority: v.optional(priority, "normal"),
+	maxPriority: v.optional(priority, "high"),
 	/** Share of a pool against other tenants of the same priority when both have work waiting. */
-	weight: z._default(positive, 1),
+	weight: v.optional(positive, 1),
 	/** This tenant's own limits in every pool it uses, on top of the pool's. */
-	limits: z._default(
-		z.strictObject({
-			requestsPerMinute: z.optional(positive),
-			tokensPerMinute: z.optional(positive),
-			maxConcurrent: z.optional(positiveInt),
+	limits: v.optional(
+		strictObject({
+			requestsPerMinute: v.optional(positive),
+			tokensPerMinute: v.optional(positive),
+			maxConcurrent: v.optional(positiveInt),
 		}),
 		{},
 	),
-	budget: z.optional(budgetSchema),
+	budget: v.optional(budgetSchema),
 	/**
 	 * Completion webhooks of this tenant's batches (README "Batch webhooks"): signed with the Worker
 	 * secret named `secret`; sent to `url` unless a batch names its own (metadata.webhook_url).
 	 */
-	webhook: z.optional(
-		z.strictObject({
-			secret: z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a Worker secret name")),
-			url: z.optional(z.url({ protocol: /^https?$/ })),
-		}),
-	),
+	webhook: v.optional(strictObject({ secret: secretName, url: v.optional(httpUrl) })),
 });
 
-const tenantSchema = z.extend(tenantPolicySchema, {
+const tenantSchema = strictObject({
+	...tenantPolicySchema.entries,
 	/** SHA-256 (hex) of each gateway key this tenant uses; keys themselves are never stored. */
-	keySha256: z.array(sha256Hex).check(z.minLength(1)),
+	keySha256: v.pipe(v.array(sha256Hex), v.minLength(1)),
 });
 
+const price = v.pipe(finite, v.minValue(0));
 /** USD per million tokens; cachedInput defaults to input, cacheWrite (Anthropic) to input. */
-const priceSchema = z.strictObject({
-	input: z.number().check(z.gte(0)),
-	cachedInput: z.optional(z.number().check(z.gte(0))),
-	cacheWrite: z.optional(z.number().check(z.gte(0))),
-	output: z.number().check(z.gte(0)),
+const priceSchema = strictObject({
+	input: price,
+	cachedInput: v.optional(price),
+	cacheWrite: v.optional(price),
+	output: price,
 });
 
-export const configSchema = z
-	.strictObject({
-		pools: z.array(poolSchema).check(z.minLength(1)),
-		tenants: z.array(tenantSchema).check(z.minLength(1)),
-		/** Largest request body accepted, in bytes. */
-		maxBodyBytes: z._default(positiveInt, 10 * 1024 * 1024),
-		/** SHA-256 (hex) of each admin token for /admin/*; none: the admin API is off. */
-		adminKeySha256: z._default(z.array(sha256Hex), []),
-		/**
-		 * Hosts batch completion webhooks may be sent to ("hooks.example.com", "127.0.0.1:8789", or
-		 * "*.example.com"); none: no webhooks.
-		 */
-		webhookHosts: z._default(z.array(z.string().check(z.minLength(1))), []),
-		/** Prices by model, for cost budgets (README "Budgets" has a starter table). */
-		prices: z._default(z.record(z.string().check(z.minLength(1)), priceSchema), {}),
-	})
-	.check(
-		z.superRefine((config, ctx) => {
-			const poolNames = new Set<string>();
-			config.pools.forEach((pool, i) => {
-				if (poolNames.has(pool.name)) {
-					ctx.addIssue({
-						code: "custom",
-						path: ["pools", i, "name"],
-						message: `duplicate pool "${pool.name}"`,
-					});
-				}
-				poolNames.add(pool.name);
-			});
-			config.pools.forEach((pool, i) => {
-				for (const field of ["organization", "project"] as const) {
-					if (pool[field] !== undefined && pool.provider === "anthropic") {
-						ctx.addIssue({
-							code: "custom",
-							path: ["pools", i, field],
-							message: "only OpenAI pools have an organization or project",
-						});
-					}
-				}
-			});
-			config.pools.forEach((pool, i) => {
-				if (!pool.fallback) return;
-				const path = ["pools", i, "fallback", "pool"];
-				const target = config.pools.find((candidate) => candidate.name === pool.fallback?.pool);
-				if (!target) {
-					ctx.addIssue({ code: "custom", path, message: `no pool named "${pool.fallback.pool}"` });
-				} else if (target === pool) {
-					ctx.addIssue({ code: "custom", path, message: "a pool cannot fall back to itself" });
-				} else if ((target.provider === "anthropic") !== (pool.provider === "anthropic")) {
-					ctx.addIssue({
-						code: "custom",
-						path,
-						message: `"${target.name}" speaks another API (${target.provider}); a fallback must take the same requests`,
-					});
-				}
-			});
-			const keyOwners = new Map<string, string>();
-			config.tenants.forEach((tenant, i) => {
-				tenant.pools.forEach((name, j) => {
-					if (name !== "*" && !poolNames.has(name)) {
-						ctx.addIssue({
-							code: "custom",
-							path: ["tenants", i, "pools", j],
-							message: `no pool named "${name}"`,
-						});
-					}
-				});
-				if (PRIORITIES.indexOf(tenant.defaultPriority) < PRIORITIES.indexOf(tenant.maxPriority)) {
-					ctx.addIssue({
-						code: "custom",
-						path: ["tenants", i, "defaultPriority"],
-						message: `is above maxPriority "${tenant.maxPriority}"`,
-					});
-				}
-				tenant.keySha256.forEach((hash, j) => {
-					const owner = keyOwners.get(hash);
-					if (owner !== undefined) {
-						ctx.addIssue({
-							code: "custom",
-							path: ["tenants", i, "keySha256", j],
-							message: `the same key is already given to tenant "${owner}"`,
-						});
-					}
-					keyOwners.set(hash, tenant.name);
-				});
-			});
-		}),
-	);
+export const configSchema = strictObject({
+	pools: v.pipe(v.array(poolSchema), v.minLength(1)),
+	tenants: v.pipe(v.array(tenantSchema), v.minLength(1)),
+	/** Largest request body accepted, in bytes. */
+	maxBodyBytes: v.optional(positiveInt, 10 * 1024 * 1024),
+	/** SHA-256 (hex) of each admin token for /admin/*; none: the admin API is off. */
+	adminKeySha256: v.optional(v.array(sha256Hex), []),
+	/**
+	 * Hosts batch completion webhooks may be sent to ("hooks.example.com", "127.0.0.1:8789", or
+	 * "*.example.com"); none: no webhooks.
+	 */
+	webhookHosts: v.optional(v.array(nonEmpty), []),
+	/** Prices by model, for cost budgets (README "Budgets" has a starter table). */
+	prices: v.optional(record(nonEmpty, priceSchema), {}),
+});
 
-export type Config = z.infer<typeof configSchema>;
+/** What only the whole configuration can tell: names and keys that clash or point nowhere. */
+function crossFieldIssues(
+	config: Config,
+	addIssue: (path: (string | number)[], message: string) => void,
+): void {
+	const poolNames = new Set<string>();
+	config.pools.forEach((pool, i) => {
+		if (poolNames.has(pool.name)) addIssue(["pools", i, "name"], `duplicate pool "${pool.name}"`);
+		poolNames.add(pool.name);
+	});
+	config.pools.forEach((pool, i) => {
+		for (const field of ["organization", "project"] as const) {
+			if (pool[field] !== undefined && pool.provider === "anthropic") {
+				addIssue(["pools", i, field], "only OpenAI pools have an organization or project");
+			}
+		}
+	});
+	config.pools.forEach((pool, i) => {
+		if (!pool.fallback) return;
+		const path = ["pools", i, "fallback", "pool"];
+		const target = config.pools.find((candidate) => candidate.name === pool.fallback?.pool);
+		if (!target) {
+			addIssue(path, `no pool named "${pool.fallback.pool}"`);
+		} else if (target === pool) {
+			addIssue(path, "a pool cannot fall back to itself");
+		} else if ((target.provider === "anthropic") !== (pool.provider === "anthropic")) {
+			addIssue(
+				path,
+				`"${target.name}" speaks another API (${target.provider}); a fallback must take the same requests`,
+			);
+		}
+	});
+	const keyOwners = new Map<string, string>();
+	config.tenants.forEach((tenant, i) => {
+		tenant.pools.forEach((name, j) => {
+			if (name !== "*" && !poolNames.has(name)) {
+				addIssue(["tenants", i, "pools", j], `no pool named "${name}"`);
+			}
+		});
+		if (PRIORITIES.indexOf(tenant.defaultPriority) < PRIORITIES.indexOf(tenant.maxPriority)) {
+			addIssue(["tenants", i, "defaultPriority"], `is above maxPriority "${tenant.maxPriority}"`);
+		}
+		tenant.keySha256.forEach((hash, j) => {
+			const owner = keyOwners.get(hash);
+			if (owner !== undefined) {
+				addIssue(
+					["tenants", i, "keySha256", j],
+					`the same key is already given to tenant "${owner}"`,
+				);
+			}
+			keyOwners.set(hash, tenant.name);
+		});
+	});
+}
+
+export type Config = v.InferOutput<typeof configSchema>;
 export type PoolConfig = Config["pools"][number];
 export type TenantConfig = Config["tenants"][number];
 /** A tenant as the gateway serves it: from TOLLBOOTH_CONFIG or from the runtime registry. */
-export type TenantPolicy = z.infer<typeof tenantPolicySchema>;
-export type Budget = z.infer<typeof budgetSchema>;
-export type Price = z.infer<typeof priceSchema>;
+export type TenantPolicy = v.InferOutput<typeof tenantPolicySchema>;
+export type Budget = v.InferOutput<typeof budgetSchema>;
+export type Price = v.InferOutput<typeof priceSchema>;
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; message: string };
 
@@ -352,11 +364,17 @@ export function parseConfig(raw: unknown): ConfigResult {
 	if (value === undefined) {
 		return { ok: false, message: "TOLLBOOTH_CONFIG is not set (see README, Configuration)" };
 	}
-	const parsed = configSchema.safeParse(value, { error: configErrorMessage });
-	if (parsed.success) return { ok: true, config: parsed.data };
-	const problems = parsed.error.issues.map(
-		(issue) => `TOLLBOOTH_CONFIG.${issue.path.join(".") || "(root)"}: ${issue.message}`,
+	const parsed = v.safeParse(configSchema, value, VALIDATION);
+	const problems = (parsed.issues ?? []).map(
+		(issue) => `TOLLBOOTH_CONFIG.${issuePath(issue).join(".") || "(root)"}: ${issue.message}`,
 	);
+	// Values out of range and unknown keys leave the configuration whole: check it anyway.
+	if (completeDespite(parsed.issues)) {
+		crossFieldIssues(parsed.output as Config, (path, message) => {
+			problems.push(`TOLLBOOTH_CONFIG.${path.join(".")}: ${message}`);
+		});
+	}
+	if (parsed.success && problems.length === 0) return { ok: true, config: parsed.output };
 	return { ok: false, message: `Invalid configuration: ${problems.join("; ")}` };
 }
 
@@ -397,7 +415,7 @@ export function poolLimits(pool: PoolConfig, learned: Partial<PerMinuteLimits> =
 	return { ...withBurst(perMinute), maxConcurrent: pool.limits.maxConcurrent, models };
 }
 
-function withBurst(limits: z.infer<typeof rateLimitsSchema>): RateLimits {
+function withBurst(limits: v.InferOutput<typeof rateLimitsSchema>): RateLimits {
 	return {
 		requestsPerMinute: limits.requestsPerMinute,
 		tokensPerMinute: limits.tokensPerMinute,
