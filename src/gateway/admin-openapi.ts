@@ -1,78 +1,109 @@
 // The admin API's OpenAPI document, built from the schemas that validate its bodies. Not part of
 // the Worker: `npm run openapi` writes it to public/admin/openapi.json, a static asset, because
-// zod's JSON Schema generator would add a tenth to the deployed bundle; test/node/openapi.test.ts
-// fails when the file is stale.
-import * as z from "zod/mini";
+// a JSON Schema generator has no place in the deployed bundle; test/node/openapi.test.ts fails when
+// the file is stale.
+import { toJsonSchema } from "@valibot/to-json-schema";
+import * as v from "valibot";
 import { BATCH_STATUSES, keyBodySchema, tenantBodySchema } from "./admin-schemas.ts";
 
-// The answers' shapes: documented here only, as the Worker builds its answers itself.
-const errorSchema = z.object({
-	error: z.object({
-		message: z.string(),
-		type: z.string(),
+// The answers' shapes: documented here only, as the Worker builds its answers itself; strict, as
+// an answer has no other fields.
+const errorSchema = v.strictObject({
+	error: v.strictObject({
+		message: v.string(),
+		type: v.string(),
 		/** The field at fault, e.g. "budget.tokensPerDay", or null. */
-		param: z.nullable(z.string()),
-		code: z.string(),
+		param: v.nullable(v.string()),
+		code: v.string(),
 	}),
 });
 
-const keySchema = z.object({
-	id: z.string(),
-	prefix: z.string(),
-	createdAt: z.string(),
-	expiresAt: z.nullable(z.string()),
-	lastUsedAt: z.nullable(z.string()),
+const keySchema = v.strictObject({
+	id: v.string(),
+	prefix: v.string(),
+	createdAt: v.string(),
+	expiresAt: v.nullable(v.string()),
+	lastUsedAt: v.nullable(v.string()),
 });
 
-const usageRowSchema = z.object({
-	date: z.string(),
-	user: z.optional(z.string()),
-	model: z.string(),
-	requests: z.number(),
-	inputTokens: z.number(),
-	cachedInputTokens: z.number(),
-	outputTokens: z.number(),
-	costUsd: z.number(),
+const usageRowSchema = v.strictObject({
+	date: v.string(),
+	user: v.optional(v.string()),
+	model: v.string(),
+	requests: v.number(),
+	inputTokens: v.number(),
+	cachedInputTokens: v.number(),
+	outputTokens: v.number(),
+	costUsd: v.number(),
 });
 
-const batchCountsSchema = z.object({
-	total: z.number(),
-	succeeded: z.number(),
-	failed: z.number(),
-	cancelled: z.number(),
-	expired: z.number(),
-	pending: z.number(),
+const batchCountsSchema = v.strictObject({
+	total: v.number(),
+	succeeded: v.number(),
+	failed: v.number(),
+	cancelled: v.number(),
+	expired: v.number(),
+	pending: v.number(),
 });
 
-const batchSchema = z.object({
-	id: z.string(),
-	api: z.enum(["openai", "anthropic"]),
-	tenant: z.string(),
-	pool: z.string(),
-	status: z.enum(BATCH_STATUSES),
-	endpoint: z.string(),
-	createdAt: z.string(),
-	expiresAt: z.string(),
-	endedAt: z.nullable(z.string()),
+const batchSchema = v.strictObject({
+	id: v.string(),
+	api: v.picklist(["openai", "anthropic"]),
+	tenant: v.string(),
+	pool: v.string(),
+	status: v.picklist(BATCH_STATUSES),
+	endpoint: v.string(),
+	createdAt: v.string(),
+	expiresAt: v.string(),
+	endedAt: v.nullable(v.string()),
 	counts: batchCountsSchema,
-	outputFileId: z.nullable(z.string()),
-	errorFileId: z.nullable(z.string()),
-	webhook: z.nullable(
-		z.object({
-			url: z.string(),
-			state: z.enum(["waiting", "pending", "delivered", "gave_up"]),
-			attempts: z.number(),
-			nextAt: z.nullable(z.string()),
+	outputFileId: v.nullable(v.string()),
+	errorFileId: v.nullable(v.string()),
+	webhook: v.nullable(
+		v.strictObject({
+			url: v.string(),
+			state: v.picklist(["waiting", "pending", "delivered", "gave_up"]),
+			attempts: v.number(),
+			nextAt: v.nullable(v.string()),
 		}),
 	),
 });
 
-function jsonSchema(schema: z.ZodMiniType, io: "input" | "output" = "output"): unknown {
-	const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<
-		string,
-		unknown
-	>;
-	return rest;
+type JsonNode = Record<string, unknown>;
+
+/** In an answer (output) a field with a default is always there: it is required. */
+function withDefaultsRequired(schema: v.GenericSchema, converted: JsonNode): JsonNode | undefined {
+	if (!("entries" in schema)) return undefined;
+	const entries = schema.entries as Record<string, { type: string; default?: unknown }>;
+	const required = Object.keys(entries).filter((key) => {
+		const entry = entries[key];
+		return !entry?.type.endsWith("optional") || entry.default !== undefined;
+	});
+	return { ...converted, required };
+}
+
+/** No empty `required`, and no safe-integer minimum under an exclusive one (0 for a count). */
+function tidy(node: unknown): unknown {
+	if (Array.isArray(node)) return node.map(tidy);
+	if (typeof node !== "object" || node === null) return node;
+	const { required, minimum, ...rest } = node as JsonNode;
+	const tidied: JsonNode = Object.fromEntries(
+		Object.entries(rest).map(([key, value]) => [key, tidy(value)]),
+	);
+	if (Array.isArray(required) && required.length > 0) tidied.required = required;
+	if (minimum !== undefined && rest.exclusiveMinimum === undefined) tidied.minimum = minimum;
+	return tidied;
+}
+
+function jsonSchema(schema: v.GenericSchema, io: "input" | "output" = "output"): unknown {
+	const { $schema: _, ...rest } = toJsonSchema(schema, {
+		target: "draft-2020-12",
+		typeMode: io,
+		errorMode: "ignore",
+		overrideSchema: ({ valibotSchema, jsonSchema }) =>
+			io === "output" ? withDefaultsRequired(valibotSchema, jsonSchema as JsonNode) : undefined,
+	}) as JsonNode;
+	return tidy(rest);
 }
 
 const json = (ref: string) => ({
