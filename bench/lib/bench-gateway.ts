@@ -1,11 +1,11 @@
 // A gateway for benchmarks: wrangler dev with the given pools in front of a provider outside the
 // Worker (the Node mock), one bench tenant, and the built-in mock switched off.
 import { createHash } from "node:crypto";
-import type { z } from "zod";
+import type * as v from "valibot";
 import type { configSchema } from "../../src/config.ts";
 import { startWranglerDev, type WranglerDev } from "./wrangler-dev.ts";
 
-export type PoolSpec = Omit<z.input<typeof configSchema>["pools"][number], "apiKeySecret">;
+export type PoolSpec = Omit<v.InferInput<typeof configSchema>["pools"][number], "apiKeySecret">;
 
 export const BENCH_GATEWAY_KEY = "tb-bench-key";
 /** The key of the bench tenant with token and cost budgets far above any bench's load. */

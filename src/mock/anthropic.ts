@@ -1,7 +1,7 @@
 // The Anthropic-compatible side of the mock: messages (JSON and SSE) and models, with
 // Anthropic's own error bodies and anthropic-ratelimit-* headers.
 import { Hono } from "hono";
-import * as z from "zod";
+import * as v from "valibot";
 import type { LimitsState } from "./limiter.ts";
 import type { Dialect, Simulator } from "./simulator.ts";
 import { sseFrame } from "./stream.ts";
@@ -77,12 +77,12 @@ export const anthropicDialect: Dialect = {
 	},
 };
 
-const messagesRequest = z.object({
-	model: z.string().min(1),
-	messages: z.array(z.unknown()),
-	system: z.unknown().optional(),
-	max_tokens: z.number().int().nonnegative().nullish(),
-	stream: z.boolean().nullish(),
+const messagesRequest = v.object({
+	model: v.pipe(v.string(), v.minLength(1)),
+	messages: v.array(v.unknown()),
+	system: v.optional(v.unknown()),
+	max_tokens: v.nullish(v.pipe(v.number(), v.safeInteger(), v.minValue(0))),
+	stream: v.nullish(v.boolean()),
 });
 
 export function anthropicRoutes(sim: Simulator): Hono {

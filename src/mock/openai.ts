@@ -1,7 +1,7 @@
 // The OpenAI-compatible side of the mock: chat completions, completions, embeddings, responses
 // and models, with OpenAI's own error bodies, x-ratelimit-* headers and SSE shapes.
 import { Hono } from "hono";
-import * as z from "zod";
+import * as v from "valibot";
 import type { LimitsState } from "./limiter.ts";
 import type { Admitted, Dialect, Simulator } from "./simulator.ts";
 import { sseFrame } from "./stream.ts";
@@ -137,36 +137,36 @@ export const openaiDialect: Dialect = {
 	},
 };
 
-const model = z.string().min(1);
-const maxTokens = z.number().int().nonnegative().nullish();
-const stream = z.boolean().nullish();
-const streamOptions = z.object({ include_usage: z.boolean().nullish() }).nullish();
+const model = v.pipe(v.string(), v.minLength(1));
+const maxTokens = v.nullish(v.pipe(v.number(), v.safeInteger(), v.minValue(0)));
+const stream = v.nullish(v.boolean());
+const streamOptions = v.nullish(v.object({ include_usage: v.nullish(v.boolean()) }));
 
-const chatRequest = z.object({
+const chatRequest = v.object({
 	model,
-	messages: z.array(z.unknown()),
+	messages: v.array(v.unknown()),
 	stream,
 	stream_options: streamOptions,
 	max_tokens: maxTokens,
 	max_completion_tokens: maxTokens,
 });
-const completionRequest = z.object({
+const completionRequest = v.object({
 	model,
-	prompt: z.unknown().optional(),
+	prompt: v.optional(v.unknown()),
 	stream,
 	stream_options: streamOptions,
 	max_tokens: maxTokens,
 });
-const embeddingRequest = z.object({
+const embeddingRequest = v.object({
 	model,
-	input: z.union([z.string(), z.array(z.unknown())]),
-	dimensions: z.number().int().positive().nullish(),
-	encoding_format: z.enum(["float", "base64"]).nullish(),
+	input: v.union([v.string(), v.array(v.unknown())]),
+	dimensions: v.nullish(v.pipe(v.number(), v.safeInteger(), v.gtValue(0))),
+	encoding_format: v.nullish(v.picklist(["float", "base64"])),
 });
-const responseRequest = z.object({
+const responseRequest = v.object({
 	model,
-	input: z.unknown().optional(),
-	instructions: z.string().nullish(),
+	input: v.optional(v.unknown()),
+	instructions: v.nullish(v.string()),
 	stream,
 	max_output_tokens: maxTokens,
 });

@@ -1,5 +1,5 @@
 // The mock provider's settings: their shape, defaults, validation, and reading them from env vars.
-import * as z from "zod";
+import * as v from "valibot";
 
 export const MOCK_FAULTS = [
 	"none",
@@ -43,25 +43,27 @@ export const DEFAULT_MOCK_OPTIONS: MockOptions = {
 	fault: "none",
 };
 
-const count = z.coerce.number().int().nonnegative();
-const perMinute = z.coerce.number().positive();
+/** A number, or a string of one (env vars are strings). */
+const coercedNumber = v.pipe(v.unknown(), v.transform(Number), v.number(), v.finite());
+const count = v.pipe(coercedNumber, v.safeInteger(), v.minValue(0));
+const perMinute = v.pipe(coercedNumber, v.gtValue(0));
 
 /** Validates a partial update; `apiKey: null` (JSON has no undefined) removes the key. */
-export const partialMockOptionsSchema = z
-	.strictObject({
+export const partialMockOptionsSchema = v.partial(
+	v.strictObject({
 		requestsPerMinute: perMinute,
 		tokensPerMinute: perMinute,
-		burstSeconds: z.coerce.number().positive().max(60),
+		burstSeconds: v.pipe(coercedNumber, v.gtValue(0), v.maxValue(60)),
 		latencyMs: count,
 		chunkDelayMs: count,
 		completionTokens: count,
-		apiKey: z
-			.string()
-			.nullish()
-			.transform((key) => key ?? undefined),
-		fault: z.enum(MOCK_FAULTS),
-	})
-	.partial();
+		apiKey: v.pipe(
+			v.nullish(v.string()),
+			v.transform((key) => key ?? undefined),
+		),
+		fault: v.picklist(MOCK_FAULTS),
+	}),
+);
 
 const ENV_NAMES = {
 	MOCK_RPM: "requestsPerMinute",
@@ -81,9 +83,7 @@ export function mockOptionsFromEnv(vars: Record<string, unknown>): Partial<MockO
 		const value = vars[envName];
 		if (value !== undefined && value !== null && value !== "") raw[optionName] = value;
 	}
-	const parsed = partialMockOptionsSchema.safeParse(raw);
-	if (!parsed.success) {
-		throw new Error(`invalid MOCK_* settings: ${z.prettifyError(parsed.error)}`);
-	}
-	return parsed.data;
+	const parsed = v.safeParse(partialMockOptionsSchema, raw);
+	if (!parsed.success) throw new Error(`invalid MOCK_* settings: ${v.summarize(parsed.issues)}`);
+	return parsed.output;
 }

@@ -3,7 +3,7 @@
 
 import type { MiddlewareHandler } from "hono";
 import { Hono } from "hono";
-import * as z from "zod";
+import * as v from "valibot";
 import { anthropicDialect, anthropicRoutes } from "./anthropic.ts";
 import { MockLimiter } from "./limiter.ts";
 import { openaiDialect, openaiRoutes } from "./openai.ts";
@@ -31,9 +31,9 @@ export interface MockProvider {
 }
 
 function validOptions(options: unknown): Partial<MockOptions> {
-	const parsed = partialMockOptionsSchema.safeParse(options);
-	if (!parsed.success) throw new Error(`invalid mock options: ${z.prettifyError(parsed.error)}`);
-	return parsed.data;
+	const parsed = v.safeParse(partialMockOptionsSchema, options);
+	if (!parsed.success) throw new Error(`invalid mock options: ${v.summarize(parsed.issues)}`);
+	return parsed.output;
 }
 
 function dialectFor(path: string): Dialect | undefined {

@@ -1,6 +1,6 @@
 // What every generation route shares: auth, body, fault, limits, latency and counters, then the
 // two ways to answer (a JSON body, an SSE stream) with the faults that break them.
-import type { z } from "zod";
+import * as v from "valibot";
 import { type LimitDecision, type LimitsState, MockLimiter } from "./limiter.ts";
 import { MOCK_FAULTS, type MockFault, type MockOptions } from "./options.ts";
 import { pacedBody, sleep, untilAborted } from "./stream.ts";
@@ -101,12 +101,12 @@ export class Simulator {
 	}
 
 	/** Every step before the answer; a Response means the request ends there. */
-	async admit<Schema extends z.ZodType>(
+	async admit<Schema extends v.GenericSchema>(
 		request: Request,
 		dialect: Dialect,
 		schema: Schema,
-		ask: (body: z.output<Schema>) => Ask,
-	): Promise<Response | Admitted<z.output<Schema>>> {
+		ask: (body: v.InferOutput<Schema>) => Ask,
+	): Promise<Response | Admitted<v.InferOutput<Schema>>> {
 		const refusal = this.authenticate(request, dialect);
 		if (refusal) return refusal;
 
@@ -117,16 +117,16 @@ export class Simulator {
 			return dialect.badRequest({ kind: "json" });
 		}
 		this.stats.lastBody = json;
-		const parsed = schema.safeParse(json, {
-			error: (issue) => (issue.input === undefined ? FIELD_REQUIRED : undefined),
+		const parsed = v.safeParse(schema, json, {
+			message: (issue) => (issue.input === undefined ? FIELD_REQUIRED : issue.message),
 		});
 		if (!parsed.success) {
-			const issue = parsed.error.issues[0];
+			const [issue] = parsed.issues;
 			return dialect.badRequest({
 				kind: "field",
-				param: issue?.path.join(".") ?? "",
-				missing: issue?.message === FIELD_REQUIRED,
-				detail: issue?.message ?? "invalid",
+				param: v.getDotPath(issue) ?? "",
+				missing: issue.message === FIELD_REQUIRED,
+				detail: issue.message,
 			});
 		}
 		const fault = request.headers.get(FAULT_HEADER) ?? this.options.fault ?? "none";
@@ -138,7 +138,7 @@ export class Simulator {
 			});
 		}
 
-		const { model, prompt, maxTokens } = ask(parsed.data);
+		const { model, prompt, maxTokens } = ask(parsed.output);
 		const promptTokens = promptTokensOf(prompt);
 		const completionTokens = Math.min(this.options.completionTokens, maxTokens ?? Infinity);
 		const nowMs = this.nowMs();
@@ -156,7 +156,7 @@ export class Simulator {
 			return withHeaders(dialect.serverFault(fault), headers);
 		}
 		return {
-			body: parsed.data,
+			body: parsed.output,
 			model,
 			promptTokens,
 			completionTokens,

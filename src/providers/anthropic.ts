@@ -1,7 +1,7 @@
 // Anthropic Messages API: cost estimates, usage from bodies and streams (message_start then
 // message_delta totals), anthropic-ratelimit-* headers, and Anthropic's error envelope.
 
-import * as z from "zod/mini";
+import * as v from "valibot";
 import {
 	BODY_NOT_AN_OBJECT,
 	estimateOf,
@@ -24,15 +24,15 @@ import type { Estimate, Provider, RateLimitInfo, StreamMeter, Usage } from "./ty
 
 const EXAMPLE_MODEL = "claude-sonnet-4-5";
 
-const tokenCount = z.int().check(z.nonnegative());
+const tokenCount = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 /** The usage keys tollbooth reads; the API sends null for cache fields it does not report. */
-const usageFields = z.object({
-	input_tokens: z.nullish(tokenCount),
-	output_tokens: z.nullish(tokenCount),
-	cache_creation_input_tokens: z.nullish(tokenCount),
-	cache_read_input_tokens: z.nullish(tokenCount),
+const usageFields = v.object({
+	input_tokens: v.nullish(tokenCount),
+	output_tokens: v.nullish(tokenCount),
+	cache_creation_input_tokens: v.nullish(tokenCount),
+	cache_read_input_tokens: v.nullish(tokenCount),
 });
-type UsageFields = z.infer<typeof usageFields>;
+type UsageFields = v.InferOutput<typeof usageFields>;
 
 /** The status → error type table of the API's errors page (errors_observed.json). */
 const ERROR_TYPES: Record<number, string> = {
@@ -71,7 +71,7 @@ function toUsage(fields: UsageFields): Usage | undefined {
 /** message_delta usage values are running totals: a key it carries replaces the earlier value. */
 function mergeUsage(earlier: UsageFields, delta: UsageFields): UsageFields {
 	const merged = { ...earlier };
-	for (const key of Object.keys(usageFields.shape) as (keyof UsageFields)[]) {
+	for (const key of Object.keys(usageFields.entries) as (keyof UsageFields)[]) {
 		const value = delta[key];
 		if (value != null) merged[key] = value;
 	}
@@ -102,8 +102,8 @@ function estimate(path: string, body: unknown, defaultMaxOutputTokens: number): 
 
 function usageFromJson(_path: string, json: unknown): Usage | undefined {
 	if (!isRecord(json)) return undefined;
-	const parsed = usageFields.safeParse(json.usage);
-	return parsed.success ? toUsage(parsed.data) : undefined;
+	const parsed = v.safeParse(usageFields, json.usage);
+	return parsed.success ? toUsage(parsed.output) : undefined;
 }
 
 function meterStream(): StreamMeter {
@@ -113,11 +113,11 @@ function meterStream(): StreamMeter {
 			observe(data) {
 				if (!isRecord(data)) return false;
 				if (data.type === "message_start" && isRecord(data.message)) {
-					const parsed = usageFields.safeParse(data.message.usage);
-					if (parsed.success) totals = parsed.data;
+					const parsed = v.safeParse(usageFields, data.message.usage);
+					if (parsed.success) totals = parsed.output;
 				} else if (data.type === "message_delta") {
-					const parsed = usageFields.safeParse(data.usage);
-					if (parsed.success) totals = mergeUsage(totals ?? {}, parsed.data);
+					const parsed = v.safeParse(usageFields, data.usage);
+					if (parsed.success) totals = mergeUsage(totals ?? {}, parsed.output);
 				}
 				return false;
 			},

@@ -1,7 +1,7 @@
 // OpenAI and OpenAI-compatible APIs: cost estimates for chat/completions, completions, responses and
 // embeddings, usage from bodies and streams, x-ratelimit-* headers, and OpenAI's error envelope.
 
-import * as z from "zod/mini";
+import * as v from "valibot";
 import {
 	BODY_NOT_AN_OBJECT,
 	choiceCount,
@@ -34,10 +34,10 @@ const EXAMPLE_MODEL: Record<MeteredPath, string> = {
 	"/embeddings": "text-embedding-3-small",
 };
 
-const tokenCount = z.int().check(z.nonnegative());
+const tokenCount = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 /** `*_tokens_details` with the one count tollbooth reads (null or absent: not reported). */
-const cachedDetails = z.nullish(z.object({ cached_tokens: z.nullish(tokenCount) }));
-const reasoningDetails = z.nullish(z.object({ reasoning_tokens: z.nullish(tokenCount) }));
+const cachedDetails = v.nullish(v.object({ cached_tokens: v.nullish(tokenCount) }));
+const reasoningDetails = v.nullish(v.object({ reasoning_tokens: v.nullish(tokenCount) }));
 
 /** The parts of the input and output the provider reported, and only those. */
 function usageOf(
@@ -53,14 +53,14 @@ function usageOf(
 }
 
 /** chat/completions, completions and embeddings (which has no completion_tokens). */
-const completionUsage = z.pipe(
-	z.object({
+const completionUsage = v.pipe(
+	v.object({
 		prompt_tokens: tokenCount,
-		completion_tokens: z.optional(tokenCount),
+		completion_tokens: v.optional(tokenCount),
 		prompt_tokens_details: cachedDetails,
 		completion_tokens_details: reasoningDetails,
 	}),
-	z.transform(
+	v.transform(
 		(usage): Usage =>
 			usageOf(
 				usage.prompt_tokens,
@@ -70,14 +70,14 @@ const completionUsage = z.pipe(
 			),
 	),
 );
-const responseUsage = z.pipe(
-	z.object({
+const responseUsage = v.pipe(
+	v.object({
 		input_tokens: tokenCount,
 		output_tokens: tokenCount,
 		input_tokens_details: cachedDetails,
 		output_tokens_details: reasoningDetails,
 	}),
-	z.transform(
+	v.transform(
 		(usage): Usage =>
 			usageOf(
 				usage.input_tokens,
@@ -87,7 +87,7 @@ const responseUsage = z.pipe(
 			),
 	),
 );
-const anyUsage = z.union([responseUsage, completionUsage]);
+const anyUsage = v.union([responseUsage, completionUsage]);
 
 /** Responses API events that carry the final usage (response.created carries zeros). */
 const RESPONSE_END_EVENTS = new Set([
@@ -183,8 +183,8 @@ function prepareBody(path: string, body: unknown): { body: unknown; injectedUsag
 
 function usageFromJson(_path: string, json: unknown): Usage | undefined {
 	if (!isRecord(json)) return undefined;
-	const parsed = anyUsage.safeParse(json.usage);
-	return parsed.success ? parsed.data : undefined;
+	const parsed = v.safeParse(anyUsage, json.usage);
+	return parsed.success ? parsed.output : undefined;
 }
 
 function meterStream(injectedUsage: boolean): StreamMeter {
@@ -195,14 +195,14 @@ function meterStream(injectedUsage: boolean): StreamMeter {
 				if (!isRecord(data)) return false;
 				// Responses API: the event name is in `type`, whether or not the stream has event: lines.
 				if (typeof data.type === "string" && RESPONSE_END_EVENTS.has(data.type)) {
-					const parsed = responseUsage.safeParse(isRecord(data.response) && data.response.usage);
-					if (parsed.success) usage = parsed.data;
+					const parsed = v.safeParse(responseUsage, isRecord(data.response) && data.response.usage);
+					if (parsed.success) usage = parsed.output;
 					return false;
 				}
 				if (!isRecord(data.usage)) return false; // chunks before the last carry none, or null
-				const parsed = completionUsage.safeParse(data.usage);
+				const parsed = v.safeParse(completionUsage, data.usage);
 				if (!parsed.success) return false;
-				usage = parsed.data;
+				usage = parsed.output;
 				const usageOnlyChunk = Array.isArray(data.choices) && data.choices.length === 0;
 				return injectedUsage && usageOnlyChunk;
 			},
