@@ -148,7 +148,6 @@ export function configErrorMessage(issue: Issue): string {
 		case "literal":
 		case "picklist":
 			return `must be ${expectedOf(issue)}; got ${described(issue.input)}`;
-		case "integer":
 		case "safe_integer":
 			return `must be a whole number, got ${described(issue.input)}`;
 		case "finite":
