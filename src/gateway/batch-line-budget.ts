@@ -1,30 +1,18 @@
 // A batch line's charge to its tenant, as any request's (budget-gate.ts): its estimate reserved in
 // the tenant's budget object when it runs, settled with the provider's usage when it ends, given
 // back when nothing was sent. A tenant without a budget has its lines' usage recorded only.
-import type { Config, Price, TenantPolicy } from "../config.ts";
-import {
-	type BudgetAdmission,
-	budgetWindows,
-	type Charge,
-	chargeOf,
-	estimatedCharge,
-	type SettledUsage,
-	type SpendEntry,
-} from "../durable/budget.ts";
+import type { Config, TenantPolicy } from "../config.ts";
+import type { BudgetAdmission, SettledUsage, SpendEntry } from "../durable/budget.ts";
 import { REGISTRY_NAME } from "../durable/registry.ts";
-import type { Usage } from "../providers/types.ts";
+import { type Settlement, settledUsage, unbudgetedSpend } from "./budget-gate.ts";
 import type { Cost } from "./caller-request.ts";
 import { budgetAsk, modelRefusal } from "./model-rule.ts";
 
-/** How a line's send ended, for its charge: what the provider reported, nothing, or unknown. */
-export type LineSettlement =
-	| { kind: "reported"; usage: Usage }
-	/** Answered with an error: the provider did no billable work. */
-	| { kind: "nothing_sent" }
-	/** Never sent (refused by its pool, its batch stopped): its reservation is given back. */
-	| { kind: "not_run" }
-	/** The provider may have worked and reported nothing (a timeout): the estimate stands. */
-	| { kind: "unknown" };
+/**
+ * How a line's send ended, for its charge: as a request's, or never sent (refused by its pool, its
+ * batch stopped): its reservation is given back, and an unbudgeted line is not recorded.
+ */
+export type LineSettlement = Settlement | { kind: "not_run" };
 
 export type LineCharge =
 	| {
@@ -91,16 +79,11 @@ export class LineLedger {
 		}
 		const budget = this.#policy?.budget;
 		const price = this.#config.prices[cost.model];
-		const maxOutput = cost.tokens - cost.promptTokens;
 		if (!budget) {
-			const { day, month } = budgetWindows(Date.now(), "UTC");
-			const estimate = estimatedCharge(cost.promptTokens, maxOutput, price);
 			const entry: SpendEntry = {
-				grantId: "",
-				scope: { user: user ?? "", day, month },
+				...unbudgetedSpend(cost, price, user),
 				model: cost.model,
 				promptTokens: cost.promptTokens,
-				estimate,
 			};
 			return {
 				kind: "charged",
@@ -142,22 +125,4 @@ export class LineLedger {
 		this.#spends = [];
 		await this.#env.BUDGET.getByName(this.#tenant).settleSpends(spends, []);
 	}
-}
-
-function settledUsage(
-	settlement: LineSettlement,
-	price: Price | undefined,
-): SettledUsage | undefined {
-	if (settlement.kind === "unknown") return undefined;
-	if (settlement.kind === "nothing_sent" || settlement.kind === "not_run") {
-		const none: Charge = { tokens: 0, nanoUsd: 0 };
-		return { charge: none, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0 };
-	}
-	const reported = settlement.usage;
-	return {
-		charge: chargeOf(reported, price),
-		inputTokens: reported.inputTokens,
-		cachedInputTokens: reported.cachedInputTokens ?? 0,
-		outputTokens: reported.outputTokens,
-	};
 }

@@ -165,25 +165,38 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 
 /** A tenant without a budget: nothing to reserve, but its usage goes to the exact ledger too. */
 function recordOnly(c: Context<GatewayEnv>, cost: Cost, user: string | undefined): void {
-	const { day, month } = budgetWindows(Date.now(), "UTC");
 	const price = c.var.config.prices[cost.model];
 	c.set("budget", {
 		tenant: c.var.tenant.name,
 		model: cost.model,
 		promptTokens: cost.promptTokens,
-		spend: {
-			grantId: "",
-			scope: { user: user ?? "", day, month },
-			estimate: estimatedCharge(cost.promptTokens, cost.tokens - cost.promptTokens, price),
-			left: { tokens: 0, nanoUsd: 0 },
-		},
+		spend: { ...unbudgetedSpend(cost, price, user), left: { tokens: 0, nanoUsd: 0 } },
 		remaining: {},
 	});
 	c.var.usage.whenComplete((record, reported) => settleBudget(c, settlementOf(record, reported)));
 }
 
-type Settlement =
+/**
+ * A request (or batch line) of a tenant without a budget, as the ledger records it: no grant,
+ * charged to today's UTC windows at its estimate until its usage is known.
+ */
+export function unbudgetedSpend(
+	cost: Cost,
+	price: Price | undefined,
+	user: string | undefined,
+): Pick<SpendEntry, "grantId" | "scope" | "estimate"> {
+	const { day, month } = budgetWindows(Date.now(), "UTC");
+	return {
+		grantId: "",
+		scope: { user: user ?? "", day, month },
+		estimate: estimatedCharge(cost.promptTokens, cost.tokens - cost.promptTokens, price),
+	};
+}
+
+/** How a request's send ended, for its charge. */
+export type Settlement =
 	| { kind: "reported"; usage: Usage }
+	/** Never sent, or answered with an error: the provider did no billable work. */
 	| { kind: "nothing_sent" }
 	/** The provider may have worked and reported nothing: the estimate stands. */
 	| { kind: "unknown" };
@@ -200,6 +213,25 @@ function settlementOf(record: UsageRecord, reported: Usage | undefined): Settlem
 		return { kind: "nothing_sent" };
 	}
 	return { kind: "unknown" };
+}
+
+/** The usage a settlement charges at `price`: none when no work was done; undefined when unknown. */
+export function settledUsage(
+	settlement: Settlement | { kind: "not_run" },
+	price: Price | undefined,
+): SettledUsage | undefined {
+	if (settlement.kind === "unknown") return undefined;
+	if (settlement.kind !== "reported") {
+		const none: Charge = { tokens: 0, nanoUsd: 0 };
+		return { charge: none, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0 };
+	}
+	const reported = settlement.usage;
+	return {
+		charge: chargeOf(reported, price),
+		inputTokens: reported.inputTokens,
+		cachedInputTokens: reported.cachedInputTokens ?? 0,
+		outputTokens: reported.outputTokens,
+	};
 }
 
 /** Holds a grant in this isolate, and gives back its rest when its spend window closes. */
@@ -229,20 +261,7 @@ async function settleBudget(c: Context<GatewayEnv>, settlement: Settlement): Pro
 	const { reservationId, spend } = ticket;
 	ticket.reservationId = undefined;
 	ticket.spend = undefined;
-	const price: Price | undefined = c.var.config.prices[ticket.model];
-	let usage: SettledUsage | undefined;
-	if (settlement.kind === "reported") {
-		const reported = settlement.usage;
-		usage = {
-			charge: chargeOf(reported, price),
-			inputTokens: reported.inputTokens,
-			cachedInputTokens: reported.cachedInputTokens ?? 0,
-			outputTokens: reported.outputTokens,
-		};
-	} else if (settlement.kind === "nothing_sent") {
-		const none: Charge = { tokens: 0, nanoUsd: 0 };
-		usage = { charge: none, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0 };
-	}
+	const usage = settledUsage(settlement, c.var.config.prices[ticket.model]);
 	const authority = c.env.BUDGET.getByName(ticket.tenant);
 	if (reservationId) await authority.settle(reservationId, usage);
 	if (!spend) return;
