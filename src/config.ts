@@ -317,14 +317,9 @@ function crossFieldIssues(
 	});
 	const keyOwners = new Map<string, string>();
 	config.tenants.forEach((tenant, i) => {
-		tenant.pools.forEach((name, j) => {
-			if (name !== "*" && !poolNames.has(name)) {
-				addIssue(["tenants", i, "pools", j], `no pool named "${name}"`);
-			}
-		});
-		if (PRIORITIES.indexOf(tenant.defaultPriority) < PRIORITIES.indexOf(tenant.maxPriority)) {
-			addIssue(["tenants", i, "defaultPriority"], `is above maxPriority "${tenant.maxPriority}"`);
-		}
+		tenantPolicyIssues(tenant, config, (path, message) =>
+			addIssue(["tenants", i, ...path], message),
+		);
 		tenant.keySha256.forEach((hash, j) => {
 			const owner = keyOwners.get(hash);
 			if (owner !== undefined) {
@@ -336,6 +331,25 @@ function crossFieldIssues(
 			keyOwners.set(hash, tenant.name);
 		});
 	});
+}
+
+/**
+ * What a tenant's policy needs beyond its schema, in TOLLBOOTH_CONFIG and the admin API alike:
+ * pools that exist, and a default priority not above its maximum.
+ */
+export function tenantPolicyIssues(
+	tenant: TenantPolicy,
+	config: Pick<Config, "pools">,
+	addIssue: (path: (string | number)[], message: string) => void,
+): void {
+	tenant.pools.forEach((name, j) => {
+		if (name !== "*" && !config.pools.some((pool) => pool.name === name)) {
+			addIssue(["pools", j], `no pool named "${name}"`);
+		}
+	});
+	if (PRIORITIES.indexOf(tenant.defaultPriority) < PRIORITIES.indexOf(tenant.maxPriority)) {
+		addIssue(["defaultPriority"], `is above maxPriority "${tenant.maxPriority}"`);
+	}
 }
 
 export type Config = v.InferOutput<typeof configSchema>;

@@ -2,7 +2,7 @@
 // budget Durable Objects; mounted by admin.ts behind its admin token. Errors: 4xx in one shape,
 // { error: { message, type, param (the field at fault), code } }.
 import { Hono } from "hono/tiny";
-import type { Config, TenantPolicy } from "../config.ts";
+import { type Config, type TenantPolicy, tenantPolicyIssues } from "../config.ts";
 import { REGISTRY_NAME, type TenantRecord } from "../durable/registry.ts";
 import { keyBodySchema, parseBody, tenantBodySchema, usageQuerySchema } from "./admin-schemas.ts";
 import { sha256Hex } from "./auth.ts";
@@ -35,23 +35,12 @@ async function jsonBody(request: Request, optional = false): Promise<unknown> {
 	}
 }
 
-/** The checks a tenant's body needs beyond its schema: pools that exist, a coherent priority. */
+/** The checks a tenant's body needs beyond its schema (the configuration's own): the first fails. */
 function checkPolicy(policy: TenantPolicy, config: Config): void {
-	const pools = new Set(config.pools.map((pool) => pool.name));
-	policy.pools.forEach((name, i) => {
-		if (name !== "*" && !pools.has(name)) {
-			fail(400, `pools.${i}: no pool named "${name}".`, "invalid_body", `pools.${i}`);
-		}
+	tenantPolicyIssues(policy, config, (path, message) => {
+		const param = path.join(".");
+		fail(400, `${param}: ${message}.`, "invalid_body", param);
 	});
-	const order = ["critical", "high", "normal", "low"];
-	if (order.indexOf(policy.defaultPriority) < order.indexOf(policy.maxPriority)) {
-		fail(
-			400,
-			`defaultPriority: is above maxPriority "${policy.maxPriority}".`,
-			"invalid_body",
-			"defaultPriority",
-		);
-	}
 }
 
 const registryOf = (env: Env) => env.REGISTRY.getByName(REGISTRY_NAME);
