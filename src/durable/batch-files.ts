@@ -1,6 +1,8 @@
 // Batch files in R2: inputs a tenant uploads and the output, error and results files a batch
 // writes. Who owns a file travels in its R2 metadata, so a lookup answers only its owner; a file
 // past its expiry answers as missing and is deleted then (and from its owner's listing).
+import { newestFirst } from "./batch-index.ts";
+
 export interface StoredFile {
 	id: string;
 	tenant: string;
@@ -24,15 +26,12 @@ export function newId(prefix: string): string {
 
 const fileKey = (id: string) => `files/${id}`;
 
-/** Far beyond any epoch ms, so that newest-first is R2's lexicographic order. */
-const NEWEST_FIRST_BASE = 10 ** 14;
-
 const listingPrefix = (tenant: string, pool: string) =>
 	`file-index/${encodeURIComponent(pool)}/${encodeURIComponent(tenant)}/`;
 
 /** The file's entry in its owner's listing: newest first, the file's fields in its metadata. */
 const listingKey = (file: Pick<StoredFile, "id" | "tenant" | "pool" | "createdMs">) =>
-	`${listingPrefix(file.tenant, file.pool)}${String(NEWEST_FIRST_BASE - file.createdMs).padStart(15, "0")}_${file.id}`;
+	`${listingPrefix(file.tenant, file.pool)}${newestFirst(file.createdMs, file.id)}`;
 
 function metadataOf(file: StoredFile): Record<string, string> {
 	return {

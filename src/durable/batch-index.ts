@@ -6,7 +6,8 @@ import type { BatchRecord, BatchStatus } from "../core/batch-state.ts";
 const NEWEST_FIRST_BASE = 10 ** 14;
 const ALL_PREFIX = "batch-all/";
 
-const newestFirst = (createdMs: number, id: string) =>
+/** An index key's tail: listed in lexicographic order, the newest comes first. */
+export const newestFirst = (createdMs: number, id: string) =>
 	`${String(NEWEST_FIRST_BASE - createdMs).padStart(15, "0")}_${id}`;
 
 /** A key's batch id: keys end in 15 digits of order, "_", the id. */

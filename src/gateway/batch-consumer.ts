@@ -9,7 +9,7 @@ import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
 import { AnalyticsEngineSink } from "../usage/record.ts";
 import { LineLedger, tenantPolicy } from "./batch-line-budget.ts";
-import { type LineEnd, requestIdOf, sendAdmittedLine } from "./batch-line-send.ts";
+import { type LineEnd, requestIdOf, sendAdmittedLine, staying } from "./batch-line-send.ts";
 import { type LineMessage, sendLineMessages } from "./batch-queue.ts";
 import { endUserOf } from "./budget-gate.ts";
 import { estimateCost } from "./caller-request.ts";
@@ -17,9 +17,6 @@ import { PoolClient } from "./pool-client.ts";
 import { UsageRecording } from "./usage-recording.ts";
 
 export type { LineMessage };
-
-/** A caller that never leaves: a line is nobody's open connection. */
-const staying = new AbortController().signal;
 
 /** The queue whose messages are lines the main queue gave up on (wrangler.toml). */
 const isDeadLetterQueue = (name: string) => name.includes("dead-lines");

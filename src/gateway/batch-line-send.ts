@@ -3,9 +3,9 @@
 import type { PoolConfig } from "../config.ts";
 import type { LineResult } from "../durable/batch.ts";
 import type { AcquireRequest, AttemptReport } from "../durable/pool.ts";
+import { parseJson } from "../providers/estimate.ts";
 import type { Provider } from "../providers/types.ts";
 import type { LineCharge } from "./batch-line-budget.ts";
-import { parseJson } from "./caller-request.ts";
 import type { PoolClient } from "./pool-client.ts";
 import { sendOnce } from "./send.ts";
 import { scrubSecrets, upstreamRequestHeaders, upstreamUrl } from "./upstream.ts";
@@ -35,7 +35,7 @@ export interface AdmittedLine {
 }
 
 /** A caller that never leaves: a line is nobody's open connection. */
-const staying = new AbortController().signal;
+export const staying = new AbortController().signal;
 /** A caller already gone: after a failed send the line does not wait for the pool's backoff. */
 const leaving = AbortSignal.abort();
 

@@ -14,6 +14,7 @@ import {
 	type BatchInputLimits,
 	type BatchLine,
 } from "../providers/batch-input.ts";
+import { isRecord, parseJson } from "../providers/estimate.ts";
 import { enqueueLines } from "./batch-queue.ts";
 import { webhookTarget } from "./batch-webhook.ts";
 import { endUserOf } from "./budget-gate.ts";
@@ -112,14 +113,9 @@ export function pageLimit(raw: string | undefined, fallback: number, max: number
 /** A batch-creating request's JSON object, read within the gateway's body limit. */
 export async function readJsonObject(c: Context<GatewayEnv>): Promise<Record<string, unknown>> {
 	const raw = await readBody(c.req.raw, c.var.config.maxBodyBytes);
-	let parsed: unknown;
-	try {
-		parsed = raw ? JSON.parse(new TextDecoder().decode(raw)) : undefined;
-	} catch {
-		parsed = undefined;
-	}
-	if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+	const parsed = raw && parseJson(new TextDecoder().decode(raw));
+	if (!isRecord(parsed)) {
 		throw new GatewayError(400, "The request body must be a JSON object.", "bad_json");
 	}
-	return parsed as Record<string, unknown>;
+	return parsed;
 }

@@ -18,6 +18,7 @@ import {
 	OPENAI_BATCH_ENDPOINTS,
 	openAiBatchErrors,
 } from "../providers/batch-input.ts";
+import { isRecord } from "../providers/estimate.ts";
 import {
 	batchInputLimits,
 	createBatch,
@@ -287,10 +288,5 @@ openaiBatches.post("/batches/:id/cancel", async (c) => {
 });
 
 function isStringRecord(value: unknown): value is Record<string, string> {
-	return (
-		typeof value === "object" &&
-		value !== null &&
-		!Array.isArray(value) &&
-		Object.values(value).every((entry) => typeof entry === "string")
-	);
+	return isRecord(value) && Object.values(value).every((entry) => typeof entry === "string");
 }

@@ -3,6 +3,7 @@
 import type { Context } from "hono";
 import type { PoolConfig } from "../config.ts";
 import { PRIORITIES, type Priority } from "../durable/pool.ts";
+import { parseJson } from "../providers/estimate.ts";
 import type { Provider } from "../providers/types.ts";
 import type { GatewayEnv } from "./env.ts";
 import { GatewayError } from "./errors.ts";
@@ -57,13 +58,8 @@ export function estimateCost(
 	return { model, tokens, promptTokens, json };
 }
 
-export function parseJson(text: string): unknown {
-	try {
-		return JSON.parse(text);
-	} catch {
-		return undefined;
-	}
-}
+/** proxy.ts reads bodies with it from here. */
+export { parseJson };
 
 /** x-priority, capped by the tenant's maximum (silently: the response says so). */
 export function effectivePriority(

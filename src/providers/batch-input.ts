@@ -1,6 +1,7 @@
 // A batch's input, checked whole before anything runs: OpenAI's JSONL lines and Anthropic's inline
 // requests, each problem named by its line (or index) so a person can fix the file.
 import type { BatchInputError } from "../core/batch-state.ts";
+import { isRecord, parseJson } from "./estimate.ts";
 
 /** One request of a batch, as it will be sent: its id, its provider path after /v1, its body. */
 export interface BatchLine {
@@ -62,9 +63,6 @@ export function openAiBatchErrors(problems: BatchInputError[]): BatchInputError[
 		.slice(0, PROBLEMS_KEPT)
 		.map((problem) => ({ ...problem, message: `${placeOf("openai", problem)}${problem.message}` }));
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-	typeof value === "object" && value !== null && !Array.isArray(value);
 
 type Problem = Omit<BatchInputError, "line">;
 
@@ -131,14 +129,12 @@ export function checkOpenAiBatchFile(text: string, limits: BatchInputLimits): Ch
 			found(problem("line_too_large", `it is longer than ${limits.maxLineBytes} bytes`));
 			continue;
 		}
-		let parsed: unknown;
-		try {
-			parsed = JSON.parse(row);
-		} catch {
+		const parsed = parseJson(row);
+		if (parsed === undefined) {
 			found(problem("invalid_json_line", "it is not valid JSON"));
 			continue;
 		}
-		if (!isObject(parsed)) {
+		if (!isRecord(parsed)) {
 			found(problem("invalid_json_line", "it is not a JSON object"));
 			continue;
 		}
@@ -180,7 +176,7 @@ export function checkOpenAiBatchFile(text: string, limits: BatchInputLimits): Ch
 			);
 			continue;
 		}
-		if (!isObject(body)) {
+		if (!isRecord(body)) {
 			found(problem("invalid_value", "body must be a JSON object", "body"));
 			continue;
 		}
@@ -232,7 +228,7 @@ export function checkAnthropicRequests(
 		const found = (...each: Problem[]) => {
 			for (const one of each) problems.push({ ...one, line: index });
 		};
-		if (!isObject(request)) {
+		if (!isRecord(request)) {
 			found(problem("invalid_request", "it is not an object"));
 			continue;
 		}
@@ -252,7 +248,7 @@ export function checkAnthropicRequests(
 			continue;
 		}
 		seen.set(customId, index);
-		if (!isObject(params)) {
+		if (!isRecord(params)) {
 			found(problem("invalid_request", "params must be an object"));
 			continue;
 		}

@@ -27,6 +27,15 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 	return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The JSON value of `text`, or undefined when it is not JSON. */
+export function parseJson(text: string): unknown {
+	try {
+		return JSON.parse(text);
+	} catch {
+		return undefined;
+	}
+}
+
 /** Estimated prompt tokens of `fields` (a body's prompt-bearing values) holding `messagesInPrompt` messages. */
 export function estimatePromptTokens(fields: readonly unknown[], messagesInPrompt: number): number {
 	let attachments = 0;

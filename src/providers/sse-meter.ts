@@ -2,6 +2,7 @@
 // for usage; optionally hides events tollbooth itself asked for (an injected usage chunk).
 
 import { createParser } from "eventsource-parser";
+import { parseJson } from "./estimate.ts";
 import type { StreamMeter, Usage } from "./types.ts";
 
 /** What a provider does with the events of its stream. */
@@ -14,14 +15,6 @@ export interface SseUsageReader {
 const LF = 0x0a;
 const CR = 0x0d;
 
-function parseJson(text: string): unknown {
-	try {
-		return JSON.parse(text);
-	} catch {
-		return undefined; // "[DONE]", a doc elision, a torn event: nothing to read
-	}
-}
-
 /**
  * With `mayHideEvents` false every chunk is passed on the moment it arrives. With it true each
  * event is held only until its terminating blank line, then passed on whole or dropped; bytes
@@ -31,6 +24,7 @@ export function meterSse(reader: SseUsageReader, mayHideEvents: boolean): Stream
 	let hideEvent = false;
 	const parser = createParser({
 		onEvent(message) {
+			// Undefined for "[DONE]", a doc elision, a torn event: nothing to read.
 			const data = parseJson(message.data);
 			if (data !== undefined && reader.observe(data)) hideEvent = true;
 		},
