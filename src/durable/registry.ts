@@ -87,15 +87,17 @@ export class TenantRegistry extends DurableObject<Env> {
 		return true;
 	}
 
-	/** Replaces a tenant's policy; false when there is no such tenant. */
-	async updateTenant(policy: TenantPolicy): Promise<boolean> {
-		const cursor = this.#sql.exec(
-			"UPDATE tenants SET policy = ?, updated_ms = ? WHERE name = ?",
-			JSON.stringify(policy),
-			Date.now(),
-			policy.name,
-		);
-		return cursor.rowsWritten > 0;
+	/** Replaces a tenant's policy; undefined when there is no such tenant. */
+	async updateTenant(policy: TenantPolicy): Promise<TenantRecord | undefined> {
+		const row = this.#sql
+			.exec<TenantRow>(
+				"UPDATE tenants SET policy = ?, updated_ms = ? WHERE name = ? RETURNING *",
+				JSON.stringify(policy),
+				Date.now(),
+				policy.name,
+			)
+			.toArray()[0];
+		return row ? tenantOf(row) : undefined;
 	}
 
 	/** Removes a tenant and every key it had; false when there is no such tenant. */
@@ -107,25 +109,16 @@ export class TenantRegistry extends DurableObject<Env> {
 	async addKey(
 		tenant: string,
 		key: { id: string; hash: string; prefix: string; expiresAtMs: number | null },
-	): Promise<KeyRecord> {
-		const now = Date.now();
+	): Promise<void> {
 		this.#sql.exec(
 			"INSERT INTO keys (id, tenant, hash, prefix, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
 			key.id,
 			tenant,
 			key.hash,
 			key.prefix,
-			now,
+			Date.now(),
 			key.expiresAtMs,
 		);
-		return {
-			id: key.id,
-			tenant,
-			prefix: key.prefix,
-			createdMs: now,
-			expiresAtMs: key.expiresAtMs,
-			lastUsedMs: null,
-		};
 	}
 
 	async listKeys(tenant: string): Promise<KeyRecord[]> {

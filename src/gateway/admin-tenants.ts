@@ -129,9 +129,8 @@ adminTenants.patch("/tenants/:tenant", async (c) => {
 	);
 	const policy = parseBody(tenantBodySchema, Object.fromEntries(merged));
 	checkPolicy(policy, c.var.config);
-	await registryOf(c.env).updateTenant(policy);
+	const updated = await registryOf(c.env).updateTenant(policy);
 	forgetCachedKeys(policy.name);
-	const updated = await registryOf(c.env).getTenant(policy.name);
 	return c.json(updated ? runtimeView(updated) : policy);
 });
 
