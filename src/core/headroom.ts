@@ -77,14 +77,6 @@ export class ArrivalRates {
 		return { requests, tokens };
 	}
 
-	/** Per class, in requests per minute: what an operator sees. */
-	perMinute(nowMs: number): number[] {
-		this.#decayTo(nowMs);
-		return this.#requests.map(
-			(rate, rank) => Math.round((rate / this.#builtUp(rank, nowMs)) * 60_000 * 10) / 10,
-		);
-	}
-
 	/** The share of a steady rate the decaying sum holds after the class's history so far. */
 	#builtUp(rank: number, nowMs: number): number {
 		const historyMs = nowMs - (this.#firstMs[rank] ?? nowMs);
