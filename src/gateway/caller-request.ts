@@ -58,9 +58,6 @@ export function estimateCost(
 	return { model, tokens, promptTokens, json };
 }
 
-/** proxy.ts reads bodies with it from here. */
-export { parseJson };
-
 /** x-priority, capped by the tenant's maximum (silently: the response says so). */
 export function effectivePriority(
 	header: string | null,

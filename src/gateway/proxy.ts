@@ -9,7 +9,7 @@ import type {
 	AttemptAnswer,
 	AttemptReport,
 } from "../durable/pool.ts";
-import { isRecord } from "../providers/estimate.ts";
+import { isRecord, parseJson } from "../providers/estimate.ts";
 import { providerFor } from "../providers/index.ts";
 import type { Provider } from "../providers/types.ts";
 import { admitBudget } from "./budget-gate.ts";
@@ -18,7 +18,6 @@ import {
 	type Cost,
 	effectivePriority,
 	estimateCost,
-	parseJson,
 	readJson,
 	requestedMaxWaitMs,
 } from "./caller-request.ts";
