@@ -58,8 +58,11 @@ const FIELD_NAMES = [
 	"outcome",
 ] as const satisfies readonly (keyof LogFields)[];
 
-/** Fields that hold tollbooth's own ids (batch_ + 32 hex), which the key shapes would redact. */
-const OWN_IDS: ReadonlySet<keyof LogFields> = new Set(["batch"]);
+/**
+ * tollbooth's own ids (file-, batch_, msgbatch_, req_ + 32 hex: see durable/batch-files.ts), which
+ * the long-token shape would redact: an operator needs them to find the file or batch a line is about.
+ */
+const OWN_ID = /^(?:file-|batch_|msgbatch_|req_)[0-9a-f]{32}$/;
 
 /** Longest text written for one field: enough for a sentence, too short for a prompt. */
 const MAX_TEXT = 400;
@@ -67,15 +70,17 @@ const MAX_TEXT = 400;
 const SECRET_SHAPES = [
 	// Authorization header values.
 	/\b(?:bearer|basic)\s+\S+/gi,
-	// Provider keys (sk-..., sk-ant-..., sk-proj-...) and any other long unbroken token.
+	// Provider keys (sk-..., sk-ant-..., sk-proj-...).
 	/\b(?:sk|pk|rk)-[A-Za-z0-9_-]{6,}/g,
-	/[A-Za-z0-9_-]{32,}/g,
 ];
+/** Any other long unbroken token, but for tollbooth's own ids. */
+const LONG_TOKEN = /[A-Za-z0-9_-]{32,}/g;
 
 /** The text with anything shaped like a key replaced, cut to a sentence's length. */
 export function scrub(text: string): string {
 	let clean = text;
 	for (const shape of SECRET_SHAPES) clean = clean.replace(shape, "[redacted]");
+	clean = clean.replace(LONG_TOKEN, (token) => (OWN_ID.test(token) ? token : "[redacted]"));
 	return clean.length > MAX_TEXT ? `${clean.slice(0, MAX_TEXT)}…` : clean;
 }
 
@@ -85,8 +90,7 @@ export function logLine(event: LogEvent, fields: LogFields): string {
 	for (const name of FIELD_NAMES) {
 		const value = fields[name];
 		if (typeof value === "number" && Number.isFinite(value)) line[name] = value;
-		else if (typeof value === "string" && value !== "")
-			line[name] = OWN_IDS.has(name) ? value : scrub(value);
+		else if (typeof value === "string" && value !== "") line[name] = scrub(value);
 	}
 	return JSON.stringify(line);
 }

@@ -131,6 +131,20 @@ describe("the scrub", () => {
 		});
 	});
 
+	it("keeps tollbooth's own file and batch ids, so an operator can find what a line is about", () => {
+		const fileId = `file-${"0123456789abcdef".repeat(2)}`;
+		const batchId = `msgbatch_${"fedcba9876543210".repeat(2)}`;
+		const opaque = "Zq3xT9vLw2Rk8sYp4Hn6Jb1Mc5Df7Ga0";
+		const line = JSON.parse(
+			logLine("answer", {
+				message: `No such File object: ${fileId}; token ${opaque}; file-${opaque}`,
+				batch: batchId,
+			}),
+		) as { message: string; batch: string };
+		expect(line.message).toBe(`No such File object: ${fileId}; token [redacted]; [redacted]`);
+		expect(line.batch).toBe(batchId);
+	});
+
 	it("cuts a long text to a sentence's length", () => {
 		const line = JSON.parse(logLine("answer", { message: "word ".repeat(500) })) as {
 			message: string;
