@@ -25,7 +25,7 @@ admin.use("*", async function requireAdminToken(c, next) {
 	const loaded = loadConfig(c.env.TOLLBOOTH_CONFIG);
 	if (!loaded.ok) throw new GatewayError(500, loaded.message, "bad_config");
 	const token = gatewayKeyOf(c.req.raw.headers);
-	if (!token || !loaded.config.adminKeySha256.includes(await sha256Hex(token))) {
+	if (!token || !loaded.config.adminKeySha256.includes(sha256Hex(token))) {
 		throw new GatewayError(
 			401,
 			"The admin API needs an admin token (adminKeySha256 in TOLLBOOTH_CONFIG).",
@@ -38,7 +38,7 @@ admin.use("*", async function requireAdminToken(c, next) {
 
 admin.get("/pools", async (c) => {
 	const pools = await Promise.all(
-		c.var.config.pools.map(async (pool) => ({
+		c.get("config").pools.map(async (pool) => ({
 			name: pool.name,
 			provider: pool.provider,
 			status: await c.env.POOL.getByName(pool.name).status(),
@@ -48,7 +48,7 @@ admin.get("/pools", async (c) => {
 });
 
 admin.get("/pools/:name", async (c) => {
-	const pool = c.var.config.pools.find((candidate) => candidate.name === c.req.param("name"));
+	const pool = c.get("config").pools.find((candidate) => candidate.name === c.req.param("name"));
 	if (!pool) throw new GatewayError(404, `No pool named "${c.req.param("name")}".`, "unknown_pool");
 	const status = await c.env.POOL.getByName(pool.name).status();
 	return c.json({
@@ -63,7 +63,7 @@ admin.get("/pools/:name", async (c) => {
 /** The pool's events per second over the last five minutes (admissions, refusals by reason,
  * provider 429s, retries), counted by its Pool object since that instance started. */
 admin.get("/pools/:name/series", async (c) => {
-	const pool = c.var.config.pools.find((candidate) => candidate.name === c.req.param("name"));
+	const pool = c.get("config").pools.find((candidate) => candidate.name === c.req.param("name"));
 	if (!pool) throw new GatewayError(404, `No pool named "${c.req.param("name")}".`, "unknown_pool");
 	const series = await c.env.POOL.getByName(pool.name).series();
 	return c.json({ name: pool.name, ...series });

@@ -33,10 +33,10 @@ export async function tenantForKey(
 	key: string,
 	nowMs = Date.now(),
 ): Promise<TenantPolicy | undefined> {
-	const configured = await findTenant(config, key);
+	const configured = findTenant(config, key);
 	if (configured) return configured;
 	if (!key.startsWith(RUNTIME_KEY_PREFIX)) return undefined;
-	const hash = await sha256Hex(key);
+	const hash = sha256Hex(key);
 	let entry = cache.get(hash);
 	const ttl = entry?.match ? KEY_CACHE_MS : UNKNOWN_KEY_CACHE_MS;
 	if (!entry || nowMs - entry.fetchedMs >= ttl) {
