@@ -29,16 +29,15 @@ export async function readBody(
 	const reader = request.body.getReader();
 	const chunks: Uint8Array[] = [];
 	let size = 0;
-	for (;;) {
-		const { done, value } = await readWithin(reader, idleTimeoutMs);
-		if (done) break;
-		size += value.byteLength;
-		if (size > maxBytes) {
-			// The rest is left to discardBody, so the client still sending it hears its 413.
-			reader.releaseLock();
-			throw tooLarge(maxBytes);
-		}
-		chunks.push(value);
+	await readPieces(reader, idleTimeoutMs, (piece) => {
+		size += piece.byteLength;
+		chunks.push(piece);
+		return size <= maxBytes;
+	});
+	if (size > maxBytes) {
+		// The rest is left to discardBody, so the client still sending it hears its 413.
+		reader.releaseLock();
+		throw tooLarge(maxBytes);
 	}
 	const body = new Uint8Array(size);
 	let offset = 0;
@@ -67,12 +66,11 @@ export function answerWhileDiscarding(answer: Response, request: Request): Respo
 	const discarded = (async () => {
 		let bytes = 0;
 		try {
-			while (bytes <= DISCARD_LIMIT_BYTES) {
-				const { done, value } = await readWithin(reader, DISCARD_IDLE_MS);
-				if (done) return;
-				bytes += value.byteLength;
-			}
-			await reader.cancel();
+			await readPieces(reader, DISCARD_IDLE_MS, (piece) => {
+				bytes += piece.byteLength;
+				return bytes <= DISCARD_LIMIT_BYTES;
+			});
+			if (bytes > DISCARD_LIMIT_BYTES) await reader.cancel();
 		} catch {
 			// The client left or stalled: nothing more to drop.
 		}
@@ -87,32 +85,56 @@ export function answerWhileDiscarding(answer: Response, request: Request): Respo
 	return new Response(held, answer);
 }
 
-/** The next piece of the body; 408 when none comes in time, 400 when the client broke off. */
-async function readWithin(
+/**
+ * Reads `reader` to its end, handing each piece to `take` (false stops the read); 408 when no piece
+ * comes for `idleTimeoutMs`, 400 when the client broke off. One timer watches the whole read (on
+ * expiry it checks when the last piece came) instead of a timer and a race for every piece.
+ */
+async function readPieces(
 	reader: ReadableStreamDefaultReader<Uint8Array>,
 	idleTimeoutMs: number,
-): Promise<ReadableStreamReadResult<Uint8Array>> {
+	take: (piece: Uint8Array) => boolean,
+): Promise<void> {
+	let lastPieceMs = Date.now();
+	let stalled = false;
 	let timer: ReturnType<typeof setTimeout> | undefined;
-	const idle = new Promise<never>((_, reject) => {
-		timer = setTimeout(
-			() =>
-				reject(
-					new GatewayError(
-						408,
-						`The request body stopped arriving: nothing for ${idleTimeoutMs} ms before its end.`,
-						"body_timeout",
-					),
-				),
-			idleTimeoutMs,
-		);
-	});
+	const watch = (ms: number) => {
+		timer = setTimeout(() => {
+			const quietMs = Date.now() - lastPieceMs;
+			if (quietMs < idleTimeoutMs) return watch(idleTimeoutMs - quietMs);
+			stalled = true;
+			reader.cancel().catch(() => {});
+		}, ms);
+	};
+	watch(idleTimeoutMs);
 	try {
-		return await Promise.race([reader.read(), idle]);
-	} catch (error) {
-		await reader.cancel().catch(() => {});
-		if (error instanceof GatewayError) throw error;
-		throw new GatewayError(400, "The request body broke off before its end.", "body_incomplete");
+		for (;;) {
+			let result: ReadableStreamReadResult<Uint8Array>;
+			try {
+				result = await reader.read();
+			} catch {
+				if (stalled) throw bodyTimeout(idleTimeoutMs);
+				await reader.cancel().catch(() => {});
+				throw new GatewayError(
+					400,
+					"The request body broke off before its end.",
+					"body_incomplete",
+				);
+			}
+			if (stalled) throw bodyTimeout(idleTimeoutMs);
+			if (result.done) return;
+			lastPieceMs = Date.now();
+			if (!take(result.value)) return;
+		}
 	} finally {
 		clearTimeout(timer);
 	}
+}
+
+function bodyTimeout(idleTimeoutMs: number): GatewayError {
+	return new GatewayError(
+		408,
+		`The request body stopped arriving: nothing for ${idleTimeoutMs} ms before its end.`,
+		"body_timeout",
+	);
 }
