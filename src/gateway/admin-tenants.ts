@@ -79,8 +79,8 @@ async function runtimeTenant(env: Env, config: Config, name: string): Promise<Te
 
 adminTenants.get("/tenants", async (c) => {
 	const runtime = await registryOf(c.env).listTenants();
-	const configured = c.var.config.tenants.map((tenant) => ({
-		...configuredTenant(c.var.config, tenant.name),
+	const configured = c.get("config").tenants.map((tenant) => ({
+		...configuredTenant(c.get("config"), tenant.name),
 		source: "config",
 	}));
 	const shadowed = new Set(configured.map((tenant) => tenant.name));
@@ -94,8 +94,8 @@ adminTenants.get("/tenants", async (c) => {
 
 adminTenants.post("/tenants", async (c) => {
 	const policy = parseBody(tenantBodySchema, await jsonBody(c.req.raw));
-	checkPolicy(policy, c.var.config);
-	if (configuredTenant(c.var.config, policy.name)) {
+	checkPolicy(policy, c.get("config"));
+	if (configuredTenant(c.get("config"), policy.name)) {
 		fail(409, `Tenant "${policy.name}" is defined in TOLLBOOTH_CONFIG.`, "name_taken", "name");
 	}
 	if (!(await registryOf(c.env).createTenant(policy))) {
@@ -107,7 +107,7 @@ adminTenants.post("/tenants", async (c) => {
 
 adminTenants.get("/tenants/:tenant", async (c) => {
 	const name = c.req.param("tenant");
-	const configured = configuredTenant(c.var.config, name);
+	const configured = configuredTenant(c.get("config"), name);
 	if (configured) return c.json({ ...configured, source: "config" });
 	const record = await registryOf(c.env).getTenant(name);
 	if (!record) fail(404, `No tenant named "${name}".`, "unknown_tenant", "tenant");
@@ -115,7 +115,7 @@ adminTenants.get("/tenants/:tenant", async (c) => {
 });
 
 adminTenants.patch("/tenants/:tenant", async (c) => {
-	const record = await runtimeTenant(c.env, c.var.config, c.req.param("tenant"));
+	const record = await runtimeTenant(c.env, c.get("config"), c.req.param("tenant"));
 	const patch = await jsonBody(c.req.raw);
 	if (typeof patch !== "object" || patch === null || Array.isArray(patch)) {
 		fail(400, "The body must be a JSON object of the fields to change.", "invalid_body");
@@ -128,21 +128,21 @@ adminTenants.patch("/tenants/:tenant", async (c) => {
 		([, value]) => value !== null,
 	);
 	const policy = parseBody(tenantBodySchema, Object.fromEntries(merged));
-	checkPolicy(policy, c.var.config);
+	checkPolicy(policy, c.get("config"));
 	const updated = await registryOf(c.env).updateTenant(policy);
 	forgetCachedKeys(policy.name);
 	return c.json(updated ? runtimeView(updated) : policy);
 });
 
 adminTenants.delete("/tenants/:tenant", async (c) => {
-	const record = await runtimeTenant(c.env, c.var.config, c.req.param("tenant"));
+	const record = await runtimeTenant(c.env, c.get("config"), c.req.param("tenant"));
 	await registryOf(c.env).deleteTenant(record.policy.name);
 	forgetCachedKeys(record.policy.name);
 	return c.body(null, 204);
 });
 
 adminTenants.post("/tenants/:tenant/keys", async (c) => {
-	const record = await runtimeTenant(c.env, c.var.config, c.req.param("tenant"));
+	const record = await runtimeTenant(c.env, c.get("config"), c.req.param("tenant"));
 	const body = parseBody(keyBodySchema, await jsonBody(c.req.raw, true));
 	const expiresAtMs = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
 	if (expiresAtMs !== null && expiresAtMs <= Date.now()) {
@@ -154,7 +154,7 @@ adminTenants.post("/tenants/:tenant/keys", async (c) => {
 	const id = `key_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
 	await registryOf(c.env).addKey(record.policy.name, {
 		id,
-		hash: await sha256Hex(key),
+		hash: sha256Hex(key),
 		prefix,
 		expiresAtMs,
 	});
@@ -162,7 +162,7 @@ adminTenants.post("/tenants/:tenant/keys", async (c) => {
 });
 
 adminTenants.get("/tenants/:tenant/keys", async (c) => {
-	const record = await runtimeTenant(c.env, c.var.config, c.req.param("tenant"));
+	const record = await runtimeTenant(c.env, c.get("config"), c.req.param("tenant"));
 	const keys = await registryOf(c.env).listKeys(record.policy.name);
 	return c.json({
 		keys: keys.map((key) => ({
@@ -176,7 +176,7 @@ adminTenants.get("/tenants/:tenant/keys", async (c) => {
 });
 
 adminTenants.delete("/tenants/:tenant/keys/:id", async (c) => {
-	const record = await runtimeTenant(c.env, c.var.config, c.req.param("tenant"));
+	const record = await runtimeTenant(c.env, c.get("config"), c.req.param("tenant"));
 	const id = c.req.param("id");
 	if (!(await registryOf(c.env).revokeKey(record.policy.name, id))) {
 		fail(404, `Tenant "${record.policy.name}" has no key "${id}".`, "unknown_key_id", "id");
@@ -187,7 +187,7 @@ adminTenants.delete("/tenants/:tenant/keys/:id", async (c) => {
 
 adminTenants.get("/tenants/:tenant/usage", async (c) => {
 	const name = c.req.param("tenant");
-	if (!configuredTenant(c.var.config, name) && !(await registryOf(c.env).getTenant(name))) {
+	if (!configuredTenant(c.get("config"), name) && !(await registryOf(c.env).getTenant(name))) {
 		fail(404, `No tenant named "${name}".`, "unknown_tenant", "tenant");
 	}
 	const query = parseBody(usageQuerySchema, c.req.query(), "query");

@@ -47,7 +47,7 @@ export function createApp(options: AppOptions = {}) {
 					: "rejected",
 			known.reason,
 		);
-		c.set("failure", failureLog(c.var.config, c.var.route?.rest, record.pool, known));
+		c.set("failure", failureLog(c.get("config"), c.get("route")?.rest, record.pool, known));
 		const headers = new Headers();
 		if (record.pool) headers.set("x-tollbooth-pool", record.pool);
 		headers.set("x-tollbooth-retries", String(Math.max(0, record.attempts - 1)));
@@ -127,7 +127,7 @@ export function createApp(options: AppOptions = {}) {
 		}
 		c.set("tenant", tenant);
 		c.get("usage").record.tenant = tenant.name;
-		c.set("route", resolveRoute(c.req.raw, pool, c.var.provider));
+		c.set("route", resolveRoute(c.req.raw, pool, c.get("provider")));
 		await next();
 		setBudgetHeaders(c);
 	});

@@ -25,7 +25,8 @@ import { readBody } from "./request-body.ts";
 
 /** What a batch's lines are checked against: the size limits and the tenant's model rule. */
 export function batchInputLimits(c: Context<GatewayEnv>): BatchInputLimits {
-	const { tenant, config } = c.var;
+	const tenant = c.get("tenant");
+	const config = c.get("config");
 	return {
 		...BATCH_INPUT_LIMITS,
 		refuseModel: (model, body) =>
@@ -45,7 +46,7 @@ export async function createBatch(
 	windowMs: number,
 ): Promise<BatchView> {
 	const id = newId(api === "openai" ? "batch_" : "msgbatch_");
-	const owner = { tenant: c.var.tenant.name, pool: c.var.pool.name };
+	const owner = { tenant: c.get("tenant").name, pool: c.get("pool").name };
 	const lines = "lines" in input ? input.lines : [];
 	const webhook = webhookTarget(c, batch.metadata?.webhook_url);
 	const view = await c.env.BATCH.getByName(id).create(
@@ -69,7 +70,8 @@ export async function ownedBatch(
 		throw new GatewayError(404, notFound, "batch_not_found");
 	}
 	const view = await c.env.BATCH.getByName(id).view();
-	const { tenant, pool } = c.var;
+	const tenant = c.get("tenant");
+	const pool = c.get("pool");
 	if (view && view.record.tenant === tenant.name && view.record.pool === pool.name) return view;
 	throw new GatewayError(404, notFound, "batch_not_found");
 }
@@ -87,7 +89,7 @@ export async function listBatches(
 ): Promise<{ views: BatchView[]; hasMore: boolean }> {
 	const after =
 		afterId === undefined ? undefined : await ownedBatch(c, afterId, afterNotFound(afterId));
-	const prefix = tenantIndexPrefix(c.var.pool.name, c.var.tenant.name);
+	const prefix = tenantIndexPrefix(c.get("pool").name, c.get("tenant").name);
 	const { ids, hasMore } = await listIndex(c.env.BATCH_FILES, { prefix }, after?.record, limit);
 	return { views: await viewsOf(c.env, ids), hasMore };
 }
@@ -112,7 +114,7 @@ export function pageLimit(raw: string | undefined, fallback: number, max: number
 
 /** A batch-creating request's JSON object, read within the gateway's body limit. */
 export async function readJsonObject(c: Context<GatewayEnv>): Promise<Record<string, unknown>> {
-	const raw = await readBody(c.req.raw, c.var.config.maxBodyBytes);
+	const raw = await readBody(c.req.raw, c.get("config").maxBodyBytes);
 	const parsed = raw && parseJson(new TextDecoder().decode(raw));
 	if (!isRecord(parsed)) {
 		throw new GatewayError(400, "The request body must be a JSON object.", "bad_json");

@@ -10,7 +10,8 @@ export function webhookTarget(
 	c: Context<GatewayEnv>,
 	batchUrl: string | undefined,
 ): WebhookTarget | undefined {
-	const { tenant, config } = c.var;
+	const tenant = c.get("tenant");
+	const config = c.get("config");
 	const url = batchUrl ?? tenant.webhook?.url;
 	if (url === undefined) return undefined;
 	const field =

@@ -39,10 +39,10 @@ for (const path of ["/files", "/files/*", "/batches", "/batches/*"]) {
 }
 
 async function openAiPoolsOnly(c: Context<GatewayEnv>, next: () => Promise<void>) {
-	if (c.var.pool.provider === "anthropic") {
+	if (c.get("pool").provider === "anthropic") {
 		throw new GatewayError(
 			404,
-			`Pool "${c.var.pool.name}" is an Anthropic pool: use /${c.var.pool.name}/v1/messages/batches.`,
+			`Pool "${c.get("pool").name}" is an Anthropic pool: use /${c.get("pool").name}/v1/messages/batches.`,
 			"unknown_route",
 		);
 	}
@@ -99,7 +99,7 @@ export function batchObject({ record, counts }: BatchView) {
 }
 
 async function ownedFile(c: Context<GatewayEnv>, id: string): Promise<StoredFile> {
-	const file = await findFile(c.env.BATCH_FILES, id, c.var.tenant.name, c.var.pool.name);
+	const file = await findFile(c.env.BATCH_FILES, id, c.get("tenant").name, c.get("pool").name);
 	if (!file) throw new GatewayError(404, `No such File object: ${id}`, "file_not_found");
 	return file;
 }
@@ -109,7 +109,7 @@ const badRequest = (message: string, reason: string, param: string | null = null
 	new GatewayError(400, message, reason, { details: { param } });
 
 openaiBatches.post("/files", async (c) => {
-	const raw = await readBody(c.req.raw, c.var.config.maxBodyBytes);
+	const raw = await readBody(c.req.raw, c.get("config").maxBodyBytes);
 	const contentType = c.req.header("content-type") ?? "";
 	if (!raw || !contentType.includes("multipart/form-data")) {
 		throw badRequest(
@@ -140,8 +140,8 @@ openaiBatches.post("/files", async (c) => {
 		c.env.BATCH_FILES,
 		{
 			id: newId("file-"),
-			tenant: c.var.tenant.name,
-			pool: c.var.pool.name,
+			tenant: c.get("tenant").name,
+			pool: c.get("pool").name,
 			purpose: "batch",
 			filename: file.name,
 			createdMs,
@@ -187,7 +187,7 @@ openaiBatches.get("/files", async (c) => {
 	const limit = pageLimit(c.req.query("limit"), 10_000, 10_000);
 	const { files, hasMore } = await listFiles(
 		c.env.BATCH_FILES,
-		{ tenant: c.var.tenant.name, pool: c.var.pool.name },
+		{ tenant: c.get("tenant").name, pool: c.get("pool").name },
 		{ purpose: c.req.query("purpose"), after: c.req.query("after"), limit, order },
 	);
 	return c.json(listPage(files.map(fileObject), hasMore));

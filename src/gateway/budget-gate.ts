@@ -77,7 +77,9 @@ export function endUserOf(headers: Headers, json: unknown): string | undefined {
  * when the budget downgraded it. A tenant without a budget passes untouched.
  */
 export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<Cost> {
-	const { tenant, config, provider } = c.var;
+	const tenant = c.get("tenant");
+	const config = c.get("config");
+	const provider = c.get("provider");
 	const budget = tenant.budget;
 	if (cost.model === "") return cost;
 	await settleBudget(c, { kind: "nothing_sent" }); // a fallback pool's second try reserves anew
@@ -107,7 +109,9 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 				...(outside.resetAtMs !== undefined && { resetAtMs: outside.resetAtMs }),
 			},
 		});
-		c.var.usage.whenComplete((record, reported) => settleBudget(c, settlementOf(record, reported)));
+		c.get("usage").whenComplete((record, reported) =>
+			settleBudget(c, settlementOf(record, reported)),
+		);
 		return cost;
 	}
 	const wanted = wallet.want(walletKey, requested.estimate, nowMs);
@@ -154,7 +158,7 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 		remaining: admission.remaining,
 	};
 	c.set("budget", ticket);
-	const usage = c.var.usage;
+	const usage = c.get("usage");
 	usage.whenComplete((record, reported) => settleBudget(c, settlementOf(record, reported)));
 	if (!admission.downgraded) return cost;
 	ticket.downgradedFrom = cost.model;
@@ -165,15 +169,17 @@ export async function admitBudget(c: Context<GatewayEnv>, cost: Cost): Promise<C
 
 /** A tenant without a budget: nothing to reserve, but its usage goes to the exact ledger too. */
 function recordOnly(c: Context<GatewayEnv>, cost: Cost, user: string | undefined): void {
-	const price = c.var.config.prices[cost.model];
+	const price = c.get("config").prices[cost.model];
 	c.set("budget", {
-		tenant: c.var.tenant.name,
+		tenant: c.get("tenant").name,
 		model: cost.model,
 		promptTokens: cost.promptTokens,
 		spend: { ...unbudgetedSpend(cost, price, user), left: { tokens: 0, nanoUsd: 0 } },
 		remaining: {},
 	});
-	c.var.usage.whenComplete((record, reported) => settleBudget(c, settlementOf(record, reported)));
+	c.get("usage").whenComplete((record, reported) =>
+		settleBudget(c, settlementOf(record, reported)),
+	);
 }
 
 /**
@@ -244,7 +250,7 @@ function holdGrant(
 ): void {
 	wallet.add(walletKey, grant, nowMs + ALLOWANCE_SPEND_MS);
 	remainingAtGrant.set(grant.id, remaining);
-	const tenant = c.var.tenant.name;
+	const tenant = c.get("tenant").name;
 	const budget = c.env.BUDGET;
 	c.executionCtx.waitUntil(
 		new Promise((resolve) => setTimeout(resolve, ALLOWANCE_SPEND_MS)).then(async () => {
@@ -256,12 +262,12 @@ function holdGrant(
 }
 
 async function settleBudget(c: Context<GatewayEnv>, settlement: Settlement): Promise<void> {
-	const ticket = c.var.budget;
+	const ticket = c.get("budget");
 	if (!ticket || ticket.model === undefined) return;
 	const { reservationId, spend } = ticket;
 	ticket.reservationId = undefined;
 	ticket.spend = undefined;
-	const usage = settledUsage(settlement, c.var.config.prices[ticket.model]);
+	const usage = settledUsage(settlement, c.get("config").prices[ticket.model]);
 	const authority = c.env.BUDGET.getByName(ticket.tenant);
 	if (reservationId) await authority.settle(reservationId, usage);
 	if (!spend) return;
@@ -311,7 +317,7 @@ function queueSpend(c: Context<GatewayEnv>, tenant: string, settlement: SpendSet
 
 /** x-tollbooth-budget-remaining-* and the downgrade header, on every answer of a budgeted tenant. */
 export function setBudgetHeaders(c: Context<GatewayEnv>): void {
-	const ticket = c.var.budget;
+	const ticket = c.get("budget");
 	if (!ticket) return;
 	const headers = c.res.headers;
 	const { tokens, nanoUsd, resetAtMs } = ticket.remaining;

@@ -24,7 +24,7 @@ export function readJson(
 ): unknown {
 	const contentType = c.req.header("content-type") ?? "";
 	if (raw === undefined || !contentType.includes("json")) {
-		if (c.var.route.kind === "metered") {
+		if (c.get("route").kind === "metered") {
 			throw new GatewayError(
 				400,
 				`${rest} takes a JSON body (content-type: application/json).`,

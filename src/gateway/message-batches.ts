@@ -28,10 +28,10 @@ for (const path of ["/messages/batches", "/messages/batches/*"]) {
 }
 
 async function anthropicPoolsOnly(c: Context<GatewayEnv>, next: () => Promise<void>) {
-	if (c.var.pool.provider !== "anthropic") {
+	if (c.get("pool").provider !== "anthropic") {
 		throw new GatewayError(
 			404,
-			`Pool "${c.var.pool.name}" is an OpenAI pool: use /${c.var.pool.name}/v1/batches.`,
+			`Pool "${c.get("pool").name}" is an OpenAI pool: use /${c.get("pool").name}/v1/batches.`,
 			"unknown_route",
 		);
 	}

@@ -45,9 +45,12 @@ const OVERFLOW_REASONS = new Set([
 ]);
 
 export async function proxy(c: Context<GatewayEnv>): Promise<Response> {
-	const { pool, provider, config, usage } = c.var;
+	const pool = c.get("pool");
+	const provider = c.get("provider");
+	const config = c.get("config");
+	const usage = c.get("usage");
 	const request = c.req.raw;
-	const { rest } = c.var.route;
+	const { rest } = c.get("route");
 	const raw = await readBody(request, config.maxBodyBytes);
 	const json = readJson(c, rest, raw);
 	try {
@@ -84,7 +87,7 @@ async function forward(
 ): Promise<Response> {
 	// The tenant's budget first: its reservation is settled when the request's record completes.
 	const cost = await admitBudget(c, estimated);
-	const { record } = c.var.usage;
+	const { record } = c.get("usage");
 	const signal = c.req.raw.signal;
 	const send = prepareSend(c, pool, cost, rest, raw);
 	const { ask, apiKey, provider } = send;
@@ -110,7 +113,14 @@ async function forward(
 			(promise) => c.executionCtx.waitUntil(promise),
 		);
 		const sendStartedMs = Date.now();
-		const sent = await sendOnce(send.url, send.init, pool, provider, signal, c.var.upstreamFetch);
+		const sent = await sendOnce(
+			send.url,
+			send.init,
+			pool,
+			provider,
+			signal,
+			c.get("upstreamFetch"),
+		);
 		record.upstreamMs += Date.now() - sendStartedMs;
 		if (sent.kind !== "answered") renewal.stop();
 		if (sent.kind === "caller_gone") {
@@ -159,7 +169,8 @@ function prepareSend(
 	rest: string,
 	raw: ArrayBuffer | undefined,
 ): PreparedSend {
-	const { tenant, usage } = c.var;
+	const tenant = c.get("tenant");
+	const usage = c.get("usage");
 	const provider = providerFor(pool.provider);
 	const request = c.req.raw;
 	const priority = effectivePriority(
@@ -213,7 +224,7 @@ function finalAnswer(
 	answer: Extract<AttemptAnswer, { kind: "final" }>,
 	send: PreparedSend,
 ): Response {
-	const { usage } = c.var;
+	const usage = c.get("usage");
 	const { pool } = send;
 	if (sent.kind === "no_answer") throw sent.error;
 	if (answer.reason === "provider_rate_limited") {
@@ -255,7 +266,7 @@ function answerHeaders(
 	send: PreparedSend,
 	limits: AcquireResult["limits"],
 ): Headers {
-	const { record } = c.var.usage;
+	const { record } = c.get("usage");
 	const headers = callerResponseHeaders(upstream, send.apiKey);
 	setRateLimitHeaders(headers, limits);
 	headers.set("x-tollbooth-pool", send.pool.name);
@@ -286,9 +297,9 @@ async function relayAnswer(
 	headers: Headers,
 	relay: RelayContext,
 ): Promise<Response> {
-	const { usage } = c.var;
+	const usage = c.get("usage");
 	const { response, deadline } = sent;
-	const pool = c.var.pool;
+	const pool = c.get("pool");
 	usage.record.status = response.status;
 	const isStream = response.headers.get("content-type")?.includes("text/event-stream") ?? false;
 	if (isStream && response.body) {
