@@ -1,6 +1,9 @@
 // Where a request's CPU goes in the bench Worker: a V8 CPU profile of workerd (through wrangler's
-// inspector) while a closed loop sends one variant, printed as self time by function, heaviest
-// first. node bench/experiments/profile-hot-path.ts [variant=tollbooth] [concurrency=1] [ms=8000]
+// inspector) while a closed loop sends one variant, printed as self and total time by function,
+// heaviest first. node bench/experiments/profile-hot-path.ts [variant=tollbooth] [concurrency=1]
+// [ms=8000]. The variant "in-memory" loops tollbooth inside the Worker against a provider answering
+// from memory (/bench/gateway-loop), so no wait for I/O is charged to the frame that awaits it.
+// BENCH_UNMINIFIED=1 keeps the functions' names.
 import { readFile } from "node:fs/promises";
 import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
 import { startBenchStack, type Variant } from "../lib/bench-stack.ts";
@@ -55,29 +58,54 @@ async function connect(port: number) {
 	return { send, close: () => socket.close() };
 }
 
-function selfTimes(profile: Profile): [string, number][] {
+function frameName(node: ProfileNode | undefined): string {
+	const frame = node?.callFrame;
+	if (!frame) return "?";
+	const file = frame.url.split("/").slice(-2).join("/");
+	return `${frame.functionName || "(anonymous)"} ${file}:${frame.lineNumber + 1}`;
+}
+
+/** Time by function: its own (`self`), or with everything it called (`total`). */
+function timesByFunction(profile: Profile, kind: "self" | "total"): [string, number][] {
 	const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-	const self = new Map<string, number>();
+	const parentOf = new Map<number, number>();
+	for (const node of profile.nodes) {
+		for (const child of node.children ?? []) parentOf.set(child, node.id);
+	}
+	const times = new Map<string, number>();
 	profile.samples.forEach((id, index) => {
-		const frame = byId.get(id)?.callFrame;
-		const name = frame
-			? `${frame.functionName || "(anonymous)"} ${frame.url.split("/").slice(-2).join("/")}:${frame.lineNumber + 1}`
-			: "?";
-		self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[index] ?? 0) / 1000);
+		const ms = (profile.timeDeltas[index] ?? 0) / 1000;
+		const names = new Set<string>();
+		for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+			names.add(frameName(byId.get(at)));
+			if (kind === "self") break;
+		}
+		for (const name of names) times.set(name, (times.get(name) ?? 0) + ms);
 	});
-	return [...self].sort((a, b) => b[1] - a[1]);
+	return [...times].sort((a, b) => b[1] - a[1]);
 }
 
 const [variant = "tollbooth", concurrency = "1", ms = "8000"] = process.argv.slice(2);
+/** Requests each /bench/gateway-loop call sends through tollbooth. */
+const LOOP_REQUESTS = 200;
 const stack = await startBenchStack();
 try {
 	const inspector = await connect(await inspectorPortOf(stack.gateway.pid));
 	const client = new HttpClient(Number(concurrency));
-	const target = stack.target(variant as Variant, SMALL_CHAT_BODY);
+	const inMemory = variant === "in-memory";
+	const tollbooth = stack.target("tollbooth", SMALL_CHAT_BODY);
+	const target = inMemory
+		? {
+				...tollbooth,
+				name: variant,
+				url: new URL(`/bench/gateway-loop?n=${LOOP_REQUESTS}`, stack.gateway.origin),
+			}
+		: stack.target(variant as Variant, SMALL_CHAT_BODY);
 	const loop = (durationMs: number) =>
 		runClosedLoop({
 			client,
-			connections: Number(concurrency),
+			// The in-memory loop swaps the Worker's global fetch: one loop at a time.
+			connections: inMemory ? 1 : Number(concurrency),
 			durationMs,
 			next: () => target,
 			record() {},
@@ -91,12 +119,14 @@ try {
 	const { profile } = (await inspector.send("Profiler.stop")) as { profile: Profile };
 	inspector.close();
 	client.close();
-	const times = selfTimes(profile);
-	const total = times.reduce((sum, [, t]) => sum + t, 0);
-	const requests = run.completed;
+	const requests = run.completed * (inMemory ? LOOP_REQUESTS : 1);
+	const total = timesByFunction(profile, "self").reduce((sum, [, t]) => sum + t, 0);
 	console.log(`${variant} c=${concurrency}: ${requests} requests; profiled ${total.toFixed(0)} ms`);
-	for (const [name, t] of times.slice(0, 45)) {
-		console.log(`${((1000 * t) / requests).toFixed(1).padStart(8)} µs/req  ${name}`);
+	for (const kind of ["self", "total"] as const) {
+		console.log(`${kind} time, µs per request:`);
+		for (const [name, t] of timesByFunction(profile, kind).slice(0, 45)) {
+			console.log(`${((1000 * t) / requests).toFixed(1).padStart(8)}  ${name}`);
+		}
 	}
 } finally {
 	await stack.stop();

@@ -136,6 +136,8 @@ async function snapshotWorker(
 			"--dry-run",
 			"--outdir",
 			outdir,
+			// A profile with the functions' own names: BENCH_UNMINIFIED=1.
+			...(process.env.BENCH_UNMINIFIED ? ["--no-minify"] : []),
 		],
 		{
 			cwd: PROJECT_ROOT,

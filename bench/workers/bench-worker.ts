@@ -9,6 +9,8 @@
 //                          stub of its own), acquire() and release() calls
 //   /bench/storage-stats   the Pool object's storageStats()
 //   /bench/pool-calls      calls tollbooth made to each Pool object since the last read (?reset=1)
+//   /bench/gateway-loop    sends this request's body ?n= times, one after another, through
+//                          tollbooth's app with an in-memory provider: its CPU with no I/O waits
 // tollbooth's calls to a Pool named "far…" take BENCH_POOL_DELAY_MS longer, half each way: an
 // object on another continent.
 import tollbooth, { Batch, Pool, TenantBudget, TenantRegistry } from "tollbooth-worker";
@@ -111,6 +113,38 @@ const CONSTANT_ANSWER = JSON.stringify({
 	service_tier: "default",
 });
 
+/**
+ * `n` copies of `request` through tollbooth, one after another, while the provider (any URL under
+ * BENCH_UPSTREAM) answers from memory: the gateway's own CPU, with no I/O to wait for. tollbooth
+ * looks the global fetch up on each call, so it is swapped for the loop (run it alone).
+ */
+async function gatewayLoop(request: Request, env: BenchEnv, ctx: Context, n: number) {
+	const body = await request.text();
+	const networkFetch = globalThis.fetch;
+	globalThis.fetch = (input, init) =>
+		String(input instanceof Request ? input.url : input).startsWith(env.BENCH_UPSTREAM)
+			? Promise.resolve(
+					new Response(CONSTANT_ANSWER, { headers: { "content-type": "application/json" } }),
+				)
+			: networkFetch(input, init);
+	try {
+		for (let index = 0; index < n; index++) {
+			// bench-stack's pool "openai", whose baseUrl is under BENCH_UPSTREAM.
+			const copy = new Request(new URL("/openai/v1/chat/completions", request.url), {
+				method: "POST",
+				headers: request.headers,
+				body,
+			});
+			const answer = await tollbooth.fetch(copy, env, ctx);
+			const text = await answer.text();
+			if (answer.status !== 200) return new Response(text, { status: answer.status });
+		}
+	} finally {
+		globalThis.fetch = networkFetch;
+	}
+	return Response.json({ n });
+}
+
 const PASSTHROUGH_PREFIX = "/bench/passthrough";
 const POOLED_PREFIX = "/bench/pooled";
 
@@ -203,6 +237,9 @@ export default {
 			if (url.searchParams.has("reset"))
 				for (const pool of Object.keys(poolCalls)) delete poolCalls[pool];
 			return Response.json(calls);
+		}
+		if (url.pathname === "/bench/gateway-loop") {
+			return gatewayLoop(request, env, ctx, Number(url.searchParams.get("n") ?? 100));
 		}
 		if (url.pathname === "/bench/constant") {
 			return new Response(CONSTANT_ANSWER, { headers: { "content-type": "application/json" } });
