@@ -1,4 +1,5 @@
 // Percentiles and a latency summary, for benchmark reports.
+import { seededRandom } from "./random.ts";
 
 export interface Summary {
 	count: number;
@@ -29,6 +30,30 @@ export function summarize(values: readonly number[]): Summary {
 		max: sorted.at(-1) ?? Number.NaN,
 		mean: sorted.length === 0 ? Number.NaN : sum / sorted.length,
 	};
+}
+
+/**
+ * A 95% bootstrap interval for the difference of two samples' medians (b − a): how far one run's
+ * figure could move by chance alone, from 1,000 resamples (seeded, so a report is reproducible).
+ */
+export function medianDifferenceInterval(
+	a: readonly number[],
+	b: readonly number[],
+	random = seededRandom(1),
+): [number, number] {
+	const resampledMedian = (values: readonly number[]) => {
+		const resample = Array.from(
+			{ length: values.length },
+			() => values[Math.floor(random() * values.length)] as number,
+		);
+		return percentile(
+			resample.sort((x, y) => x - y),
+			50,
+		);
+	};
+	const differences = Array.from({ length: 1_000 }, () => resampledMedian(b) - resampledMedian(a));
+	differences.sort((x, y) => x - y);
+	return [percentile(differences, 2.5), percentile(differences, 97.5)];
 }
 
 /** How many of each key, e.g. answers by status. */

@@ -7,7 +7,7 @@ import { type BenchStack, startBenchStack, type Variant } from "../lib/bench-sta
 import { HttpClient, interleaved, runClosedLoop, type Timing } from "../lib/http-client.ts";
 import { finish, type Row, writeChart } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
-import { type Summary, summarize } from "../lib/stats.ts";
+import { medianDifferenceInterval, type Summary, summarize } from "../lib/stats.ts";
 import { cumulative, lineChart } from "../lib/svg-chart.ts";
 
 const VARIANTS: readonly Variant[] = ["direct", "passthrough", "pooled", "tollbooth", "strict"];
@@ -37,6 +37,8 @@ interface Phase {
 	latencyMs: Record<string, Summary>;
 	/** tollbooth minus the pass-through Worker, percentile by percentile. */
 	addedMs: Added;
+	/** Where the added p50 could lie by chance alone: a 95% bootstrap interval. */
+	addedP50IntervalMs: [number, number];
 	/** The same for the Pool round trips alone (pooled minus pass-through). */
 	poolAddedMs: Added;
 	/** tollbooth with allowances off minus the pass-through Worker. */
@@ -83,6 +85,10 @@ async function measure(stack: BenchStack, concurrency: number, durationMs: numbe
 			non2xx,
 			latencyMs,
 			addedMs: added("tollbooth"),
+			addedP50IntervalMs: medianDifferenceInterval(
+				samples.passthrough ?? [],
+				samples.tollbooth ?? [],
+			),
 			poolAddedMs: added("pooled"),
 			strictAddedMs: added("strict"),
 			samples,
@@ -122,8 +128,8 @@ async function run(): Promise<boolean> {
 		const atOne = c === 1;
 		rows.push(
 			{
-				label: `c=${c} tollbooth − pass-through p50`,
-				value: ms(phase.addedMs.p50),
+				label: `c=${c} tollbooth − pass-through p50 (95% interval)`,
+				value: `${ms(phase.addedMs.p50)} (${phase.addedP50IntervalMs.map(ms).join(" to ")})`,
 				...(atOne && {
 					target: `≤ ${ADDED_P50_TARGET_MS} ms`,
 					met: phase.addedMs.p50 <= ADDED_P50_TARGET_MS,
