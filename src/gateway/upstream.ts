@@ -22,11 +22,7 @@ export function upstreamRequestHeaders(
 	pool: Pick<PoolConfig, "allowedBetas" | "forwardHeaders" | "organization" | "project">,
 ): Headers {
 	const headers = new Headers();
-	const forwarded = new Set([
-		...CLIENT_HEADERS_FORWARDED,
-		...provider.forwardedHeaders,
-		...pool.forwardHeaders,
-	]);
+	const forwarded = forwardedNames(provider, pool);
 	client.forEach((value, name) => {
 		if (forwarded.has(name) || name.startsWith(CLIENT_HEADER_PREFIX_FORWARDED)) {
 			headers.set(name, value);
@@ -39,6 +35,26 @@ export function upstreamRequestHeaders(
 	for (const [name, value] of Object.entries(provider.authHeaders(apiKey)))
 		headers.set(name, value);
 	return headers;
+}
+
+/** Each pool's forwarded header names, built once: a parsed config and its pools are reused. */
+const forwardedByPool = new WeakMap<object, { provider: Provider; names: Set<string> }>();
+
+function forwardedNames(
+	provider: Provider,
+	pool: Pick<PoolConfig, "forwardHeaders">,
+): ReadonlySet<string> {
+	let cached = forwardedByPool.get(pool);
+	if (cached?.provider !== provider) {
+		const names = [
+			...CLIENT_HEADERS_FORWARDED,
+			...provider.forwardedHeaders,
+			...pool.forwardHeaders,
+		];
+		cached = { provider, names: new Set(names) };
+		forwardedByPool.set(pool, cached);
+	}
+	return cached.names;
 }
 
 /** The values of a comma-separated beta header that the pool permits ("*" permits any). */
@@ -116,17 +132,29 @@ export function scrubKey(text: string, apiKey: string): string {
  * URL, so a crafted path can never send the pool's key to another host or API root.
  */
 export function upstreamUrl(baseUrl: string, rest: string, search: string): URL {
-	const base = new URL(baseUrl);
-	const basePath = base.pathname.replace(/\/+$/, "");
+	const { origin, basePath } = parsedBase(baseUrl);
 	const segments = rest.split("/").filter((segment) => segment !== "");
 	if (segments.some((segment) => segment === "." || segment === ".." || segment.includes("\\"))) {
 		throw new GatewayError(400, `The path "${rest}" is not a valid API path.`, "bad_path");
 	}
-	const url = new URL(`${base.origin}${basePath}/${segments.join("/")}${search}`);
-	if (url.origin !== base.origin || !url.pathname.startsWith(`${basePath}/`)) {
+	const url = new URL(`${origin}${basePath}/${segments.join("/")}${search}`);
+	if (url.origin !== origin || !url.pathname.startsWith(`${basePath}/`)) {
 		throw new GatewayError(400, `The path "${rest}" is not a valid API path.`, "bad_path");
 	}
 	return url;
+}
+
+/** Each base URL's origin and path (no trailing "/"), parsed once: the pools' base URLs are few. */
+const baseByUrl = new Map<string, { origin: string; basePath: string }>();
+
+function parsedBase(baseUrl: string): { origin: string; basePath: string } {
+	let base = baseByUrl.get(baseUrl);
+	if (!base) {
+		const url = new URL(baseUrl);
+		base = { origin: url.origin, basePath: url.pathname.replace(/\/+$/, "") };
+		baseByUrl.set(baseUrl, base);
+	}
+	return base;
 }
 
 export type UpstreamLimit = "first byte" | "total" | "idle";
