@@ -161,12 +161,19 @@ export type UpstreamLimit = "first byte" | "total" | "idle";
 
 /**
  * One upstream call's time limits: whichever is armed aborts the call when it passes, and
- * `expired` says which; the caller's leaving aborts it too.
+ * `expired` says which; the caller's leaving aborts it too. One timer serves every limit armed in
+ * turn: a limit that ends no sooner than the timer leaves it running, and the timer, when it fires
+ * early, waits on for the rest (so a stream's chunks move the idle limit without a timer each).
  */
 export class UpstreamDeadline {
 	readonly #controller = new AbortController();
 	readonly signal: AbortSignal;
 	#timer: ReturnType<typeof setTimeout> | undefined;
+	#timerDueMs = 0;
+	/** The armed limit, its length and when it passes; undefined when disarmed. */
+	#limit: UpstreamLimit | undefined;
+	#limitMs = 0;
+	#dueMs = 0;
 	expired: { limit: UpstreamLimit; ms: number } | undefined;
 
 	readonly callerSignal: AbortSignal;
@@ -180,9 +187,23 @@ export class UpstreamDeadline {
 	}
 
 	arm(limit: UpstreamLimit, ms: number): void {
+		this.#limit = limit;
+		this.#limitMs = ms;
+		this.#dueMs = Date.now() + ms;
+		if (this.#timer !== undefined && this.#timerDueMs <= this.#dueMs) return;
 		clearTimeout(this.#timer);
+		this.#wakeIn(ms);
+	}
+
+	#wakeIn(ms: number): void {
+		this.#timerDueMs = Date.now() + ms;
 		this.#timer = setTimeout(() => {
-			this.expired = { limit, ms };
+			this.#timer = undefined;
+			const limit = this.#limit;
+			if (limit === undefined) return;
+			const leftMs = this.#dueMs - Date.now();
+			if (leftMs > 0) return this.#wakeIn(leftMs);
+			this.expired = { limit, ms: this.#limitMs };
 			this.#controller.abort();
 		}, ms);
 	}
@@ -192,12 +213,14 @@ export class UpstreamDeadline {
 	 * on an aborted fetch, whatever state the stream's pipe is in.
 	 */
 	abort(): void {
-		clearTimeout(this.#timer);
+		this.disarm();
 		this.#controller.abort();
 	}
 
 	disarm(): void {
 		clearTimeout(this.#timer);
+		this.#timer = undefined;
+		this.#limit = undefined;
 	}
 
 	/** The error to answer with when the call failed. */

@@ -75,3 +75,36 @@ it("an answer that never finishes is cut at the total timeout with a 504", async
 	expect(await response.text()).toMatch(/did not finish within \d+ ms \(total timeout\)/);
 	await idle("impatient");
 });
+
+it("a stream whose chunks keep coming is never cut, however long it lasts past its time limits", async () => {
+	// A chunk every 100 ms for 1.5 s: past "impatient"'s 300 ms of silence and its 1 s total.
+	const chunks = 15;
+	upstream = installMockUpstream({}, (request) => {
+		const encoder = new TextEncoder();
+		let sent = 0;
+		const body = new ReadableStream<Uint8Array>({
+			async pull(controller) {
+				await new Promise((resolve) => setTimeout(resolve, 100));
+				if (request.signal.aborted) return controller.error(new Error("aborted"));
+				sent += 1;
+				if (sent > chunks) {
+					controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+					controller.close();
+					return;
+				}
+				const delta = { choices: [{ index: 0, delta: { content: `${sent} ` } }] };
+				controller.enqueue(encoder.encode(`data: ${JSON.stringify(delta)}\n\n`));
+			},
+		});
+		return new Response(body, { headers: { "content-type": "text/event-stream" } });
+	});
+	const started = Date.now();
+	const response = await send("impatient", "/chat/completions", chat, "none");
+	const text = await response.text();
+	expect(Date.now() - started).toBeGreaterThan(1500);
+	expect(response.status).toBe(200);
+	expect(text).not.toMatch(/"error"/);
+	expect(text.match(/"content":"\d+ "/g)).toHaveLength(chunks);
+	expect(text.trim().endsWith("data: [DONE]")).toBe(true);
+	await idle("impatient");
+});
