@@ -2,7 +2,7 @@
 // registry's keys, looked up through a short isolate cache so a request pays no round trip.
 import type { Config, TenantPolicy } from "../config.ts";
 import { type KeyMatch, REGISTRY_NAME } from "../durable/registry.ts";
-import { findTenant, sha256Hex } from "./auth.ts";
+import { findTenant, gatewayKeyHash } from "./auth.ts";
 
 /** Runtime keys start with this, so any other key never costs a registry lookup. */
 export const RUNTIME_KEY_PREFIX = "tb_live_";
@@ -36,7 +36,7 @@ export async function tenantForKey(
 	const configured = findTenant(config, key);
 	if (configured) return configured;
 	if (!key.startsWith(RUNTIME_KEY_PREFIX)) return undefined;
-	const hash = sha256Hex(key);
+	const hash = gatewayKeyHash(key);
 	let entry = cache.get(hash);
 	const ttl = entry?.match ? KEY_CACHE_MS : UNKNOWN_KEY_CACHE_MS;
 	if (!entry || nowMs - entry.fetchedMs >= ttl) {
