@@ -193,7 +193,7 @@ function prepareSend(
 	const prepared = cost.json === undefined ? undefined : provider.prepareBody(rest, cost.json);
 	return {
 		pool,
-		url: upstreamUrl(pool.baseUrl, rest, new URL(request.url).search),
+		url: upstreamUrl(pool.baseUrl, rest, c.get("route").search),
 		init: {
 			method: request.method,
 			headers: upstreamRequestHeaders(request.headers, provider, apiKey, pool),

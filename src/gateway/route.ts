@@ -12,6 +12,8 @@ export interface Route {
 	rest: string;
 	/** A provider endpoint that runs a model (metered by tokens), tollbooth's batch APIs, or any other. */
 	kind: RouteKind;
+	/** The query as received ("?…", or "" without one), passed on to the provider. */
+	search: string;
 }
 
 /**
@@ -57,12 +59,13 @@ export function canonicalRest(segments: readonly string[]): string {
  */
 export function resolveRoute(request: Request, pool: PoolConfig, provider: Provider): Route {
 	// The path as received, still percent-encoded: /<pool>/v1/<rest...>.
-	const [, poolSegment, versionSegment, ...segments] = new URL(request.url).pathname.split("/");
+	const { pathname, search } = new URL(request.url);
+	const [, poolSegment, versionSegment, ...segments] = pathname.split("/");
 	if (poolSegment !== pool.name || versionSegment !== "v1") {
 		throw badPath(`call /${pool.name}/v1/... with the pool's name and /v1 spelled plainly`);
 	}
 	const rest = canonicalRest(segments);
-	if (BATCH_ROUTE.test(rest)) return { rest, kind: "batch" };
+	if (BATCH_ROUTE.test(rest)) return { rest, kind: "batch", search };
 	const kind: RouteKind = provider.meteredRoutes.has(rest) ? "metered" : "pass-through";
 	if (kind === "pass-through" && pool.passThrough === "deny") {
 		const served = [...provider.meteredRoutes].join(", ");
@@ -81,5 +84,5 @@ export function resolveRoute(request: Request, pool: PoolConfig, provider: Provi
 			{ headers: new Headers({ allow: methods.join(", ") }) },
 		);
 	}
-	return { rest, kind };
+	return { rest, kind, search };
 }

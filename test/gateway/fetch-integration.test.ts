@@ -170,6 +170,13 @@ describe("OpenAI routes", () => {
 		expect(((await models.json()) as { data: unknown[] }).data.length).toBeGreaterThan(0);
 		await eventuallyIdle("openai");
 	});
+
+	it("a request's query reaches the provider as sent, under the pool's base URL", async () => {
+		const models = await call("/openai/v1/models?limit=2&after=model-a%20b");
+		expect(models.status).toBe(200);
+		expect(upstream.sent.at(-1)?.url).toMatch(/\/openai\/v1\/models\?limit=2&after=model-a%20b$/);
+		await eventuallyIdle("openai");
+	});
 });
 
 describe("Anthropic routes", () => {
