@@ -342,6 +342,46 @@ describe("request bodies: 413 every time, in the provider's shape, promptly", ()
 		});
 		expect(Date.now() - startedMs).toBeLessThan(1_000);
 	});
+
+	it("a small body with its length declared: read whole, 408 when it stops, 400 when it breaks off", async () => {
+		const declared = (body: ReadableStream<Uint8Array>) =>
+			new Request("http://tollbooth.test/", {
+				method: "POST",
+				headers: { "content-length": "100" },
+				body,
+			});
+		const piece = new TextEncoder().encode('{"model":');
+		const stalled = new ReadableStream<Uint8Array>({
+			start: (controller) => controller.enqueue(piece),
+		});
+		const startedMs = Date.now();
+		await expect(readBody(declared(stalled), 65_536, 200)).rejects.toMatchObject({
+			status: 408,
+			reason: "body_timeout",
+		});
+		expect(Date.now() - startedMs).toBeLessThan(1_000);
+
+		const broken = new ReadableStream<Uint8Array>({
+			start(controller) {
+				controller.enqueue(piece);
+				controller.error(new Error("connection reset"));
+			},
+		});
+		await expect(readBody(declared(broken), 65_536, 200)).rejects.toMatchObject({
+			status: 400,
+			reason: "body_incomplete",
+		});
+
+		const whole = new ReadableStream<Uint8Array>({
+			start(controller) {
+				controller.enqueue(piece);
+				controller.enqueue(new TextEncoder().encode('"gpt-4o-mini"}'));
+				controller.close();
+			},
+		});
+		const body = await readBody(declared(whole), 65_536, 200);
+		expect(new TextDecoder().decode(body)).toBe('{"model":"gpt-4o-mini"}');
+	});
 });
 
 describe("cost-deciding fields and auth", () => {
