@@ -16,6 +16,9 @@ export interface Cost {
 	json?: unknown;
 }
 
+/** decode() without { stream } keeps no state between calls: one decoder serves every request. */
+const decoder = new TextDecoder();
+
 /** The caller's JSON body, or undefined for a body that is not JSON (passed through as bytes). */
 export function readJson(
 	c: Context<GatewayEnv>,
@@ -33,7 +36,7 @@ export function readJson(
 		}
 		return undefined;
 	}
-	const json = parseJson(new TextDecoder().decode(raw));
+	const json = parseJson(decoder.decode(raw));
 	if (json === undefined) {
 		throw new GatewayError(400, "The request body is not valid JSON.", "bad_json");
 	}
