@@ -45,6 +45,8 @@ export interface BenchStack {
 	gateway: WranglerDev;
 	/** The runtime's socket behind wrangler's proxy; undefined where it could not be found. */
 	runtimeOrigin: string | undefined;
+	/** Where a figure of what tollbooth adds is measured: the runtime's socket, when it was found. */
+	deployedLike: Entrance;
 	/**
 	 * The same request sent one way: straight to the mock, through a Worker, or through tollbooth;
 	 * entering at wrangler's port unless `entrance` says otherwise. Named by its variant, and by its
@@ -115,6 +117,7 @@ export async function startBenchStack(
 		mock,
 		gateway,
 		runtimeOrigin: runtime,
+		deployedLike: runtime === undefined ? "wrangler" : "runtime",
 		target(variant, body, entrance) {
 			const throughTollbooth =
 				variant === "tollbooth" || (POOL_VARIANTS as readonly string[]).includes(variant);

@@ -77,7 +77,7 @@ function targetsOf(stack: BenchStack, entrance: Entrance): Target[] {
 }
 
 async function measure(stack: BenchStack, concurrency: number, durationMs: number): Promise<Phase> {
-	const entrance: Entrance = stack.runtimeOrigin ? "runtime" : "wrangler";
+	const entrance = stack.deployedLike;
 	const targets = targetsOf(stack, entrance);
 	const client = new HttpClient(concurrency * targets.length);
 	const samples: Record<string, number[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
