@@ -6,6 +6,7 @@ import type { MockOptions } from "../../src/mock/provider.ts";
 import { BENCH_GATEWAY_KEY, BENCH_PROVIDER_KEY, startBenchGateway } from "./bench-gateway.ts";
 import type { Target } from "./http-client.ts";
 import { type MockThread, startMockThread } from "./mock-thread.ts";
+import { runtimeOrigin } from "./runtime-socket.ts";
 import type { WranglerDev } from "./wrangler-dev.ts";
 
 export const BENCH_WORKER = "bench/workers/bench-worker.ts";
@@ -33,11 +34,25 @@ export type Variant =
 /** Variants that are tollbooth through a pool of their own name. */
 const POOL_VARIANTS = ["strict", "far", "far-strict", "far-tight", "far-tight-strict"] as const;
 
+/**
+ * Where a request enters the bench Worker: wrangler's port, through wrangler's own proxy Worker (as
+ * `wrangler dev` serves), or the runtime's socket behind it (as a deployed Worker is reached).
+ */
+export type Entrance = "wrangler" | "runtime";
+
 export interface BenchStack {
 	mock: MockThread;
 	gateway: WranglerDev;
-	/** The same request sent one way: straight to the mock, through a Worker, or through tollbooth. */
-	target(variant: Variant, body: string): Target;
+	/** The runtime's socket behind wrangler's proxy; undefined where it could not be found. */
+	runtimeOrigin: string | undefined;
+	/** Where a figure of what tollbooth adds is measured: the runtime's socket, when it was found. */
+	deployedLike: Entrance;
+	/**
+	 * The same request sent one way: straight to the mock, through a Worker, or through tollbooth;
+	 * entering at wrangler's port unless `entrance` says otherwise. Named by its variant, and by its
+	 * entrance too ("tollbooth (runtime)") when one is given.
+	 */
+	target(variant: Variant, body: string, entrance?: Entrance): Target;
 	stop(): Promise<void>;
 }
 
@@ -80,27 +95,36 @@ export async function startBenchStack(
 		await mock.close();
 		throw error;
 	});
+	const runtime = await runtimeOrigin(gateway);
 	const chatPath = "/openai/v1/chat/completions";
-	const urls: Record<Variant, URL> = {
-		direct: new URL(chatPath, mock.url),
-		passthrough: new URL(`/bench/passthrough${chatPath}`, gateway.origin),
-		pooled: new URL(`/bench/pooled${chatPath}?pool=${BENCH_POOL}`, gateway.origin),
-		tollbooth: new URL(`/${BENCH_POOL}/v1/chat/completions`, gateway.origin),
-		constant: new URL("/bench/constant", gateway.origin),
+	const paths: Record<Exclude<Variant, "direct">, string> = {
+		passthrough: `/bench/passthrough${chatPath}`,
+		pooled: `/bench/pooled${chatPath}?pool=${BENCH_POOL}`,
+		tollbooth: `/${BENCH_POOL}/v1/chat/completions`,
+		constant: "/bench/constant",
 		...(Object.fromEntries(
-			POOL_VARIANTS.map((name) => [name, new URL(`/${name}/v1/chat/completions`, gateway.origin)]),
-		) as Record<(typeof POOL_VARIANTS)[number], URL>),
+			POOL_VARIANTS.map((name) => [name, `/${name}/v1/chat/completions`]),
+		) as Record<(typeof POOL_VARIANTS)[number], string>),
+	};
+	const urlOf = (variant: Variant, entrance: Entrance): URL => {
+		if (variant === "direct") return new URL(chatPath, mock.url);
+		if (entrance === "runtime" && runtime === undefined) {
+			throw new Error("the runtime's socket behind wrangler's proxy was not found");
+		}
+		return new URL(paths[variant], entrance === "runtime" ? runtime : gateway.origin);
 	};
 	return {
 		mock,
 		gateway,
-		target(variant, body) {
+		runtimeOrigin: runtime,
+		deployedLike: runtime === undefined ? "wrangler" : "runtime",
+		target(variant, body, entrance) {
 			const throughTollbooth =
 				variant === "tollbooth" || (POOL_VARIANTS as readonly string[]).includes(variant);
 			const key = throughTollbooth ? BENCH_GATEWAY_KEY : BENCH_PROVIDER_KEY;
 			return {
-				name: variant,
-				url: urls[variant],
+				name: entrance === undefined || variant === "direct" ? variant : `${variant} (${entrance})`,
+				url: urlOf(variant, entrance ?? "wrangler"),
 				method: "POST",
 				headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
 				body,

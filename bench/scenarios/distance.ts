@@ -1,6 +1,8 @@
 // What a distant Pool costs a request: the bench Worker adds a round trip (default 80 ms, an object
 // on another continent) to every call tollbooth makes to the "far" pools, with allowances and
 // without, at concurrency 1 and 32 under light load, and under overload (3× a small pool's limit).
+// Light load enters at the runtime's own socket (see bench/lib/runtime-socket.ts), as the overhead
+// scenario does.
 import { SMALL_CHAT_BODY } from "../lib/bench-gateway.ts";
 import {
 	type BenchStack,
@@ -44,6 +46,9 @@ interface OverloadResult {
 
 async function light(stack: BenchStack, concurrency: number, durationMs: number) {
 	const client = new HttpClient(concurrency * LIGHT.length);
+	const targets = LIGHT.map((variant) =>
+		stack.target(variant, SMALL_CHAT_BODY, stack.deployedLike),
+	);
 	const samples: Record<string, number[]> = Object.fromEntries(LIGHT.map((v) => [v, []]));
 	let non2xx = 0;
 	try {
@@ -51,13 +56,10 @@ async function light(stack: BenchStack, concurrency: number, durationMs: number)
 			client,
 			connections: concurrency,
 			durationMs,
-			next: interleaved(
-				LIGHT.map((variant) => stack.target(variant, SMALL_CHAT_BODY)),
-				concurrency,
-			),
+			next: interleaved(targets, concurrency),
 			record(target, timing) {
 				if (timing.status < 200 || timing.status > 299) non2xx += 1;
-				samples[target.name]?.push(timing.totalMs);
+				samples[LIGHT[targets.indexOf(target)] ?? target.name]?.push(timing.totalMs);
 			},
 		});
 		const latencyMs = Object.fromEntries(LIGHT.map((v) => [v, summarize(samples[v] ?? [])]));
@@ -94,7 +96,7 @@ async function run(): Promise<boolean> {
 	const delayMs = Number(process.env.BENCH_POOL_DELAY_MS ?? DEFAULT_POOL_DELAY_MS);
 	const stack = await startBenchStack({}, delayMs);
 	console.log(
-		`distance: every call to a "far" Pool takes ${delayMs} ms more (gateway ${stack.gateway.origin})`,
+		`distance: every call to a "far" Pool takes ${delayMs} ms more (gateway ${stack.gateway.origin}, light load entered at ${stack.runtimeOrigin ?? stack.gateway.origin})`,
 	);
 	const phases: LightPhase[] = [];
 	let overloaded: OverloadResult[];
@@ -143,7 +145,7 @@ async function run(): Promise<boolean> {
 	return finish("distance", title, rows, {
 		setup: {
 			delay: `the bench Worker adds ${delayMs} ms to every call tollbooth makes to a "far" pool (half before, half after)`,
-			light: `closed loop, interleaved: pass-through, far (allowances), far-strict (allowances off); pools far above the load; ${PHASE_MS} ms per concurrency`,
+			light: `closed loop, interleaved: pass-through, far (allowances), far-strict (allowances off); pools far above the load; ${PHASE_MS} ms per concurrency; entered at ${stack.deployedLike === "runtime" ? "the runtime's socket" : "wrangler's port"}`,
 			overload: `open loop at ${OVERLOAD_PER_SECOND}/s into each of two pools of ${TIGHT_REQUESTS_PER_MINUTE} requests a minute (3×), maxWaitMs 2 s, for ${OVERLOAD_MS} ms, both at once`,
 		},
 		phases,
