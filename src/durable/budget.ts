@@ -14,6 +14,7 @@ import {
 } from "../core/budget.ts";
 import type { Charge } from "../core/budget-cost.ts";
 import type { GrantReturn } from "../core/budget-wallet.ts";
+import { type LedgerAddition, ledgerAddition, sumPerRow } from "../core/usage-ledger.ts";
 
 // What the gateway's side of budgets uses of the core: costs, windows, the isolate's wallet.
 export type { BudgetLimits, Remaining } from "../core/budget.ts";
@@ -161,6 +162,7 @@ export class TenantBudget extends DurableObject<Env> {
 		returns: GrantReturn[],
 	): Promise<void> {
 		this.ctx.storage.transactionSync(() => {
+			const additions: LedgerAddition[] = [];
 			for (const { entry, usage } of spends) {
 				const charged = usage?.charge ?? entry.estimate;
 				const { user, day, month } = entry.scope;
@@ -169,8 +171,10 @@ export class TenantBudget extends DurableObject<Env> {
 					this.#book.settleSpend(entry.grantId, entry.scope, entry.estimate, charged);
 				else this.#book.addUsed(user, day, charged);
 				const reservation = { id: "", user, day, month, reservedAtMs: 0, ...entry };
-				this.#record({ reservation, charged }, usage);
+				additions.push(ledgerAddition({ reservation, charged }, usage));
 			}
+			// A row written per day, user and model, not per request: rows written are billed.
+			for (const row of sumPerRow(additions)) this.#addToLedger(row);
 			for (const back of returns) this.#book.returnGrant(back.grantId, back.left, back.final);
 			const grants = new Set([
 				...spends.map(({ entry }) => entry.grantId),
@@ -260,22 +264,26 @@ export class TenantBudget extends DurableObject<Env> {
 		if (this.#alarmSet) await this.ctx.storage.setAlarm(next);
 	}
 
-	#record({ reservation, charged }: Settled, usage: SettledUsage | undefined): void {
-		if (reservation.id) this.#sql.exec("DELETE FROM reservations WHERE id = ?", reservation.id);
-		const input = usage?.inputTokens ?? reservation.promptTokens;
-		const output = usage?.outputTokens ?? reservation.estimate.tokens - reservation.promptTokens;
+	#record(settled: Settled, usage: SettledUsage | undefined): void {
+		const { id } = settled.reservation;
+		if (id) this.#sql.exec("DELETE FROM reservations WHERE id = ?", id);
+		this.#addToLedger(ledgerAddition(settled, usage));
+	}
+
+	#addToLedger(row: LedgerAddition): void {
 		this.#sql.exec(
-			`INSERT INTO usage VALUES (?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (date, user, model) DO UPDATE SET
-			requests = requests + 1, input_tokens = input_tokens + excluded.input_tokens,
+			`INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (date, user, model) DO UPDATE SET
+			requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens,
 			cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
 			output_tokens = output_tokens + excluded.output_tokens, nano_usd = nano_usd + excluded.nano_usd`,
-			reservation.day,
-			reservation.user,
-			reservation.model,
-			input,
-			usage?.cachedInputTokens ?? 0,
-			output,
-			charged.nanoUsd,
+			row.day,
+			row.user,
+			row.model,
+			row.requests,
+			row.inputTokens,
+			row.cachedInputTokens,
+			row.outputTokens,
+			row.nanoUsd,
 		);
 	}
 }
