@@ -40,6 +40,11 @@ const POOL_VARIANTS = ["strict", "far", "far-strict", "far-tight", "far-tight-st
  */
 export type Entrance = "wrangler" | "runtime";
 
+/** A target's name: its variant, and its entrance when one is named ("tollbooth (runtime)"). */
+export function targetName(variant: Variant, entrance?: Entrance): string {
+	return entrance === undefined || variant === "direct" ? variant : `${variant} (${entrance})`;
+}
+
 export interface BenchStack {
 	mock: MockThread;
 	gateway: WranglerDev;
@@ -123,7 +128,7 @@ export async function startBenchStack(
 				variant === "tollbooth" || (POOL_VARIANTS as readonly string[]).includes(variant);
 			const key = throughTollbooth ? BENCH_GATEWAY_KEY : BENCH_PROVIDER_KEY;
 			return {
-				name: entrance === undefined || variant === "direct" ? variant : `${variant} (${entrance})`,
+				name: targetName(variant, entrance),
 				url: urlOf(variant, entrance ?? "wrangler"),
 				method: "POST",
 				headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },

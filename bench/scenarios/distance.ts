@@ -9,6 +9,7 @@ import {
 	DEFAULT_POOL_DELAY_MS,
 	startBenchStack,
 	TIGHT_REQUESTS_PER_MINUTE,
+	targetName,
 	type Variant,
 } from "../lib/bench-stack.ts";
 import { HttpClient, interleaved, runClosedLoop } from "../lib/http-client.ts";
@@ -49,7 +50,7 @@ async function light(stack: BenchStack, concurrency: number, durationMs: number)
 	const targets = LIGHT.map((variant) =>
 		stack.target(variant, SMALL_CHAT_BODY, stack.deployedLike),
 	);
-	const samples: Record<string, number[]> = Object.fromEntries(LIGHT.map((v) => [v, []]));
+	const samples: Record<string, number[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
 	let non2xx = 0;
 	try {
 		const loop = await runClosedLoop({
@@ -59,10 +60,12 @@ async function light(stack: BenchStack, concurrency: number, durationMs: number)
 			next: interleaved(targets, concurrency),
 			record(target, timing) {
 				if (timing.status < 200 || timing.status > 299) non2xx += 1;
-				samples[LIGHT[targets.indexOf(target)] ?? target.name]?.push(timing.totalMs);
+				samples[target.name]?.push(timing.totalMs);
 			},
 		});
-		const latencyMs = Object.fromEntries(LIGHT.map((v) => [v, summarize(samples[v] ?? [])]));
+		const latencyMs = Object.fromEntries(
+			LIGHT.map((v) => [v, summarize(samples[targetName(v, stack.deployedLike)] ?? [])]),
+		);
 		return { concurrency, latencyMs, non2xx, failed: loop.failed } satisfies LightPhase;
 	} finally {
 		client.close();

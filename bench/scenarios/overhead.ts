@@ -9,6 +9,7 @@ import {
 	type BenchStack,
 	type Entrance,
 	startBenchStack,
+	targetName,
 	type Variant,
 } from "../lib/bench-stack.ts";
 import {
@@ -100,7 +101,7 @@ async function measure(stack: BenchStack, concurrency: number, durationMs: numbe
 			targets.map((target) => [target.name, summarize(samples[target.name] ?? [])]),
 		);
 		const added = (variant: Variant, baseline: Variant, via: Entrance): Added => {
-			const name = (v: Variant) => stack.target(v, "", via).name;
+			const name = (v: Variant) => targetName(v, via);
 			const of = latencyMs[name(variant)] as Summary;
 			const base = latencyMs[name(baseline)] as Summary;
 			return {

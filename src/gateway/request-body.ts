@@ -67,7 +67,7 @@ async function readWhole(request: Request, idleTimeoutMs: number): Promise<Array
 		timer = setTimeout(() => reject(bodyTimeout(idleTimeoutMs)), idleTimeoutMs);
 	});
 	const whole = request.arrayBuffer().catch(() => {
-		throw new GatewayError(400, "The request body broke off before its end.", "body_incomplete");
+		throw bodyIncomplete();
 	});
 	try {
 		return await Promise.race([whole, stalled]);
@@ -143,11 +143,7 @@ async function readPieces(
 			} catch {
 				if (stalled) throw bodyTimeout(idleTimeoutMs);
 				await reader.cancel().catch(() => {});
-				throw new GatewayError(
-					400,
-					"The request body broke off before its end.",
-					"body_incomplete",
-				);
+				throw bodyIncomplete();
 			}
 			if (stalled) throw bodyTimeout(idleTimeoutMs);
 			if (result.done) return;
@@ -157,6 +153,10 @@ async function readPieces(
 	} finally {
 		clearTimeout(timer);
 	}
+}
+
+function bodyIncomplete(): GatewayError {
+	return new GatewayError(400, "The request body broke off before its end.", "body_incomplete");
 }
 
 function bodyTimeout(idleTimeoutMs: number): GatewayError {
